@@ -1,0 +1,73 @@
+"""Training checkpoints: what they hold, and how inference gets the generator back.
+
+A training output directory holds:
+  config.json             the TrainConfig (image size, recipe)
+  checkpoints/ckpt-N      `tf.train.Checkpoint` with generator, discriminator, both optimizers and
+                          the progress counters (phase is derived from the epoch)
+  tensorboard/            scalars and sample maps
+  samples/                predicted maps of a few training images, PNG
+  generator.weights.h5    the final generator weights (Keras format), written when training ends
+"""
+from __future__ import annotations
+
+import os
+
+import tensorflow as tf
+
+from salgan_tf import config as config_lib
+from salgan_tf import generator as generator_lib
+
+CHECKPOINT_SUBDIR = "checkpoints"
+FINAL_WEIGHTS = "generator.weights.h5"
+
+
+class TrainingProgress(tf.Module):
+    """Counters saved with every checkpoint so a rerun resumes exactly where it stopped."""
+
+    def __init__(self):
+        super().__init__(name="progress")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
+        self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+
+
+def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress):
+    """The one checkpoint layout used by training (and read partially by inference)."""
+    return tf.train.Checkpoint(generator=generator, discriminator=discriminator,
+                               g_optimizer=g_optimizer, d_optimizer=d_optimizer, progress=progress)
+
+
+def _find_run_dir_and_prefix(path):
+    """Resolves a run directory, its checkpoints/ folder or a ckpt-N prefix."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        run_dir = path
+        ckpt_dir = os.path.join(path, CHECKPOINT_SUBDIR)
+        if os.path.basename(path) == CHECKPOINT_SUBDIR:
+            run_dir, ckpt_dir = os.path.dirname(path), path
+        prefix = tf.train.latest_checkpoint(ckpt_dir)
+        if prefix is None:
+            raise FileNotFoundError(f"{path}: no checkpoint found in {ckpt_dir}")
+        return run_dir, prefix
+    if tf.io.gfile.exists(path + ".index"):
+        run_dir = os.path.dirname(os.path.dirname(path))
+        return run_dir, path
+    raise FileNotFoundError(f"{path}: not a training run directory or a checkpoint prefix (ckpt-N)")
+
+
+def load_generator(path):
+    """Rebuilds the generator of a training run and restores its weights.
+
+    Args:
+      path: a training output directory (latest checkpoint), its `checkpoints/` folder, or a
+        checkpoint prefix `.../checkpoints/ckpt-N`.
+
+    Returns:
+      `(generator, config)`: the Keras generator and the run's TrainConfig.
+    """
+    run_dir, prefix = _find_run_dir_and_prefix(path)
+    config = config_lib.load(run_dir)
+    generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
+    status = tf.train.Checkpoint(generator=generator).restore(prefix)
+    status.expect_partial().assert_existing_objects_matched()
+    return generator, config

@@ -1,0 +1,286 @@
+"""SalGAN training loop: bootstrap with BCE, then adversarial training; resumable at any step.
+
+`train(config)` is the whole job; `salgan_tf.train` only turns flags into a `TrainConfig`.
+Epochs `0 … bce_epochs-1` run the BCE step, the rest the adversarial step (Sec. 4.2). The run's
+position (epoch, step in epoch, global step) is saved with both nets and both optimizers, and each
+epoch's data order depends only on (seed, epoch), so a rerun with the same output directory skips
+the batches already trained on and continues exactly where the last checkpoint left off.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from PIL import Image
+
+from salgan_tf import checkpoints
+from salgan_tf import config as config_lib
+from salgan_tf import discriminator as discriminator_lib
+from salgan_tf import generator as generator_lib
+from salgan_tf import steps as steps_lib
+from salgan_tf.data import pipeline
+from salgan_tf.data import synthetic
+
+# Config fields a resumed run must share with the run that wrote the checkpoint.
+_FIXED_ON_RESUME = ("image_height", "image_width", "downsample", "resize_mode", "train_data")
+DEMO_DATA_SUBDIR = "demo_data"
+
+
+class TrainingInterrupted(Exception):
+    """Raised inside the loop on SIGTERM so the run saves a checkpoint before it exits."""
+
+
+def make_optimizer(config):
+    """AdaGrad as in Lasagne (accumulator starts at 0, eps 1e-6), loss-scaled for mixed_float16."""
+    optimizer = keras.optimizers.Adagrad(learning_rate=config.learning_rate,
+                                         initial_accumulator_value=0.0, epsilon=1e-6)
+    if config.mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def make_strategy(name):
+    """`tf.distribute` strategy by flag name; multi_worker reads TF_CONFIG, as TF documents."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"unknown strategy {name!r}")
+
+
+def is_chief(strategy):
+    """True on the worker that writes checkpoints and summaries (always true off multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    return resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def resolve_train_files(config):
+    """TFRecord paths for training; writes the bundled synthetic set for `train_data == "demo"`."""
+    if config.train_data == "demo":
+        demo_dir = os.path.join(config.output_dir, DEMO_DATA_SUBDIR)
+        files = sorted(glob.glob(os.path.join(demo_dir, "*.tfrecord*")))
+        if not files:
+            files = synthetic.write_synthetic_tfrecords(
+                demo_dir, n=config.demo_examples, height=config.image_height,
+                width=config.image_width, seed=config.seed)
+        return sorted(files)
+    files = sorted(tf.io.gfile.glob(config.train_data))
+    if not files:
+        raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
+                                "(convert a dataset with `python -m salgan_tf.convert`)")
+    return files
+
+
+def count_records(files):
+    """Number of examples in TFRecord files (one cheap pass, no decoding)."""
+    return int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
+
+
+def _check_resume_config(config, output_dir):
+    if not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME)):
+        return
+    previous = config_lib.load(output_dir)
+    changed = [name for name in _FIXED_ON_RESUME
+               if getattr(previous, name) != getattr(config, name)]
+    if changed:
+        details = ", ".join(f"{n}: {getattr(previous, n)!r} -> {getattr(config, n)!r}"
+                            for n in changed)
+        raise ValueError(f"{output_dir} holds a run with other settings ({details}); use a new "
+                         "--output_dir or the same flags to resume")
+
+
+def _format_seconds(seconds):
+    seconds = int(max(seconds, 0))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _save_sample_maps(generator, samples, directory):
+    """Writes predicted and ground-truth maps of the sample images as 8-bit PNGs."""
+    os.makedirs(directory, exist_ok=True)
+    predicted = generator(samples["image"], training=False).numpy()
+    for i, name in enumerate(samples["name"].numpy()):
+        stem = os.path.splitext(os.path.basename(name.decode()))[0] or f"sample{i}"
+        for suffix, maps in (("pred", predicted), ("gt", samples["map"].numpy())):
+            pixels = np.clip(np.rint(maps[i, :, :, 0] * 255.0), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(os.path.join(directory, f"{stem}_{suffix}.png"))
+
+
+class _Sigterm:
+    """Turns SIGTERM into TrainingInterrupted while training runs (main thread only)."""
+
+    def __enter__(self):
+        self._previous = None
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:  # not the main thread (e.g. some test runners): keep the default
+            pass
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise TrainingInterrupted(f"signal {signum}")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        return False
+
+
+def train(config, on_step=None):
+    """Runs (or resumes) a SalGAN training run described by `config`.
+
+    Args:
+      config: the TrainConfig.
+      on_step: optional callable `(global_step, scalars)` run after every step (hooks, tests); it
+        may raise `TrainingInterrupted` to stop the run after a checkpoint is saved.
+
+    Returns:
+      dict with the per-epoch mean content (BCE) loss `epoch_content_loss`, the final
+      `global_step` and the `output_dir`.
+    """
+    config.validate()
+    output_dir = config.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    _check_resume_config(config, output_dir)
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy)
+    chief = is_chief(strategy)
+    if chief:
+        config_lib.save(config, output_dir)
+
+    files = resolve_train_files(config)
+    num_examples = count_records(files)
+    global_batch = config.batch_size
+    steps_per_epoch = max(num_examples // global_batch, 1) if num_examples >= global_batch else 1
+    if config.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
+    logging.info("training on %d examples from %d file(s); %d steps/epoch of batch %d; "
+                 "%d replica(s)", num_examples, len(files), steps_per_epoch, global_batch,
+                 strategy.num_replicas_in_sync)
+
+    checkpoint_dir = os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR)
+    if not chief:  # other workers write to a scratch copy, as TF's multi-worker guide does
+        checkpoint_dir = tempfile.mkdtemp(prefix="salgan_worker_ckpt_")
+    resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+
+    with strategy.scope():
+        generator = generator_lib.build_generator(
+            config.image_size, encoder_weights="none" if resuming else config.encoder_weights)
+        discriminator = discriminator_lib.build_discriminator(config.image_size)
+        g_optimizer = make_optimizer(config)
+        d_optimizer = make_optimizer(config)
+        g_optimizer.build(generator.trainable_variables)
+        d_optimizer.build(discriminator.trainable_variables)
+        progress = checkpoints.TrainingProgress()
+    checkpoint = checkpoints.make_checkpoint(generator, discriminator, g_optimizer, d_optimizer,
+                                             progress)
+    manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
+                                         max_to_keep=config.max_checkpoints)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        logging.info("resumed from %s at epoch %d, step %d of the epoch (global step %d)",
+                     manager.latest_checkpoint, int(progress.epoch), int(progress.step_in_epoch),
+                     int(progress.global_step))
+
+    salgan_steps = steps_lib.SalGANSteps(
+        generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
+        weight_decay=config.weight_decay, downsample=config.downsample, strategy=strategy,
+        jit_compile=config.jit_compile)
+    writer = (tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
+              else tf.summary.create_noop_writer())
+    samples = next(iter(pipeline.make_dataset(
+        files, image_size=config.image_size, batch_size=config.num_sample_maps, training=False,
+        resize_mode=config.resize_mode)))
+
+    def epoch_dataset(epoch, skip):
+        ds = pipeline.make_dataset(
+            files, image_size=config.image_size, batch_size=global_batch, training=True,
+            flip=config.flip, resize_mode=config.resize_mode, seed=config.seed + epoch,
+            deterministic=True, repeat=True, drop_remainder=num_examples >= global_batch)
+        return strategy.experimental_distribute_dataset(ds.skip(skip).take(steps_per_epoch - skip))
+
+    epoch_content_loss = []
+    run_start, run_steps = time.time(), 0
+    total_steps = config.total_epochs * steps_per_epoch
+    try:
+        with _Sigterm():
+            while int(progress.epoch) < config.total_epochs:
+                epoch = int(progress.epoch)
+                phase = "bce" if epoch < config.bce_epochs else "gan"
+                step_fn = (salgan_steps.bce_step if phase == "bce"
+                           else salgan_steps.adversarial_step)
+                sums, count = {}, 0
+                for batch in epoch_dataset(epoch, int(progress.step_in_epoch)):
+                    scalars = {k: float(v) for k, v in step_fn(batch).items()}
+                    progress.step_in_epoch.assign_add(1)
+                    progress.global_step.assign_add(1)
+                    run_steps += 1
+                    count += 1
+                    for k, v in scalars.items():
+                        sums[k] = sums.get(k, 0.0) + v
+                    step = int(progress.global_step)
+                    if not all(np.isfinite(v) for v in scalars.values()):
+                        raise FloatingPointError(f"non-finite loss at global step {step}: {scalars}")
+                    with writer.as_default(step=step):
+                        for k, v in scalars.items():
+                            tf.summary.scalar(f"{phase}/{k}", v)
+                    if step % config.checkpoint_every_steps == 0:
+                        manager.save(checkpoint_number=step)
+                    if on_step is not None:
+                        on_step(step, scalars)
+                    if step % config.log_every_steps == 0:
+                        logging.info("epoch %d/%d [%s] step %d/%d %s", epoch + 1,
+                                     config.total_epochs, phase, int(progress.step_in_epoch),
+                                     steps_per_epoch, " ".join(
+                                         f"{k}={v:.4f}" for k, v in sorted(scalars.items())))
+                means = {k: v / max(count, 1) for k, v in sums.items()}
+                if "content_loss" in means:
+                    epoch_content_loss.append(means["content_loss"])
+                progress.epoch.assign_add(1)
+                progress.step_in_epoch.assign(0)
+                manager.save(checkpoint_number=int(progress.global_step))
+                with writer.as_default(step=int(progress.global_step)):
+                    maps = generator(samples["image"], training=False)
+                    tf.summary.image("predicted_maps", maps, max_outputs=config.num_sample_maps)
+                    tf.summary.image("ground_truth_maps", samples["map"],
+                                     max_outputs=config.num_sample_maps)
+                elapsed = time.time() - run_start
+                remaining = total_steps - int(progress.global_step)
+                eta = elapsed / max(run_steps, 1) * remaining
+                logging.info("epoch %d/%d [%s] done: %s | %.1fs elapsed, ETA %s", epoch + 1,
+                             config.total_epochs, phase,
+                             " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())),
+                             elapsed, _format_seconds(eta))
+    except (KeyboardInterrupt, TrainingInterrupted):
+        saved = manager.save(checkpoint_number=int(progress.global_step))
+        logging.warning("interrupted: saved %s; rerun the same command to resume", saved)
+        raise
+    writer.flush()
+    if chief:
+        generator.save_weights(os.path.join(output_dir, checkpoints.FINAL_WEIGHTS))
+        _save_sample_maps(generator, samples, os.path.join(output_dir, "samples"))
+    logging.info("finished %d epochs (global step %d); checkpoints in %s", config.total_epochs,
+                 int(progress.global_step), checkpoint_dir)
+    return {"epoch_content_loss": epoch_content_loss, "global_step": int(progress.global_step),
+            "output_dir": output_dir}
+
