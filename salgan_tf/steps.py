@@ -34,6 +34,12 @@ class SalGANSteps:
         self.downsample = downsample
         self.strategy = strategy or tf.distribute.get_strategy()
         self.jit_compile = jit_compile
+        # Optimizer slots must exist before the first traced step: a distributed step may not
+        # create variables (they would be built inside a cond on each replica).
+        with self.strategy.scope():
+            for optimizer, model in ((g_optimizer, generator), (d_optimizer, discriminator)):
+                if not optimizer.built:
+                    optimizer.build(model.trainable_variables)
         self.bce_step = self._distributed(self._bce_step)
         self.adversarial_step = self._distributed(self._adversarial_step)
         # The two halves of the adversarial step, exposed so each can be run (and tested) alone.
@@ -46,10 +52,11 @@ class SalGANSteps:
         return tf.nn.scale_regularization_loss(
             losses.l2_penalty(model.trainable_variables, self.weight_decay))
 
-    def _apply(self, tape, loss, model, optimizer):
+    @staticmethod
+    def _apply(tape, scaled_loss, model, optimizer):
+        """Applies d(scaled_loss)/d(trainable vars); the optimizer unscales (LossScaleOptimizer)."""
         variables = model.trainable_variables
-        grads = tape.gradient(optimizer.scale_loss(loss), variables)
-        optimizer.apply(grads, variables)
+        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
 
     def _bce_step(self, batch):
         """Bootstrap step (Sec. 4.2): generator trained on BCE of ×4-downsampled maps + L2."""
@@ -59,7 +66,8 @@ class SalGANSteps:
                 losses.content_loss(batch["map_small"], predicted, self.downsample))
             l2 = self._l2(self.generator)
             loss = content + l2
-        self._apply(tape, loss, self.generator, self.g_optimizer)
+            scaled = self.g_optimizer.scale_loss(loss)  # inside the tape, so it is differentiated
+        self._apply(tape, scaled, self.generator, self.g_optimizer)
         return {"g_loss": loss, "content_loss": content, "g_l2": l2}
 
     def _discriminator_update(self, batch):
@@ -72,7 +80,8 @@ class SalGANSteps:
             d_data = tf.nn.compute_average_loss(losses.discriminator_loss(d_real, d_fake))
             d_l2 = self._l2(self.discriminator)
             d_loss = d_data + d_l2
-        self._apply(tape, d_loss, self.discriminator, self.d_optimizer)
+            scaled = self.d_optimizer.scale_loss(d_loss)
+        self._apply(tape, scaled, self.discriminator, self.d_optimizer)
         return {
             "d_loss": d_loss,
             "d_l2": d_l2,
@@ -91,7 +100,8 @@ class SalGANSteps:
                 batch["map_small"], predicted, d_on_predicted, self.alpha, self.downsample)
             g_l2 = self._l2(self.generator)
             g_loss = tf.nn.compute_average_loss(total) + g_l2
-        self._apply(tape, g_loss, self.generator, self.g_optimizer)
+            scaled = self.g_optimizer.scale_loss(g_loss)
+        self._apply(tape, scaled, self.generator, self.g_optimizer)
         return {
             "g_loss": g_loss,
             "content_loss": tf.nn.compute_average_loss(content),

@@ -17,6 +17,8 @@ flags.DEFINE_string("output_dir", None, "Run directory: config.json, checkpoints
 flags.DEFINE_string("train_data", _DEFAULTS.train_data,
                     "TFRecord glob written by `python -m salgan_tf.convert`, or 'demo' for the "
                     "bundled synthetic set.")
+flags.DEFINE_string("val_data", _DEFAULTS.val_data,
+                    "Optional TFRecord glob; its BCE (x4 maps) is logged after every epoch.")
 flags.DEFINE_integer("image_height", _DEFAULTS.image_height, "Network input height (px, %16).")
 flags.DEFINE_integer("image_width", _DEFAULTS.image_width, "Network input width (px, %16).")
 flags.DEFINE_enum("resize_mode", _DEFAULTS.resize_mode, ["stretch", "letterbox"],

@@ -23,7 +23,10 @@ from PIL import Image
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
+from salgan_tf import distribution
 from salgan_tf import generator as generator_lib
+from salgan_tf import losses
+from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
 from salgan_tf.data import pipeline
 from salgan_tf.data import synthetic
@@ -35,41 +38,6 @@ DEMO_DATA_SUBDIR = "demo_data"
 
 class TrainingInterrupted(Exception):
     """Raised inside the loop on SIGTERM so the run saves a checkpoint before it exits."""
-
-
-def make_optimizer(config):
-    """AdaGrad as in Lasagne (accumulator starts at 0, eps 1e-6), loss-scaled for mixed_float16."""
-    optimizer = keras.optimizers.Adagrad(learning_rate=config.learning_rate,
-                                         initial_accumulator_value=0.0, epsilon=1e-6)
-    if config.mixed_precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    return optimizer
-
-
-def make_strategy(name):
-    """`tf.distribute` strategy by flag name; multi_worker reads TF_CONFIG, as TF documents."""
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"unknown strategy {name!r}")
-
-
-def is_chief(strategy):
-    """True on the worker that writes checkpoints and summaries (always true off multi-worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
-        and "chief" not in resolver.cluster_spec().as_dict())
 
 
 def resolve_train_files(config):
@@ -87,6 +55,19 @@ def resolve_train_files(config):
         raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
     return files
+
+
+def validation_content_loss(generator, files, config):
+    """Mean BCE on ×4 maps (the bootstrap loss) over a validation set, without augmentation."""
+    total, count = 0.0, 0
+    for batch in pipeline.make_dataset(files, image_size=config.image_size,
+                                       batch_size=config.batch_size,
+                                       resize_mode=config.resize_mode):
+        predicted = generator(batch["image"], training=False)
+        per_example = losses.content_loss(batch["map_small"], predicted, config.downsample)
+        total += float(tf.reduce_sum(per_example))
+        count += int(per_example.shape[0])
+    return total / max(count, 1)
 
 
 def count_records(files):
@@ -163,12 +144,15 @@ def train(config, on_step=None):
     _check_resume_config(config, output_dir)
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    strategy = make_strategy(config.strategy)
-    chief = is_chief(strategy)
+    strategy = distribution.make_strategy(config.strategy)
+    chief = distribution.is_chief(strategy)
     if chief:
         config_lib.save(config, output_dir)
 
     files = resolve_train_files(config)
+    val_files = sorted(tf.io.gfile.glob(config.val_data)) if config.val_data else []
+    if config.val_data and not val_files:
+        raise FileNotFoundError(f"--val_data={config.val_data}: no TFRecord files match")
     num_examples = count_records(files)
     global_batch = config.batch_size
     steps_per_epoch = max(num_examples // global_batch, 1) if num_examples >= global_batch else 1
@@ -187,11 +171,11 @@ def train(config, on_step=None):
         generator = generator_lib.build_generator(
             config.image_size, encoder_weights="none" if resuming else config.encoder_weights)
         discriminator = discriminator_lib.build_discriminator(config.image_size)
-        g_optimizer = make_optimizer(config)
-        d_optimizer = make_optimizer(config)
+        g_optimizer = optimizers.make_optimizer(config)
+        d_optimizer = optimizers.make_optimizer(config)
         g_optimizer.build(generator.trainable_variables)
         d_optimizer.build(discriminator.trainable_variables)
-        progress = checkpoints.TrainingProgress()
+    progress = checkpoints.TrainingProgress()  # plain host variables, read from Python
     checkpoint = checkpoints.make_checkpoint(generator, discriminator, g_optimizer, d_optimizer,
                                              progress)
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
@@ -217,7 +201,9 @@ def train(config, on_step=None):
             files, image_size=config.image_size, batch_size=global_batch, training=True,
             flip=config.flip, resize_mode=config.resize_mode, seed=config.seed + epoch,
             deterministic=True, repeat=True, drop_remainder=num_examples >= global_batch)
-        return strategy.experimental_distribute_dataset(ds.skip(skip).take(steps_per_epoch - skip))
+        ds = ds.skip(skip).take(steps_per_epoch - skip).map(
+            lambda batch: {k: batch[k] for k in ("image", "map", "map_small")})  # no strings: XLA
+        return strategy.experimental_distribute_dataset(ds)
 
     epoch_content_loss = []
     run_start, run_steps = time.time(), 0
@@ -256,6 +242,10 @@ def train(config, on_step=None):
                 means = {k: v / max(count, 1) for k, v in sums.items()}
                 if "content_loss" in means:
                     epoch_content_loss.append(means["content_loss"])
+                if val_files:
+                    means["val_content_loss"] = validation_content_loss(generator, val_files, config)
+                    with writer.as_default(step=int(progress.global_step)):
+                        tf.summary.scalar("val/content_loss", means["val_content_loss"])
                 progress.epoch.assign_add(1)
                 progress.step_in_epoch.assign(0)
                 manager.save(checkpoint_number=int(progress.global_step))

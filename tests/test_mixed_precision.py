@@ -1,0 +1,48 @@
+"""Mixed precision: compute in bf16/fp16, keep float32 master weights, float32 maps and losses."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from salgan_tf import config as config_lib
+from salgan_tf import discriminator as discriminator_lib
+from salgan_tf import generator as generator_lib
+from salgan_tf import losses
+from salgan_tf import steps as steps_lib
+from salgan_tf import optimizers
+
+SIZE = (32, 32)
+
+
+@pytest.fixture
+def policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def _batch():
+    rng = np.random.default_rng(0)
+    maps = rng.uniform(size=(2, *SIZE, 1)).astype("float32")
+    return {"image": tf.constant(rng.normal(0, 60, (2, *SIZE, 3)), tf.float32),
+            "map": tf.constant(maps), "map_small": losses.downsample_maps(maps)}
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"], indirect=True)
+def test_step_runs_with_float32_master_weights(policy):
+    config = config_lib.TrainConfig(output_dir="", mixed_precision=policy)
+    generator = generator_lib.build_generator(SIZE)
+    discriminator = discriminator_lib.build_discriminator(SIZE)
+    compute = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}[policy]
+    assert generator.get_layer("block4_conv1").compute_dtype == compute
+    assert generator.output.dtype == "float32"  # final sigmoid kept in float32
+    assert discriminator.output.dtype == "float32"
+    g_opt, d_opt = optimizers.make_optimizer(config), optimizers.make_optimizer(config)
+    assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    before = generator.get_layer("block5_conv3").kernel.numpy().copy()
+    steps = steps_lib.SalGANSteps(generator, discriminator, g_opt, d_opt)
+    out = steps.adversarial_step(_batch())
+    assert all(np.isfinite(v.numpy()) and v.dtype == tf.float32 for v in out.values())
+    for model in (generator, discriminator):
+        assert {v.dtype for v in model.weights} == {"float32"}
+    assert not np.array_equal(before, generator.get_layer("block5_conv3").kernel.numpy())
