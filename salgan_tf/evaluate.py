@@ -1,0 +1,81 @@
+"""Scores saliency maps on fixation data: `python -m salgan_tf.evaluate`.
+
+  python -m salgan_tf.evaluate --data='records/osie-*.tfrecord' --model=runs/demo \\
+      --baseline --output_dir=eval/osie
+  python -m salgan_tf.evaluate --data='records/osie-*.tfrecord' --maps=predictions/ --baseline
+
+Prints a table with the mean of every metric per source (the model, the maps folder, the
+centre-bias baseline) and writes per_image.csv + summary.json to --output_dir. Metrics follow the
+MIT benchmark code (docs/metrics.md); the library is salgan_tf/evaluate_lib.py.
+"""
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from salgan_tf import evaluate_lib
+
+_DEFAULTS = evaluate_lib.EvalConfig()
+
+flags.DEFINE_string("data", None, "TFRecord glob written by `python -m salgan_tf.convert`.",
+                    required=True)
+flags.DEFINE_string("model", None, "Training run dir / checkpoint, SavedModel dir or .tflite "
+                    "file (loaded with salgan_tf.inference.load_predictor).")
+flags.DEFINE_string("model_name", "model", "Name of the --model row in the table.")
+flags.DEFINE_string("maps", None, "Folder of saved PNG maps named <image stem>.png.")
+flags.DEFINE_string("maps_name", "maps", "Name of the --maps row in the table.")
+flags.DEFINE_bool("baseline", False, "Also score the centre-bias map (Gaussian, sigma = H/4).")
+flags.DEFINE_string("output_dir", None, "Where to write per_image.csv and summary.json.")
+flags.DEFINE_list("metrics", list(_DEFAULTS.metrics),
+                  f"Metrics to compute, from {list(evaluate_lib.METRICS)} (emd is slow).")
+flags.DEFINE_enum("convention", _DEFAULTS.convention, ["mit", "pysaliency"],
+                  "Metric conventions: MIT benchmark code (default) or pysaliency 0.2.")
+flags.DEFINE_integer("n_splits", _DEFAULTS.n_splits, "Random splits of sampled AUC-Borji/sAUC.")
+flags.DEFINE_integer("shuffled_other_images", _DEFAULTS.shuffled_other_images,
+                     "M other images whose fixations are sAUC's MIT negatives.")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of every random choice in the metrics.")
+flags.DEFINE_float("center_bias_sigma", _DEFAULTS.center_bias_sigma_fraction,
+                   "Centre-bias sigma as a fraction of the image height.")
+flags.DEFINE_integer("max_images", None, "Score only the first N records (quick checks).")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    config = evaluate_lib.EvalConfig(
+        metrics=tuple(FLAGS.metrics), convention=FLAGS.convention, n_splits=FLAGS.n_splits,
+        shuffled_other_images=FLAGS.shuffled_other_images, seed=FLAGS.seed,
+        center_bias_sigma_fraction=FLAGS.center_bias_sigma)
+    sources = {}
+    if FLAGS.model:
+        from salgan_tf import inference
+
+        sources[FLAGS.model_name] = evaluate_lib.predictor_source(
+            inference.load_predictor(FLAGS.model))
+    if FLAGS.maps:
+        sources[FLAGS.maps_name] = evaluate_lib.maps_dir_source(FLAGS.maps)
+    if FLAGS.baseline:
+        sources[evaluate_lib.BASELINE_SOURCE] = evaluate_lib.center_bias_source(config)
+    if not sources:
+        raise app.UsageError("nothing to score: give --model, --maps and/or --baseline")
+    needs_images = bool(FLAGS.model)
+
+    def examples():
+        return evaluate_lib.read_tfrecord_examples(FLAGS.data, with_images=needs_images,
+                                                   limit=FLAGS.max_images)
+
+    def progress(done):
+        if done % 10 == 0:
+            logging.info("scored %d images", done)
+
+    _, _, table = evaluate_lib.run(examples, sources, config=config,
+                                   output_dir=FLAGS.output_dir, progress=progress)
+    print(table)
+    if FLAGS.output_dir:
+        print(f"\nper-image CSV and summary JSON written to {FLAGS.output_dir}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    app.run(main)

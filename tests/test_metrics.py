@@ -1,0 +1,434 @@
+"""Tests for salgan_tf.metrics: hand-checked cases, invariances, slow MIT-literal references."""
+import numpy as np
+import pytest
+
+from salgan_tf import baselines
+from salgan_tf import metrics
+
+H, W = 24, 32
+
+
+def _random_case(seed, *, ties=False, n_fix=20):
+    rng = np.random.default_rng(seed)
+    smap = rng.random((H, W))
+    if ties:
+        smap = np.round(smap * 7) / 7  # many exact ties; k/7 avoids the 0.1-step thresholds
+    gt = rng.random((H, W)) ** 3
+    points = np.stack([rng.integers(0, H, n_fix), rng.integers(0, W, n_fix)], axis=1)
+    points[1] = points[0]  # one duplicate fixation
+    other = np.stack([rng.integers(0, H, 60), rng.integers(0, W, 60)], axis=1)
+    return smap, gt, points, other
+
+
+def _binary(points, shape=(H, W)):
+    fmap = np.zeros(shape, dtype=bool)
+    fmap[points[:, 0], points[:, 1]] = True
+    return fmap
+
+
+# --------------------------------------------------------------------------- slow references
+# Literal loops transcribed from the MATLAB code (cvzoya/saliency code_forMetrics) and from the
+# definition of the Mann-Whitney AUC; deliberately nothing vectorised.
+
+
+def _ref_min_max(values):
+    return (values - values.min()) / (values.max() - values.min())
+
+
+def _ref_trapz(x, y):
+    area = 0.0
+    for i in range(1, len(x)):
+        area += (x[i] - x[i - 1]) * (y[i] + y[i - 1]) / 2.0
+    return area
+
+
+def _ref_auc_judd_mit(smap, fmap, noise=None):
+    s = smap.ravel().astype(np.float64)
+    if noise is not None:
+        s = s + noise
+    s = _ref_min_max(s)
+    f = fmap.ravel()
+    sth = sorted(s[f > 0], reverse=True)
+    n_fix, n_pix = len(sth), len(s)
+    tp, fp = [0.0], [0.0]
+    for i, thresh in enumerate(sth, start=1):
+        above = sum(1 for v in s if v >= thresh)
+        tp.append(i / n_fix)
+        fp.append((above - i) / (n_pix - n_fix))
+    tp.append(1.0)
+    fp.append(1.0)
+    return _ref_trapz(fp, tp)
+
+
+def _ref_step_auc(sth, randfix, step):
+    maximum = max(max(sth), max(randfix))
+    threshes = []
+    k = 0
+    while k * step <= maximum + 1e-12:
+        threshes.append(round(k * step, 10))
+        k += 1
+    threshes = threshes[::-1]
+    tp, fp = [0.0], [0.0]
+    for t in threshes:
+        tp.append(sum(1 for v in sth if v >= t) / len(sth))
+        fp.append(sum(1 for v in randfix if v >= t) / len(randfix))
+    tp.append(1.0)
+    fp.append(1.0)
+    return _ref_trapz(fp, tp)
+
+
+def _ref_mann_whitney(pos, neg):
+    wins = 0.0
+    for p in pos:
+        for n in neg:
+            wins += 1.0 if p > n else (0.5 if p == n else 0.0)
+    return wins / (len(pos) * len(neg))
+
+
+# --------------------------------------------------------------------------- fixation handling
+
+
+def test_fixation_map_and_list_give_the_same_scores():
+    smap, gt, points, _ = _random_case(0)
+    fmap = _binary(points)
+    assert metrics.nss(smap, fmap) == metrics.nss(smap, points)
+    assert metrics.auc_judd(smap, fmap) == metrics.auc_judd(smap, points)
+    assert metrics.information_gain(smap, fmap, gt) == metrics.information_gain(smap, points, gt)
+
+
+def test_duplicates_count_once_for_mit_and_twice_for_pysaliency():
+    smap = np.arange(H * W, dtype=float).reshape(H, W)
+    points = np.array([[0, 0], [0, 0], [H - 1, W - 1]])
+    z = (smap.ravel() - smap.mean())
+    mit = np.mean(z[[0, H * W - 1]] / smap.std(ddof=1))
+    pys = np.mean(z[[0, 0, H * W - 1]] / smap.std())
+    assert metrics.nss(smap, points) == pytest.approx(mit)
+    assert metrics.nss(smap, points, convention="pysaliency") == pytest.approx(pys)
+    counts = metrics.fixation_map_from_points(points, (H, W))
+    assert counts[0, 0] == 2 and counts.sum() == 3
+    assert metrics.nss(smap, counts, convention="pysaliency") == pytest.approx(pys)
+
+
+@pytest.mark.parametrize("points, message", [
+    (np.array([[H, 0]]), "outside the 24x32 map"),
+    (np.array([[0, -1]]), "outside"),
+    (np.array([[0.5, 1.0]]), "integer pixel indices"),
+    (np.zeros((3, 3), dtype=int), r"\[N, 2\]"),
+])
+def test_bad_fixations_raise_clear_errors(points, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.nss(np.random.default_rng(0).random((H, W)), points)
+
+
+def test_shape_mismatch_and_non_finite_maps_raise():
+    smap = np.random.default_rng(0).random((H, W))
+    with pytest.raises(ValueError, match="resize the prediction"):
+        metrics.cc(smap, smap[:-1])
+    bad = smap.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        metrics.nss(bad, np.array([[1, 1]]))
+    with pytest.raises(ValueError, match="convention"):
+        metrics.nss(smap, np.array([[1, 1]]), convention="matlab")
+
+
+# --------------------------------------------------------------------------- hand-checked cases
+
+
+def test_perfect_map_scores():
+    points = np.array([[3, 4], [10, 20], [20, 30], [5, 5]])
+    fmap = _binary(points)
+    perfect = fmap.astype(float)
+    assert metrics.auc_judd(perfect, fmap) == pytest.approx(1.0, abs=1e-12)
+    # Without jitter the 4 tied fixated values hit MIT's tp = i/Nfix staircase: fp_i =
+    # (4 - i)/(N - 4) walks back to 0, and trapz gives 1 - 1.5/(N - 4) (why MIT jitters).
+    assert metrics.auc_judd(perfect, fmap, jitter=False) == pytest.approx(1 - 1.5 / (H * W - 4))
+    assert metrics.auc_judd(perfect, fmap, jitter=False, convention="pysaliency") == 1.0
+    # Exact Borji: positives tie with themselves among all pixels: (N - k + 0.5 k) / N.
+    n, k = H * W, len(points)
+    assert metrics.auc_borji(perfect, fmap, exact=True) == pytest.approx((n - k + 0.5 * k) / n)
+    # NSS of a binary map with k ones: (1 - k/N) / std_ddof1.
+    std = np.sqrt(k * (n - k) / (n * (n - 1.0)))
+    assert metrics.nss(perfect, fmap) == pytest.approx((1 - k / n) / std)
+    assert metrics.cc(perfect, perfect) == pytest.approx(1.0)
+    assert metrics.sim(perfect, perfect) == pytest.approx(1.0)
+    assert metrics.kld(perfect, perfect) == pytest.approx(0.0, abs=1e-12)
+    # IG of the perfect map over the uniform-ish baseline is large and positive.
+    assert metrics.information_gain(perfect + 1e-3, fmap, baselines.center_bias_map(H, W)) > 1
+
+
+def test_inverted_map_scores():
+    points = np.array([[3, 4], [10, 20], [20, 30]])
+    fmap = _binary(points)
+    inverted = 1.0 - fmap
+    # ROC (0,0) -> (1, 1/k) -> ... -> (1,1): only the first trapezoid has area, 1/(2k).
+    k = len(points)
+    assert metrics.auc_judd(inverted, fmap) == pytest.approx(1 / (2 * k), abs=1e-12)
+    # Exact Borji: each positive only ties with the k fixated pixels among all N.
+    assert metrics.auc_borji(inverted, fmap, exact=True) == pytest.approx(0.5 * k / (H * W))
+    assert metrics.auc_borji(inverted, fmap, n_splits=20) < 0.05  # only random hits on fixations
+    assert metrics.nss(inverted, fmap) == pytest.approx(-metrics.nss(fmap.astype(float), fmap))
+    assert metrics.cc(inverted, fmap.astype(float)) == pytest.approx(-1.0)
+    assert metrics.sim(inverted, fmap.astype(float)) == pytest.approx(0.0)
+
+
+def test_constant_map_follows_mit_by_default_and_pysaliency_on_request():
+    const = np.full((H, W), 0.3)
+    _, gt, points, other = _random_case(1)
+    assert np.isnan(metrics.auc_judd(const, points, jitter=False))
+    assert 0.2 < metrics.auc_judd(const, points, jitter=True) < 0.8  # jitter noise only
+    assert metrics.auc_judd(const, points, jitter=False, convention="pysaliency") == 0.5
+    assert np.isnan(metrics.auc_borji(const, points))
+    assert metrics.auc_borji(const, points, exact=True) == 0.5
+    assert np.isnan(metrics.auc_shuffled(const, points, other))
+    assert metrics.auc_shuffled(const, points, other, exact=True) == 0.5
+    assert np.isnan(metrics.nss(const, points))
+    assert metrics.nss(const, points, convention="pysaliency") == 0.0
+    assert np.isnan(metrics.cc(const, gt))
+    assert metrics.cc(const, gt, convention="pysaliency") == 0.0
+    q = gt / gt.sum()
+    assert metrics.kld(const, gt) == pytest.approx(np.sum(q * np.log(1e-300 + q * q.size)), rel=1e-9)
+    assert np.isnan(metrics.sim(const, gt))
+    assert metrics.sim(np.zeros((H, W)), gt) == 0.0
+    assert np.isnan(metrics.information_gain(const, points, gt))
+
+
+def test_single_fixation_hand_values():
+    smap = np.arange(H * W, dtype=float).reshape(H, W)  # all distinct
+    n = H * W
+    row, col = 5, 7
+    v = row * W + col
+    points = np.array([[row, col]])
+    # Judd: ROC (0,0) -> (fp1, 1) -> (1, 1), fp1 = (#>=v - 1) / (N - 1).
+    fp1 = (n - v - 1) / (n - 1)
+    assert metrics.auc_judd(smap, points, jitter=False) == pytest.approx(1 - fp1 / 2)
+    assert metrics.auc_borji(smap, points, exact=True) == pytest.approx((v + 0.5) / n)
+    assert np.isnan(metrics.auc_borji(smap, points))  # MIT: <= 1 fixated pixel gives NaN
+    assert metrics.nss(smap, points) == pytest.approx((v - smap.mean()) / smap.std(ddof=1))
+    other = np.array([[0, 0], [H - 1, W - 1]])
+    assert metrics.auc_shuffled(smap, points, other, exact=True) == pytest.approx(0.5)
+
+
+def test_no_fixations_give_nan():
+    smap = np.random.default_rng(0).random((H, W))
+    none = np.zeros((0, 2), dtype=int)
+    for value in (metrics.auc_judd(smap, none), metrics.auc_borji(smap, none, exact=True),
+                  metrics.nss(smap, none), metrics.information_gain(smap, none, smap)):
+        assert np.isnan(value)
+
+
+# --------------------------------------------------------------------------- invariances
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_nss_and_cc_invariant_to_affine_rescale(seed):
+    smap, gt, points, _ = _random_case(seed)
+    for a, b in [(3.0, -1.0), (0.01, 5.0)]:
+        assert metrics.nss(a * smap + b, points) == pytest.approx(metrics.nss(smap, points))
+        assert metrics.cc(a * smap + b, gt) == pytest.approx(metrics.cc(smap, gt))
+        assert metrics.cc(smap, a * gt + b) == pytest.approx(metrics.cc(smap, gt))
+
+
+@pytest.mark.parametrize("transform", [np.exp, np.sqrt, lambda x: x**3, lambda x: 7 * x + 2])
+def test_aucs_invariant_to_monotone_transforms(transform):
+    smap, _, points, other = _random_case(2, ties=True)
+    smap = smap + 0.1  # keep sqrt strictly increasing and ties exact
+    moved = transform(smap)
+    for kwargs in [dict(), dict(convention="pysaliency")]:
+        assert metrics.auc_judd(moved, points, jitter=False, **kwargs) == pytest.approx(
+            metrics.auc_judd(smap, points, jitter=False, **kwargs))
+        assert metrics.auc_borji(moved, points, exact=True, **kwargs) == pytest.approx(
+            metrics.auc_borji(smap, points, exact=True, **kwargs))
+        assert metrics.auc_shuffled(moved, points, other, exact=True, **kwargs) == pytest.approx(
+            metrics.auc_shuffled(smap, points, other, exact=True, **kwargs))
+
+
+def test_sampled_aucs_invariant_to_affine_maps_and_reproducible_with_seed():
+    smap, _, points, other = _random_case(3)
+    for fn in (lambda s, seed: metrics.auc_borji(s, points, seed=seed),
+               lambda s, seed: metrics.auc_shuffled(s, points, other, seed=seed)):
+        assert fn(smap, 5) == fn(smap, 5)
+        assert fn(4 * smap - 2, 5) == pytest.approx(fn(smap, 5))
+        assert fn(smap, 5) != fn(smap, 6)
+
+
+# --------------------------------------------------------------------------- against slow references
+
+
+@pytest.mark.parametrize("seed, ties", [(0, False), (1, True), (2, True)])
+def test_auc_judd_matches_literal_mit_loop(seed, ties):
+    smap, _, points, _ = _random_case(seed, ties=ties)
+    fmap = _binary(points)
+    assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(
+        _ref_auc_judd_mit(smap, fmap), abs=1e-12)
+    noise = np.random.default_rng(9).random(H * W) * metrics.JUDD_JITTER
+    assert metrics.auc_judd(smap, fmap, jitter=True, seed=9) == pytest.approx(
+        _ref_auc_judd_mit(smap, fmap, noise), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed, ties", [(0, False), (1, True)])
+def test_auc_judd_pysaliency_matches_reference(seed, ties):
+    smap, _, points, _ = _random_case(seed, ties=ties)
+    fmap = _binary(points)
+    pos = smap[points[:, 0], points[:, 1]]  # duplicates kept
+    neg = smap[~fmap]
+    tp, fp = [0.0], [0.0]
+    for t in sorted(pos, reverse=True):
+        tp.append(np.mean(pos >= t))
+        fp.append(np.mean(neg >= t))
+    expected = _ref_trapz(fp + [1.0], tp + [1.0])
+    assert metrics.auc_judd(smap, points, jitter=False, convention="pysaliency") == pytest.approx(
+        expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("seed, ties", [(0, False), (1, True)])
+def test_auc_borji_matches_literal_mit_loop(seed, ties):
+    smap, _, points, _ = _random_case(seed, ties=ties)
+    fmap = _binary(points)
+    s = _ref_min_max(smap.ravel())
+    sth = s[fmap.ravel()]
+    rng = np.random.default_rng(4)
+    draws = rng.integers(0, H * W, size=(7, len(sth)))
+    expected = np.mean([_ref_step_auc(sth, s[draws[k]], 0.1) for k in range(7)])
+    assert metrics.auc_borji(smap, fmap, n_splits=7, seed=4) == pytest.approx(expected, abs=1e-12)
+    # Exact form == Mann-Whitney over all pixels.
+    assert metrics.auc_borji(smap, fmap, exact=True) == pytest.approx(
+        _ref_mann_whitney(smap[fmap], smap.ravel()), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed, ties", [(0, False), (1, True)])
+def test_auc_shuffled_matches_literal_mit_loop(seed, ties):
+    smap, _, points, other = _random_case(seed, ties=ties)
+    fmap, omap = _binary(points), _binary(other)
+    s = _ref_min_max(smap.ravel())
+    sth = s[fmap.ravel()]
+    ind = np.flatnonzero(omap)
+    k = min(len(sth), len(ind))
+    rng = np.random.default_rng(8)
+    aucs = []
+    for _ in range(5):
+        chosen = ind[rng.choice(len(ind), k, replace=False)]  # MIT: randperm(...)(1:k)
+        aucs.append(_ref_step_auc(sth, s[chosen], 0.1))
+    assert metrics.auc_shuffled(smap, fmap, omap, n_splits=5, seed=8) == pytest.approx(
+        np.mean(aucs), abs=1e-12)
+    assert metrics.auc_shuffled(smap, fmap, omap, exact=True) == pytest.approx(
+        _ref_mann_whitney(smap[fmap], smap[omap]), abs=1e-12)
+    # pysaliency: every fixation and every other fixation, duplicates kept.
+    assert metrics.auc_shuffled(smap, points, other, exact=True, convention="pysaliency") == \
+        pytest.approx(_ref_mann_whitney(smap[points[:, 0], points[:, 1]],
+                                        smap[other[:, 0], other[:, 1]]), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_value_metrics_match_matlab_formulas(seed):
+    smap, gt, points, _ = _random_case(seed)
+    fmap = _binary(points)
+    base = baselines.center_bias_map(H, W)
+    s, g, b = smap.ravel(), gt.ravel(), base.ravel().astype(np.float64)
+    eps = 2.2204e-16
+    # NSS.m
+    z = (s - s.mean()) / s.std(ddof=1)
+    assert metrics.nss(smap, fmap) == pytest.approx(z[fmap.ravel()].mean(), abs=1e-12)
+    # CC.m (corr2)
+    assert metrics.cc(smap, gt) == pytest.approx(np.corrcoef(s, g)[0, 1], abs=1e-12)
+    # KLdiv.m
+    p, q = s / s.sum(), g / g.sum()
+    assert metrics.kld(smap, gt) == pytest.approx(np.sum(q * np.log(eps + q / (p + eps))), abs=1e-12)
+    # similarity.m
+    p1 = _ref_min_max(s)
+    p1 /= p1.sum()
+    q1 = _ref_min_max(g)
+    q1 /= q1.sum()
+    assert metrics.sim(smap, gt) == pytest.approx(np.minimum(p1, q1).sum(), abs=1e-12)
+    # pysaliency SIM: no min-max
+    assert metrics.sim(smap, gt, convention="pysaliency") == pytest.approx(
+        np.minimum(s / s.sum(), g / g.sum()).sum(), abs=1e-12)
+    # InfoGain.m
+    pb = _ref_min_max(b)
+    pb /= pb.sum()
+    expected_ig = np.mean(np.log2(eps + p1[fmap.ravel()]) - np.log2(eps + pb[fmap.ravel()]))
+    assert metrics.information_gain(smap, fmap, base) == pytest.approx(expected_ig, abs=1e-9)
+
+
+@pytest.mark.parametrize("size", [5000, 200_000])  # sort path and 65,536-bucket histogram path
+def test_threshold_counts_exact_with_ties_and_out_of_range_thresholds(size):
+    rng = np.random.default_rng(5)
+    values = np.round(rng.random(size), 3)
+    values[:10] = np.nextafter(0.5, 1.0)  # neighbours of a threshold, one ulp apart
+    thresholds = np.sort(np.concatenate([values[:50], [-1.0, 0.5, 2.0], values[:3]]))
+    ge, gt = metrics._threshold_counts(values, thresholds)
+    assert np.array_equal(ge, [(values >= t).sum() for t in thresholds])
+    assert np.array_equal(gt, [(values > t).sum() for t in thresholds])
+
+
+def test_large_map_aucs_match_direct_counts():
+    """On a map above the histogram threshold (300x300 pixels), with many exact ties."""
+    rng = np.random.default_rng(11)
+    smap = np.round(rng.random((300, 300)) ** 2, 4)
+    points = np.stack([rng.integers(0, 300, 150), rng.integers(0, 300, 150)], axis=1)
+    fmap = _binary(points, (300, 300))
+    pos, allv = smap[fmap], smap.ravel()
+    n, m = len(pos), len(allv)
+    auc = metrics.auc_borji(smap, fmap, exact=True)
+    direct = np.mean([(np.sum(allv < p) + 0.5 * np.sum(allv == p)) / m for p in pos])
+    assert auc == pytest.approx(direct, abs=1e-12)
+    # MIT Judd without jitter: counts over the whole map, checked threshold by threshold.
+    s = _ref_min_max(allv)
+    sth = np.sort(s[fmap.ravel()])[::-1]
+    tp = [0.0] + [i / n for i in range(1, n + 1)] + [1.0]
+    fp = [0.0] + [(np.sum(s >= t) - i) / (m - n) for i, t in enumerate(sth, 1)] + [1.0]
+    assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(_ref_trapz(fp, tp), abs=1e-12)
+    ge, gt = metrics._threshold_counts(np.full(10, 3.0), np.array([2.0, 3.0, 4.0]))
+    assert list(ge) == [10, 10, 0] and list(gt) == [10, 0, 0]
+
+
+def test_emd_zero_for_identical_maps_and_distance_for_a_shift():
+    a = np.zeros((8, 8))
+    a[2, 2] = 1.0
+    b = np.zeros((8, 8))
+    b[2, 5] = 1.0
+    assert metrics.emd(a, a, downsize=1) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.emd(a, b, downsize=1) == pytest.approx(3.0, abs=1e-6)
+    # Half the mass moves by 3, half by 4 (diagonal moves cost sqrt(2) per step).
+    c = np.zeros((8, 8))
+    c[2, 5] = c[6, 2] = 0.5
+    assert metrics.emd(a, c, downsize=1) == pytest.approx(3.5, abs=1e-6)
+
+
+# --------------------------------------------------------------------------- TF versions
+
+
+def test_tf_metrics_match_numpy():
+    import tensorflow as tf
+
+    cases = [_random_case(seed) for seed in range(3)]
+    s = np.stack([c[0] for c in cases])[..., None].astype(np.float32)
+    g = np.stack([c[1] for c in cases])[..., None].astype(np.float32)
+    f = np.stack([_binary(c[2]) for c in cases])[..., None]
+    tf_values = {
+        "nss": tf.function(metrics.tf_nss)(s, f).numpy(),
+        "cc": metrics.tf_cc(s, g).numpy(),
+        "kld": metrics.tf_kld(s, g).numpy(),
+        "sim": metrics.tf_sim(s, g).numpy(),
+    }
+    for i in range(3):
+        assert tf_values["nss"][i] == pytest.approx(metrics.nss(s[i], f[i]), abs=1e-4)
+        assert tf_values["cc"][i] == pytest.approx(metrics.cc(s[i], g[i]), abs=1e-5)
+        assert tf_values["kld"][i] == pytest.approx(metrics.kld(s[i], g[i]), abs=1e-4)
+        assert tf_values["sim"][i] == pytest.approx(metrics.sim(s[i], g[i]), abs=1e-5)
+
+
+# --------------------------------------------------------------------------- centre bias
+
+
+def test_center_bias_map_shape_peak_symmetry_and_sigma():
+    cb = baselines.center_bias_map(41, 61)
+    assert cb.shape == (41, 61) and cb.dtype == np.float32
+    assert cb[20, 30] == pytest.approx(1.0)
+    assert np.allclose(cb, cb[::-1, ::-1])
+    sigma = 41 / 4
+    # One sigma away from the centre along either axis: exp(-1/2).
+    assert cb[20, 30 + 10] == pytest.approx(np.exp(-0.5 * (10 / sigma) ** 2), rel=1e-6)
+    assert cb[20 + 10, 30] == pytest.approx(np.exp(-0.5 * (10 / sigma) ** 2), rel=1e-6)
+    with pytest.raises(ValueError, match="positive size"):
+        baselines.center_bias_map(0, 5)
