@@ -16,7 +16,7 @@ class TrainConfig:
     """Everything a training run needs; libraries take this, never absl FLAGS."""
 
     output_dir: str
-    # TFRecord glob (see docs/data.md), or "demo" for the bundled synthetic data.
+    # TFRecord glob(s), comma-separated (see docs/data.md), or "demo" for the bundled synthetic set.
     train_data: str = "demo"
     val_data: str = ""
     image_height: int = 192  # Sec. 4.1: inputs resized to 256×192 (W×H).

@@ -50,7 +50,8 @@ def resolve_train_files(config):
                 demo_dir, n=config.demo_examples, height=config.image_height,
                 width=config.image_width, seed=config.seed)
         return sorted(files)
-    files = sorted(tf.io.gfile.glob(config.train_data))
+    files = sorted({path for pattern in config.train_data.split(",")
+                    for path in tf.io.gfile.glob(pattern.strip())})
     if not files:
         raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
@@ -150,7 +151,8 @@ def train(config, on_step=None):
         config_lib.save(config, output_dir)
 
     files = resolve_train_files(config)
-    val_files = sorted(tf.io.gfile.glob(config.val_data)) if config.val_data else []
+    val_files = sorted({path for pattern in config.val_data.split(",") if pattern
+                        for path in tf.io.gfile.glob(pattern.strip())})
     if config.val_data and not val_files:
         raise FileNotFoundError(f"--val_data={config.val_data}: no TFRecord files match")
     num_examples = count_records(files)

@@ -41,6 +41,14 @@ def test_osie_reads_all_98321_fixations_in_the_osie_convention(shared_data):
     assert examples[0].image_path.endswith("data/stimuli/1001.jpg")
 
 
+def test_osie_test_split_is_1001_to_1100_and_train_the_rest(shared_data):
+    root = shared_data / "osie"
+    test = [e.name for e in _collect(readers.osie, root, "test")]
+    train = [e.name for e in _collect(readers.osie, root, "train")]
+    assert test == [str(i) for i in range(1001, 1101)]
+    assert train == [str(i) for i in range(1101, 1701)]
+
+
 def test_sun500_reads_500_images_of_many_sizes(shared_data):
     root = shared_data / "scene_sun500"
     examples = _collect(readers.sun500, root)

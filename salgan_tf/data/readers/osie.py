@@ -5,6 +5,10 @@ Layout (../shared/data/osie/README.md): `<root>/data/stimuli/1001.jpg ... 1700.j
 (column) and `fix_y` (row), 1-based continuous. Converted as the source's own code does:
 `index = clip(round(x), 1, W) - 1`. Observer id = subject index (0-14). No density maps ship:
 they are made from fixations with sigma = 24 px (the source's `fspecial(..., 24)`).
+
+Splits: OSIE has no official split. This project holds out images 1001-1100 as `test` (never
+trained on; the evaluation set of configs/osie_cpu.flags and bench/quality.py) and uses 1101-1700
+as `train`; `all` is every image.
 """
 import os
 
@@ -13,7 +17,8 @@ import numpy as np
 from salgan_tf.data.readers import common
 
 NAME = "osie"
-SPLITS = ("all",)
+SPLITS = ("all", "train", "test")
+TEST_IDS = range(1001, 1101)  # held out: OSIE 1001-1100
 SIGMA_PX = 24.0
 
 
@@ -22,6 +27,14 @@ def _root(input_dir):
         if os.path.isdir(os.path.join(root, "data", "eye")):
             return root
     return input_dir
+
+
+def _in_split(image_name, split):
+    if split == "all":
+        return True
+    stem = os.path.splitext(image_name)[0]
+    held_out = stem.isdigit() and int(stem) in TEST_IDS
+    return held_out if split == "test" else not held_out
 
 
 def read(input_dir, split="all"):
@@ -37,6 +50,8 @@ def read(input_dir, split="all"):
     for i, cell in enumerate(cells):
         entry = cell[0, 0]
         image_name = str(np.asarray(entry["img"]).ravel()[0])
+        if not _in_split(image_name, split):
+            continue
         image_path = os.path.join(root, "data", "stimuli", image_name)
         try:  # all 800x600 in the release; read from the header so the TFDS dummy data can be tiny
             height, width = common.image_size_of(image_path)

@@ -1,0 +1,277 @@
+"""Exports a trained SalGAN generator as a SavedModel laid out for TF Serving.
+
+  python -m export.saved_model --checkpoint=runs/salicon --output=models/salgan/1
+
+The SavedModel is a `tf.Module` (`SalganServingModule`) with two signatures; preprocessing
+(decode, resize, VGG "caffe" mean subtraction) and the inverse resize live in the graph, so clients
+send raw images (see export/README.md for the TF Serving guide):
+
+  serving_default   images: string [N]  (JPEG or PNG bytes, any size; one batch may mix sizes)
+                    -> saliency:       float32 [N, H_max, W_max, 1] in [0, 1], each map at its
+                                       image's ORIGINAL size, top-left aligned, zero padded to the
+                                       largest image of the request (TF Serving needs dense outputs)
+                       height, width:  int32 [N], each image's original size: crop
+                                       saliency[i, :height[i], :width[i], 0]
+                       saliency_small: float32 [N, h, w, 1], the network-size map (192x256 by
+                                       default) before resizing back
+  predict_tensor    images: float32 [N, H, W, 3], RGB 0-255, one size per batch
+                    -> saliency: float32 [N, H, W, 1]; saliency_small: float32 [N, h, w, 1]
+
+Bad input fails the request with InvalidArgument (never crashes the server): empty or undecodable
+bytes, formats other than JPEG/PNG, images larger than `max_pixels` (checked from the header BEFORE
+decoding, so a 10k x 10k image never allocates its pixels). Grayscale and RGBA images are
+accepted: decoded with 3 channels (gray replicated, alpha dropped).
+
+The module also carries, for loaders (`salgan_tf.inference`, `export.tflite`), the plain
+`tf.function` `network` (RGB 0-255 at the network size -> map) and read-only variables
+`image_height`, `image_width`, `resize_mode`, `max_pixels`.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from salgan_tf import preprocessing
+
+# 25 megapixels (e.g. 6000x4000, or SUN500's largest 2736x3648 = 10 MP): the decoded uint8 image
+# is 75 MB and its float32 copy 300 MB, which one request may hold; 10k x 10k (100 MP) is refused.
+DEFAULT_MAX_PIXELS = 25_000_000
+RESIZE_MODES = ("stretch", "letterbox")
+SERVING_SIGNATURE = "serving_default"
+TENSOR_SIGNATURE = "predict_tensor"
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class SalganServingModule(tf.Module):
+    """The generator plus in-graph pre/post-processing, with TF Serving signatures.
+
+    Args:
+      generator: Keras model `[B, h, w, 3]` caffe-preprocessed -> `[B, h, w, 1]` in [0, 1] with a
+        fixed input size (`salgan_tf.generator.build_generator`).
+      resize_mode: "stretch" or "letterbox", as in training (config.json).
+      max_pixels: largest accepted H*W of one input image.
+    """
+
+    def __init__(self, generator, *, resize_mode="stretch", max_pixels=DEFAULT_MAX_PIXELS):
+        super().__init__(name="salgan_serving")
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+        height, width = generator.input_shape[1:3]
+        if height is None or width is None:
+            raise ValueError("the generator must have a fixed input size, got "
+                             f"{generator.input_shape}")
+        if max_pixels <= 0:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+        # Save the generator's raw tf.Variables, not the Keras model: tracking the Keras model
+        # saves its variables under generic names that the functions do not read, so a
+        # session-based loader (TF Serving, `saved_model_cli run`) fails with "Could not find
+        # variable block1_conv1/kernel"; tracking both would store every weight twice.
+        object.__setattr__(self, "_generator", generator)  # untracked: not a SavedModel child
+        self.generator_variables = [variable.value for variable in generator.variables]
+        self._image_size = (int(height), int(width))
+        self._resize_mode = resize_mode
+        self._max_pixels = int(max_pixels)
+        # Saved with the model so loaders know how it was trained (read with `.numpy()`).
+        self.image_height = tf.Variable(self._image_size[0], trainable=False, name="image_height")
+        self.image_width = tf.Variable(self._image_size[1], trainable=False, name="image_width")
+        self.resize_mode = tf.Variable(resize_mode, trainable=False, name="resize_mode")
+        self.max_pixels = tf.Variable(self._max_pixels, dtype=tf.int64, trainable=False,
+                                      name="max_pixels")
+        height, width = self._image_size
+        self.network = tf.function(
+            self._network,
+            input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")])
+        self.serve_encoded = tf.function(
+            self._serve_encoded,
+            input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+        self.predict_tensor = tf.function(
+            self._predict_tensor,
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+
+    # ------------------------------------------------------------------ graph pieces
+
+    def _network(self, images):
+        """RGB 0-255 `[N, h, w, 3]` at the network size -> `[N, h, w, 1]` map in [0, 1]."""
+        return self._generator(preprocessing.vgg_preprocess(images), training=False)
+
+    def _resize_input(self, images):
+        """RGB 0-255 image(s) of any size -> the network size (letterbox pads with the mean)."""
+        return preprocessing.resize_image(images, self._image_size, mode=self._resize_mode,
+                                          pad_value=preprocessing.IMAGENET_RGB_MEAN)
+
+    def _decode_one(self, args):
+        """(JPEG/PNG bytes, item index) -> (float32 [h, w, 3] at the network size, int32 (H, W)).
+
+        Every check runs before any decoding (explicit control dependencies), so bad bytes and
+        huge images fail with an InvalidArgument that names the request item.
+        """
+        data, index = args
+        item = tf.strings.format("images[{}]:", index)
+        checks = [tf.debugging.Assert(tf.strings.length(data) > 0, [item, "image bytes are empty"])]
+        with tf.control_dependencies(checks):
+            is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
+            is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
+            checks.append(tf.debugging.Assert(
+                tf.logical_or(is_jpeg, is_png),
+                [item, "bytes are neither JPEG nor PNG; first bytes:",
+                 tf.strings.substr(data, 0, 8)]))
+        with tf.control_dependencies(checks):
+            size = tf.cond(is_jpeg,
+                           lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
+                           lambda: _png_size(data, item))
+            pixels = size[0] * size[1]
+            checks.append(tf.debugging.Assert(
+                tf.logical_and(pixels > 0, pixels <= self._max_pixels),
+                [item, "image of", size[0], "x", size[1], "(HxW) is empty or larger than the "
+                 "limit of", self._max_pixels, "pixels"]))
+        with tf.control_dependencies(checks):
+            image = tf.cond(is_jpeg,
+                            lambda: tf.io.decode_jpeg(data, channels=3),
+                            lambda: tf.io.decode_png(data, channels=3))
+        image = tf.ensure_shape(image, [None, None, 3])
+        original_size = tf.shape(image)[:2]
+        resized = self._resize_input(tf.cast(image, tf.float32))
+        return tf.ensure_shape(resized, [*self._image_size, 3]), original_size
+
+    def _map_to_size(self, small_map, size, padded_size):
+        """One `[h, w, 1]` network map -> its original `size`, zero padded to `padded_size`."""
+        saliency = preprocessing.resize_map_to_original(small_map, size, mode=self._resize_mode)
+        saliency = tf.clip_by_value(saliency, 0.0, 1.0)
+        return tf.pad(saliency, [[0, padded_size[0] - size[0]], [0, padded_size[1] - size[1]],
+                                 [0, 0]])
+
+    def _serve_encoded(self, images):
+        resized, sizes = tf.map_fn(
+            self._decode_one, (images, tf.range(tf.shape(images)[0])),
+            fn_output_signature=(tf.TensorSpec([*self._image_size, 3], tf.float32),
+                                 tf.TensorSpec([2], tf.int32)))
+        small = self._network(resized)
+        padded_size = tf.reduce_max(tf.concat([sizes, [[0, 0]]], axis=0), axis=0)
+        saliency = tf.map_fn(
+            lambda args: self._map_to_size(args[0], args[1], padded_size), (small, sizes),
+            fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
+        return {"saliency": saliency, "height": sizes[:, 0], "width": sizes[:, 1],
+                "saliency_small": small}
+
+    def _predict_tensor(self, images):
+        shape = tf.shape(images)
+        pixels = tf.cast(shape[1], tf.int64) * tf.cast(shape[2], tf.int64)
+        check = tf.debugging.Assert(
+            tf.logical_and(pixels > 0, pixels <= self._max_pixels),
+            ["images of", shape[1], "x", shape[2], "(HxW) are empty or larger than the limit of",
+             self._max_pixels, "pixels"])
+        with tf.control_dependencies([check]):
+            resized = self._resize_input(images)
+        small = self._network(resized)
+        saliency = preprocessing.resize_map_to_original(small, shape[1:3], mode=self._resize_mode)
+        return {"saliency": tf.clip_by_value(saliency, 0.0, 1.0), "saliency_small": small}
+
+    def signatures(self):
+        """`{name: concrete function}` for `tf.saved_model.save`."""
+        return {SERVING_SIGNATURE: self.serve_encoded.get_concrete_function(),
+                TENSOR_SIGNATURE: self.predict_tensor.get_concrete_function()}
+
+
+def _png_size(data, item):
+    """(H, W) int64 from a PNG's IHDR chunk (bytes 16-23, big-endian width then height)."""
+    check = tf.debugging.Assert(tf.strings.length(data) >= 24,
+                                [item, "PNG bytes too short to hold an IHDR header"])
+    with tf.control_dependencies([check]):
+        header = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int64)
+    weights = tf.constant([1 << 24, 1 << 16, 1 << 8, 1], tf.int64)
+    width = tf.reduce_sum(header[:4] * weights)
+    height = tf.reduce_sum(header[4:] * weights)
+    return tf.stack([height, width])
+
+
+def check_version_dir(output):
+    """TF Serving loads `<model_base_path>/<integer version>/`; refuse anything else."""
+    version = os.path.basename(os.path.normpath(output))
+    if not version.isdigit():
+        raise ValueError(f"{output}: the last path component must be an integer version "
+                         "(TF Serving layout MODEL_DIR/1, MODEL_DIR/2, ...), got "
+                         f"{version!r}")
+    if os.path.exists(output) and os.listdir(output):
+        raise FileExistsError(f"{output}: already exists and is not empty; export a new version "
+                              "number instead of overwriting a model that may be serving")
+
+
+def export_saved_model(generator, output, *, resize_mode="stretch",
+                       max_pixels=DEFAULT_MAX_PIXELS, require_version_dir=True):
+    """Writes the serving SavedModel of `generator` to `output`.
+
+    The model is written to a temporary, non-numeric sibling directory and renamed into place,
+    so a TF Serving instance polling the base directory never loads a half-written version.
+
+    Args:
+      generator: fixed-size Keras generator (see `SalganServingModule`).
+      output: the version directory, e.g. `models/salgan/1`.
+      resize_mode: "stretch" or "letterbox" (use the training run's mode).
+      max_pixels: largest accepted input image, in pixels (H*W).
+      require_version_dir: check that `output` ends in an integer version (TF Serving layout).
+
+    Returns:
+      `output`.
+    """
+    output = os.path.abspath(output)
+    if require_version_dir:
+        check_version_dir(output)
+    elif os.path.exists(output) and os.listdir(output):
+        raise FileExistsError(f"{output}: already exists and is not empty")
+    module = SalganServingModule(generator, resize_mode=resize_mode, max_pixels=max_pixels)
+    parent = os.path.dirname(output)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        tf.saved_model.save(module, staging, signatures=module.signatures())
+        if os.path.exists(output):
+            os.rmdir(output)  # empty (checked above)
+        os.replace(staging, output)
+    finally:
+        if os.path.exists(staging):
+            shutil.rmtree(staging)
+    return output
+
+
+def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAULT_MAX_PIXELS):
+    """Loads a training run (dir, `checkpoints/` or `ckpt-N`) and exports it to `output`.
+
+    The network input size and (unless given) the resize mode come from the run's config.json.
+    """
+    from salgan_tf import checkpoints  # keeps `import export.saved_model` light for loaders
+
+    generator, config = checkpoints.load_generator(checkpoint)
+    return export_saved_model(generator, output, resize_mode=resize_mode or config.resize_mode,
+                              max_pixels=max_pixels)
+
+
+
+def _main(argv):
+    """CLI: flags are defined only when run as `python -m export.saved_model`."""
+    from absl import flags
+
+    del argv
+    flag_values = flags.FLAGS
+    path = export_checkpoint(flag_values.checkpoint, flag_values.output,
+                             resize_mode=flag_values.resize_mode,
+                             max_pixels=flag_values.max_pixels)
+    print(f"wrote SavedModel {path}\n  inspect: saved_model_cli show --dir {path} --all")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+
+    flags.DEFINE_string("checkpoint", None, "training run dir, its checkpoints/ dir or a ckpt-N "
+                        "prefix", required=True)
+    flags.DEFINE_string("output", None, "version directory to write, e.g. models/salgan/1",
+                        required=True)
+    flags.DEFINE_enum("resize_mode", None, list(RESIZE_MODES),
+                      "override the run's resize mode (default: config.json)")
+    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS,
+                         "largest accepted input image (H*W); larger requests get InvalidArgument")
+    app.run(_main)

@@ -1,0 +1,279 @@
+"""One predictor for every model kind: a training run, a SavedModel or a TFLite file.
+
+  predictor = load_predictor("runs/salicon")            # run dir, checkpoints/ or ckpt-N
+  predictor = load_predictor("models/salgan")           # SavedModel base dir (newest version)
+  predictor = load_predictor("models/salgan/1")         # ... or one version
+  predictor = load_predictor("salgan_int8.tflite")      # export.tflite output
+  saliency = predictor.predict(rgb)                      # uint8 [H, W, 3] -> float32 [H, W]
+
+Every kind shares the same pre/post-processing (salgan_tf.preprocessing, as in training): the
+RGB image is resized to the network size (`stretch` or `letterbox`, the run's mode), the network
+runs on the RGB 0-255 batch (the VGG caffe preprocessing is inside each model kind), and the map is
+resized back to the ORIGINAL image size by the inverse of the same mode. Only the network differs.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from salgan_tf import preprocessing
+
+# Same limit as the serving signature (export.saved_model.DEFAULT_MAX_PIXELS).
+DEFAULT_MAX_PIXELS = 25_000_000
+DEFAULT_BATCH_SIZE = 8
+KINDS = ("checkpoint", "saved_model", "tflite")
+# Written by export.tflite beside `model.tflite` as `model.tflite.json`.
+TFLITE_METADATA_SUFFIX = ".json"
+
+
+class InputError(ValueError):
+    """An input image that cannot be predicted (wrong shape, too large); the message says why."""
+
+
+def as_rgb(image, *, max_pixels=DEFAULT_MAX_PIXELS, name="image"):
+    """Checks one image and returns it as uint8-range float32 `[H, W, 3]` RGB.
+
+    Accepts `[H, W]` / `[H, W, 1]` grayscale (replicated to 3 channels), `[H, W, 3]` RGB and
+    `[H, W, 4]` RGBA (alpha dropped), any numeric dtype with values in 0-255.
+
+    Raises:
+      InputError: naming `name` and the problem (rank, channels, empty, too many pixels).
+    """
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
+        raise InputError(f"{name}: expected an [H, W, 3] RGB image (or [H, W] / [H, W, 1] gray, "
+                         f"[H, W, 4] RGBA), got shape {array.shape}")
+    height, width = array.shape[:2]
+    if height == 0 or width == 0:
+        raise InputError(f"{name}: image is empty ({height}x{width})")
+    if height * width > max_pixels:
+        raise InputError(f"{name}: image of {height}x{width} (HxW) = {height * width} pixels is "
+                         f"larger than the limit of {max_pixels} pixels")
+    if not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"{name}: image dtype {array.dtype} is not numeric")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    elif array.shape[-1] == 4:
+        array = array[..., :3]
+    return array.astype(np.float32, copy=False)
+
+
+class Predictor:
+    """Predicts saliency maps at each image's original size with one network.
+
+    Attributes:
+      kind: "checkpoint", "saved_model" or "tflite".
+      path: what was loaded.
+      image_size: `(height, width)` of the network input.
+      resize_mode: "stretch" or "letterbox".
+      batch_size: images per network call in `predict_batch`.
+    """
+
+    def __init__(self, network, *, kind, path, image_size, resize_mode, batch_size,
+                 max_pixels=DEFAULT_MAX_PIXELS):
+        """`network`: fn(float32 [N, h, w, 3] RGB 0-255 at `image_size`) -> numpy [N, h, w]."""
+        if resize_mode not in preprocessing.RESIZE_MODES:
+            raise ValueError(f"{path}: resize_mode must be one of {preprocessing.RESIZE_MODES}, "
+                             f"got {resize_mode!r}")
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self._network = network
+        self.kind = kind
+        self.path = path
+        self.image_size = tuple(int(s) for s in image_size)
+        self.resize_mode = resize_mode
+        self.batch_size = int(batch_size)
+        self.max_pixels = int(max_pixels)
+
+    def __repr__(self):
+        return (f"Predictor(kind={self.kind!r}, path={self.path!r}, image_size={self.image_size}, "
+                f"resize_mode={self.resize_mode!r})")
+
+    def to_network_input(self, rgb):
+        """float32 `[h, w, 3]` RGB at the network size, exactly as the network sees it."""
+        return preprocessing.resize_image(
+            rgb, self.image_size, mode=self.resize_mode,
+            pad_value=preprocessing.IMAGENET_RGB_MEAN).numpy()
+
+    def to_original_size(self, small_map, original_size):
+        """Network-size map `[h, w]` -> float32 `[H, W]` in [0, 1] at `original_size`."""
+        saliency = preprocessing.resize_map_to_original(
+            np.asarray(small_map, np.float32)[..., None], original_size, mode=self.resize_mode)
+        return np.clip(saliency.numpy()[..., 0], 0.0, 1.0)
+
+    def predict_small(self, network_inputs):
+        """float32 `[N, h, w, 3]` RGB 0-255 at the network size -> `[N, h, w]` maps in [0, 1]."""
+        batch = np.asarray(network_inputs, np.float32)
+        if batch.ndim != 4 or tuple(batch.shape[1:]) != (*self.image_size, 3):
+            raise InputError(f"{self.path}: network input must be [N, {self.image_size[0]}, "
+                             f"{self.image_size[1]}, 3], got {batch.shape}")
+        maps = [self._network(batch[i:i + self.batch_size])
+                for i in range(0, len(batch), self.batch_size)]
+        return np.concatenate(maps, axis=0) if maps else np.zeros((0, *self.image_size),
+                                                                  np.float32)
+
+    def predict(self, image):
+        """One RGB image `[H, W, 3]` (0-255) -> float32 `[H, W]` saliency map in [0, 1]."""
+        return self.predict_batch([image])[0]
+
+    def predict_batch(self, images):
+        """A list of images of any sizes -> list of float32 `[H_i, W_i]` maps in [0, 1].
+
+        Raises:
+          InputError: for the first bad image, naming its index.
+        """
+        rgbs = [as_rgb(image, max_pixels=self.max_pixels, name=f"image {i}")
+                for i, image in enumerate(images)]
+        if not rgbs:
+            return []
+        small = self.predict_small(np.stack([self.to_network_input(rgb) for rgb in rgbs]))
+        return [self.to_original_size(m, rgb.shape[:2]) for m, rgb in zip(small, rgbs)]
+
+
+# --------------------------------------------------------------------------- loaders
+
+
+def detect_kind(path):
+    """"checkpoint", "saved_model" or "tflite" for `path`, or FileNotFoundError saying why not."""
+    path = os.fspath(path)
+    if path.endswith(".tflite"):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: TFLite file not found")
+        return "tflite"
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")) or _latest_version(path):
+            return "saved_model"
+        return "checkpoint"
+    if tf.io.gfile.exists(path + ".index"):
+        return "checkpoint"
+    raise FileNotFoundError(f"{path}: not a training run dir, checkpoint prefix, SavedModel "
+                            "directory or .tflite file")
+
+
+def _latest_version(base):
+    """The highest-numbered version subdirectory holding a saved_model.pb, or None."""
+    versions = [int(name) for name in os.listdir(base) if name.isdigit()
+                and os.path.isfile(os.path.join(base, name, "saved_model.pb"))]
+    return os.path.join(base, str(max(versions))) if versions else None
+
+
+def _load_checkpoint(path, resize_mode, batch_size):
+    from salgan_tf import checkpoints
+
+    generator, config = checkpoints.load_generator(path)
+
+    @tf.function(reduce_retracing=True)
+    def run(images):
+        return generator(preprocessing.vgg_preprocess(images), training=False)[..., 0]
+
+    return Predictor(lambda batch: run(tf.constant(batch)).numpy(), kind="checkpoint", path=path,
+                     image_size=config.image_size,
+                     resize_mode=resize_mode or config.resize_mode, batch_size=batch_size)
+
+
+def _load_saved_model(path, resize_mode, batch_size):
+    version_dir = path
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        version_dir = _latest_version(path)
+    loaded = tf.saved_model.load(version_dir)
+    for attribute in ("network", "image_height", "image_width", "resize_mode"):
+        if not hasattr(loaded, attribute):
+            raise ValueError(f"{version_dir}: SavedModel has no `{attribute}`; was it written by "
+                             "`python -m export.saved_model`?")
+    image_size = (int(loaded.image_height.numpy()), int(loaded.image_width.numpy()))
+    saved_mode = loaded.resize_mode.numpy().decode()
+
+    def network(batch):
+        return loaded.network(tf.constant(batch)).numpy()[..., 0]
+
+    predictor = Predictor(network, kind="saved_model", path=version_dir, image_size=image_size,
+                          resize_mode=resize_mode or saved_mode, batch_size=batch_size)
+    predictor.saved_model = loaded  # keeps the variables alive; also exposes the signatures
+    return predictor
+
+
+def read_tflite_metadata(path):
+    """The `<model>.tflite.json` sidecar written by export.tflite, or {} when absent."""
+    sidecar = path + TFLITE_METADATA_SUFFIX
+    if not os.path.isfile(sidecar):
+        return {}
+    with open(sidecar) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{sidecar}: not valid JSON ({error})") from error
+
+
+def _load_tflite(path, resize_mode, batch_size, num_threads):
+    interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads)
+    interpreter.allocate_tensors()
+    (input_detail,) = interpreter.get_input_details()
+    (output_detail,) = interpreter.get_output_details()
+    shape = input_detail["shape"]
+    if len(shape) != 4 or shape[-1] != 3 or shape[0] != 1:
+        raise ValueError(f"{path}: expected a TFLite input of shape [1, H, W, 3], got {shape}")
+    metadata = read_tflite_metadata(path)
+    image_size = (int(shape[1]), int(shape[2]))
+
+    def network(batch):
+        maps = []
+        for image in batch:
+            interpreter.set_tensor(input_detail["index"], _quantize(image[None], input_detail))
+            interpreter.invoke()
+            maps.append(_dequantize(interpreter.get_tensor(output_detail["index"]),
+                                    output_detail)[0, ..., 0])
+        return np.stack(maps)
+
+    predictor = Predictor(network, kind="tflite", path=path, image_size=image_size,
+                          resize_mode=resize_mode or metadata.get("resize_mode", "stretch"),
+                          batch_size=batch_size)
+    predictor.interpreter = interpreter
+    return predictor
+
+
+def _quantize(values, detail):
+    if detail["dtype"] == np.float32:
+        return values.astype(np.float32)
+    scale, zero_point = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(detail["dtype"])
+
+
+def _dequantize(values, detail):
+    if detail["dtype"] == np.float32:
+        return values
+    scale, zero_point = detail["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale
+
+
+def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num_threads=None):
+    """Loads any SalGAN model kind behind one `Predictor`.
+
+    Args:
+      path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a SavedModel
+        written by `export.saved_model` (version dir, or the base dir: newest version); or a
+        `.tflite` file written by `export.tflite`.
+      resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the
+        training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON).
+      batch_size: images per network call (TFLite runs one image at a time).
+      num_threads: TFLite interpreter threads (default: all cores).
+
+    Returns:
+      `Predictor` with `.predict(rgb [H, W, 3]) -> float32 [H, W]` at the original size,
+      `.predict_batch(list)`, `.image_size`, `.resize_mode`, `.kind`.
+    """
+    path = os.fspath(path)
+    kind = detect_kind(path)
+    if resize_mode is not None and resize_mode not in preprocessing.RESIZE_MODES:
+        raise ValueError(f"resize_mode must be one of {preprocessing.RESIZE_MODES}, "
+                         f"got {resize_mode!r}")
+    if kind == "tflite":
+        return _load_tflite(path, resize_mode, batch_size, num_threads or os.cpu_count())
+    if kind == "saved_model":
+        return _load_saved_model(path, resize_mode, batch_size)
+    return _load_checkpoint(path, resize_mode, batch_size)

@@ -1,0 +1,67 @@
+"""Predicts saliency maps for an image or a folder: `python -m salgan_tf.predict`.
+
+  python -m salgan_tf.predict --model=runs/salicon --input=photo.jpg --output=maps/
+  python -m salgan_tf.predict --model=models/salgan/1 --input=../shared/data/osie/data/stimuli \\
+      --output=maps/osie --overlay
+  python -m salgan_tf.predict --model=salgan_int8.tflite --input=images/ --output=maps/
+
+--model is a training run dir / checkpoint prefix, a SavedModel (export.saved_model) or a .tflite
+file (export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
+(`<output>/<relative path>.png`); --overlay adds heat-map overlays under `<output>/overlays/`.
+Images that cannot be read are listed at the end and the exit status is 1; the others are written.
+The library is salgan_tf/predict_lib.py.
+"""
+import sys
+
+from absl import app
+from absl import flags
+
+from salgan_tf import inference
+from salgan_tf import predict_lib
+
+flags.DEFINE_string("model", None, "Training run dir / ckpt-N, SavedModel dir or .tflite file.",
+                    required=True)
+flags.DEFINE_string("input", None, "An image file or a folder of images (recursive).",
+                    required=True)
+flags.DEFINE_string("output", None, "Output folder for the PNG maps.", required=True)
+flags.DEFINE_bool("overlay", False, "Also write heat-map overlays to <output>/overlays/.")
+flags.DEFINE_integer("batch_size", inference.DEFAULT_BATCH_SIZE, "Images per network call.")
+flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
+                  "Override the model's resize mode (default: the training run's).")
+flags.DEFINE_integer("max_pixels", inference.DEFAULT_MAX_PIXELS,
+                     "Skip (and report) images with more pixels than this.")
+
+FLAGS = flags.FLAGS
+
+
+def _progress(total):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return predict_lib.text_progress(), lambda: None
+    bar = tqdm(total=total, unit="img", file=sys.stderr)
+
+    def update(done, _):
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def main(argv):
+    del argv
+    predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode,
+                                         batch_size=FLAGS.batch_size)
+    predictor.max_pixels = FLAGS.max_pixels
+    root, paths = predict_lib.find_images(FLAGS.input)
+    update, close = _progress(len(paths))
+    try:
+        report = predict_lib.predict_files(predictor, paths, FLAGS.output, root=root,
+                                           with_overlay=FLAGS.overlay, progress=update)
+    finally:
+        close()
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    app.run(main)

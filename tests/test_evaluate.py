@@ -1,0 +1,190 @@
+"""Tests for salgan_tf.evaluate_lib / the evaluate CLI on tiny synthetic TFRecords."""
+import csv
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from salgan_tf import baselines
+from salgan_tf import evaluate_lib
+from salgan_tf import metrics
+from salgan_tf.data import synthetic
+
+H, W = 32, 48
+FAST = evaluate_lib.EvalConfig(n_splits=10)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    synthetic.write_synthetic_tfrecords(str(out), n=4, height=H, width=W, seed=3, num_shards=2)
+    return str(out / "synthetic-*.tfrecord")
+
+
+class BrightnessPredictor:
+    """A fake `salgan_tf.inference` predictor: brightness of the image, at the image's size."""
+
+    def __init__(self):
+        self.seen_shapes = []
+
+    def predict(self, rgb):
+        self.seen_shapes.append(rgb.shape)
+        grey = rgb.astype(np.float32).mean(axis=-1)
+        return grey / max(grey.max(), 1.0)
+
+
+def _examples(pattern, **kwargs):
+    return lambda: evaluate_lib.read_tfrecord_examples(pattern, **kwargs)
+
+
+def test_reads_records_at_original_size(records):
+    examples = list(evaluate_lib.read_tfrecord_examples(records))
+    assert len(examples) == 4
+    for example in examples:
+        assert example.shape == (H, W) and example.image.shape == (H, W, 3)
+        assert example.gt_map.max() == pytest.approx(1.0)
+        assert example.fixations.shape[1] == 2 and len(example.fixations) > 0
+        assert example.fixations[:, 0].max() < H and example.fixations[:, 1].max() < W
+    assert list(evaluate_lib.read_tfrecord_examples(records, with_images=False))[0].image is None
+    assert len(list(evaluate_lib.read_tfrecord_examples(records, limit=3))) == 3
+
+
+def test_missing_and_corrupt_records_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="matches no TFRecord"):
+        list(evaluate_lib.read_tfrecord_examples(str(tmp_path / "none-*.tfrecord")))
+    bad = tmp_path / "bad.tfrecord"
+    bad.write_bytes(b"\x00" * 40)
+    with pytest.raises(ValueError, match="bad.tfrecord"):
+        list(evaluate_lib.read_tfrecord_examples(str(bad)))
+
+
+def test_run_model_and_baseline_writes_consistent_csv_and_json(records, tmp_path):
+    predictor = BrightnessPredictor()
+    sources = {"model": evaluate_lib.predictor_source(predictor),
+               evaluate_lib.BASELINE_SOURCE: evaluate_lib.center_bias_source(FAST)}
+    rows, summary, table = evaluate_lib.run(_examples(records), sources, config=FAST,
+                                            output_dir=tmp_path)
+    assert predictor.seen_shapes == [(H, W, 3)] * 4  # the model sees original-size RGB
+    assert len(rows) == 8 and {r["source"] for r in rows} == {"model", "center_bias"}
+    for metric in evaluate_lib.DEFAULT_METRICS:
+        model_values = [r[metric] for r in rows if r["source"] == "model"]
+        assert summary["model"][metric]["mean"] == pytest.approx(np.nanmean(model_values))
+    # IG of the centre bias over itself is exactly 0: the baseline IS the IG reference.
+    assert summary["center_bias"]["ig"]["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert "| model" in table and "| center_bias" in table and "auc_judd ↑" in table
+    with open(tmp_path / "per_image.csv") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    assert len(csv_rows) == 8
+    assert float(csv_rows[0]["nss"]) == pytest.approx(rows[0]["nss"])
+    payload = json.loads((tmp_path / "summary.json").read_text())
+    assert payload["summary"]["model"]["cc"]["mean"] == pytest.approx(summary["model"]["cc"]["mean"])
+    assert payload["config"]["n_splits"] == 10 and len(payload["per_image"]) == 8
+
+
+def test_scores_match_direct_metric_calls(records):
+    examples = list(evaluate_lib.read_tfrecord_examples(records, with_images=False))
+    by_name = {e.name: (e.shape, e.fixations) for e in examples}
+    shuffled = evaluate_lib.ShuffledNegatives(by_name, seed=0)
+    rows = evaluate_lib.evaluate(examples, {"cb": evaluate_lib.center_bias_source(FAST)},
+                                 config=FAST, shuffled=shuffled)
+    example, row = examples[1], rows[1]
+    cb = baselines.center_bias_map(H, W).astype(np.float64)
+    assert row["nss"] == metrics.nss(cb, example.fixations)
+    assert row["cc"] == metrics.cc(cb, example.gt_map)
+    assert row["auc_borji_exact"] == metrics.auc_borji(cb, example.fixations, exact=True)
+    assert row["sauc_exact"] == metrics.auc_shuffled(
+        cb, example.fixations, shuffled.exact(example.name, (H, W)), exact=True)
+
+
+def test_maps_dir_scores_saved_maps_resized_to_the_original_size(records, tmp_path):
+    examples = list(evaluate_lib.read_tfrecord_examples(records, with_images=False))
+    maps_dir = tmp_path / "maps"
+    maps_dir.mkdir()
+    for example in examples:  # GT maps saved at HALF size, 8-bit: must be resized back
+        small = Image.fromarray(np.round(example.gt_map * 255).astype(np.uint8)).resize(
+            (W // 2, H // 2), Image.BILINEAR)
+        small.save(maps_dir / f"{pathlib.PurePath(example.name).stem}.png")
+    sources = {"gt": evaluate_lib.maps_dir_source(maps_dir),
+               "cb": evaluate_lib.center_bias_source(FAST)}
+    _, summary, _ = evaluate_lib.run(_examples(records, with_images=False), sources,
+                                     config=FAST)
+    assert summary["gt"]["cc"]["mean"] > 0.9
+    assert summary["gt"]["nss"]["mean"] > summary["cb"]["nss"]["mean"]
+    assert summary["gt"]["kld"]["mean"] < summary["cb"]["kld"]["mean"]
+    os.remove(maps_dir / f"{pathlib.PurePath(examples[2].name).stem}.png")
+    with pytest.raises(FileNotFoundError, match=r"no map .*\.png for image"):
+        evaluate_lib.run(_examples(records, with_images=False), sources, config=FAST)
+
+
+def test_shuffled_negatives_exclude_own_image_rescale_and_are_seeded():
+    by_name = {
+        "a": ((10, 20), np.array([[1, 2], [3, 4]])),
+        "b": ((20, 40), np.array([[10, 30], [19, 39]])),  # twice the size: halved
+        "c": ((10, 20), np.array([[5, 5]])),
+    }
+    negatives = evaluate_lib.ShuffledNegatives(by_name, other_images=1, seed=0)
+    exact = negatives.exact("a", (10, 20))
+    assert sorted(map(tuple, exact)) == [(5, 5), (5, 15), (9, 19)]
+    sampled = negatives.sampled("a", (10, 20))
+    assert len(sampled) in (1, 2) and {tuple(p) for p in sampled} <= {(5, 5), (5, 15), (9, 19)}
+    assert np.array_equal(sampled, negatives.sampled("a", (10, 20)))
+
+
+def test_summary_counts_nan_and_json_is_strict(tmp_path):
+    rows = [{"source": "m", "image": "x", "nss": float("nan"), "cc": 0.5},
+            {"source": "m", "image": "y", "nss": 1.0, "cc": 0.7}]
+    summary = evaluate_lib.summarize(rows, ["nss", "cc"])
+    assert summary["m"]["nss"] == {"mean": 1.0, "std": 0.0, "count": 1, "nan_count": 1}
+    assert summary["m"]["cc"]["mean"] == pytest.approx(0.6)
+    table = evaluate_lib.format_table(summary)
+    assert "m/nss: 1 NaN image(s) skipped" in table
+    _, json_path = evaluate_lib.write_results(rows, summary, tmp_path)
+    payload = json.loads(json_path.read_text())  # would fail on a bare NaN token
+    assert payload["per_image"][0]["nss"] is None
+
+
+def test_bad_config_and_mismatched_maps_are_reported():
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate_lib.EvalConfig(metrics=("auc",))
+    example = evaluate_lib.EvalExample(name="img.jpg", gt_map=np.ones((H, W)),
+                                       fixations=np.array([[1, 1]]))
+    with pytest.raises(ValueError, match="img.jpg"):
+        evaluate_lib.score_map(np.ones((H, W + 1)), example, config=FAST,
+                               baseline_map=np.ones((H, W)), shuffled=None)
+
+
+def test_cli_prints_table_and_writes_outputs(records, tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-m", "salgan_tf.evaluate", f"--data={records}", "--baseline",
+         f"--output_dir={tmp_path}", "--n_splits=5", "--metrics=auc_judd,nss,cc,sauc"],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "| center_bias" in result.stdout and "sauc ↑" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
+    assert set(summary["center_bias"]) == {"auc_judd", "nss", "cc", "sauc"}
+    assert all(math.isfinite(v["mean"]) for v in summary["center_bias"].values())
+    usage = subprocess.run([sys.executable, "-m", "salgan_tf.evaluate", f"--data={records}"],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert usage.returncode != 0 and "nothing to score" in usage.stderr
+
+
+def test_model_source_with_a_real_predictor(records, tmp_path):
+    """`--model` path: a tiny SalGAN training run loaded by salgan_tf.inference.load_predictor."""
+    util = pytest.importorskip("test_export_util", reason="export test helpers not available")
+    from salgan_tf import inference
+
+    run_dir = util.write_training_run(str(tmp_path / "run"), util.tiny_generator((32, 32)))
+    sources = {"salgan": evaluate_lib.predictor_source(inference.load_predictor(run_dir))}
+    rows, summary, _ = evaluate_lib.run(_examples(records), sources, config=FAST)
+    assert len(rows) == 4
+    # A random tiny network is no saliency model, but its maps are real, finite and scored.
+    for metric in ("auc_judd", "auc_borji_exact", "nss", "cc", "kld", "sim"):
+        assert summary["salgan"][metric]["count"] == 4, metric
+    assert 0.0 <= summary["salgan"]["auc_judd"]["mean"] <= 1.0

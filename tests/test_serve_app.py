@@ -1,0 +1,337 @@
+"""salgan_tf.serve_app with a fake network: TF Serving REST shape, the page route, validation.
+
+The predictor is a real `inference.Predictor` (real resizing both ways) around a fake network whose
+map is the image's brightness, so each test can tell where the map's bright side should be.
+"""
+import base64
+import io
+import socket
+import struct
+import threading
+import time
+import urllib.request
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from salgan_tf import inference, serve_app
+
+NETWORK_SIZE = (32, 48)
+PREDICT = "/v1/models/salgan:predict"
+
+
+def brightness_network(batch):
+    """Fake network: float32 [N, h, w, 3] RGB 0-255 -> [N, h, w] mean brightness in [0, 1]."""
+    return np.asarray(batch, np.float32).mean(axis=-1) / 255.0
+
+
+def fake_predictor(network=brightness_network, resize_mode="stretch"):
+    return inference.Predictor(network, kind="fake", path="/models/fake", image_size=NETWORK_SIZE,
+                               resize_mode=resize_mode, batch_size=4)
+
+
+def half_white(height, width):
+    """uint8 RGB image, white on the left half, black on the right."""
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:, :width // 2] = 255
+    return image
+
+
+def encode(image, fmt="PNG", **kwargs):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+def b64(data):
+    return {"b64": base64.b64encode(data).decode("ascii")}
+
+
+def blank_png(height, width):
+    """A valid 1-bit grayscale PNG of any size, written row by row (12000x12000 is ~20 kB)."""
+    def chunk(kind, payload):
+        return (struct.pack(">I", len(payload)) + kind + payload
+                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" + bytes((width + 7) // 8)  # filter byte "None" + packed bits
+    rows_per_piece = max(1, 2**20 // len(row))
+    pieces = []
+    for start in range(0, height, rows_per_piece):
+        pieces.append(compressor.compress(row * min(rows_per_piece, height - start)))
+    pieces.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(pieces))
+            + chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def huge_png():
+    return blank_png(12000, 12000)
+
+
+@pytest.fixture
+def client():
+    with TestClient(serve_app.create_app(fake_predictor())) as test_client:
+        yield test_client
+
+
+def test_blank_png_helper_writes_a_valid_png():
+    image = Image.open(io.BytesIO(blank_png(5, 13)))
+    assert image.size == (13, 5) and image.format == "PNG"
+    assert not np.asarray(image).any()
+
+
+def test_status_and_metadata_have_tf_serving_shape(client):
+    status = client.get("/v1/models/salgan")
+    assert status.status_code == 200
+    assert status.json()["model_version_status"][0]["state"] == "AVAILABLE"
+    assert client.get("/v1/models/salgan/versions/1").status_code == 200
+    metadata = client.get("/v1/models/salgan/metadata").json()
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["inputs"]["images"]["dtype"] == "DT_STRING"
+    assert set(signature["outputs"]) == {"saliency", "height", "width", "saliency_small"}
+    dims = signature["outputs"]["saliency_small"]["tensor_shape"]["dim"]
+    assert [d["size"] for d in dims] == ["-1", "32", "48", "1"]
+
+
+def test_row_format_returns_the_map_at_the_original_size(client):
+    image = half_white(40, 60)
+    response = client.post(PREDICT, json={"instances": [b64(encode(image))]})
+    assert response.status_code == 200, response.text
+    (prediction,) = response.json()["predictions"]
+    assert prediction["height"] == 40 and prediction["width"] == 60
+    saliency = np.array(prediction["saliency"], np.float32)
+    assert saliency.shape == (40, 60, 1)
+    assert saliency[:, :25].min() > 0.9 and saliency[:, 35:].max() < 0.1  # left half is white
+    np.testing.assert_allclose(saliency[..., 0], fake_predictor().predict(image), atol=1e-6)
+    small = np.array(prediction["saliency_small"], np.float32)
+    assert small.shape == (32, 48, 1)
+
+
+def test_columnar_batch_of_two_sizes_is_padded_like_the_saved_model(client):
+    first, second = half_white(40, 60), half_white(50, 30)
+    response = client.post(PREDICT, json={"inputs": {"images": [b64(encode(first)),
+                                                                b64(encode(second, "JPEG"))]}})
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert outputs["height"] == [40, 50] and outputs["width"] == [60, 30]
+    saliency = np.array(outputs["saliency"], np.float32)
+    assert saliency.shape == (2, 50, 60, 1)
+    assert not saliency[0, 40:].any() and not saliency[1, :, 30:].any()  # zero padding
+    np.testing.assert_allclose(saliency[0, :40, :60, 0], fake_predictor().predict(first),
+                               atol=1e-6)
+
+
+def test_named_instances_and_versions(client):
+    body = {"instances": [{"images": b64(encode(half_white(20, 30)))}]}
+    assert client.post("/v1/models/salgan/versions/1:predict", json=body).status_code == 200
+    wrong_version = client.post("/v1/models/salgan/versions/2:predict", json=body)
+    assert wrong_version.status_code == 404
+    assert "Specific(salgan, 2)" in wrong_version.json()["error"]
+    unknown_model = client.post("/v1/models/other:predict", json=body)
+    assert unknown_model.status_code == 404 and "error" in unknown_model.json()
+
+
+@pytest.mark.parametrize("body,status,message", [
+    (b"{not json", 400, "not JSON"),
+    (b'["a list"]', 400, "JSON object"),
+    (b'{"instances": []}', 400, "non-empty"),
+    (b'{"signature_name": "predict_tensor", "instances": [{"b64": ""}]}', 400,
+     "unknown signature_name"),
+    (b'{"instances": [{"b64": "not base64!"}]}', 400, "invalid base64"),
+])
+def test_bad_request_bodies_get_400_json(client, body, status, message):
+    response = client.post(PREDICT, content=body)
+    assert response.status_code == status
+    assert message in response.json()["error"]
+
+
+def _bad_images(huge_png):
+    png = encode(half_white(20, 30))
+    return {
+        "text": (b"hello, I am a text file\n", "not a JPEG or PNG image"),
+        "empty": (b"", "empty (0 bytes)"),
+        "gif": (encode(half_white(20, 30), "GIF"), "is a GIF image"),
+        "truncated": (png[:len(png) // 2], "truncated or corrupt"),
+        "huge": (huge_png, "12000x12000 (HxW) = 144000000 pixels is larger than the limit"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "gif", "truncated", "huge"])
+def test_bad_images_get_400_naming_the_item_and_serving_continues(client, huge_png, kind):
+    data, message = _bad_images(huge_png)[kind]
+    good = b64(encode(half_white(20, 30)))
+    response = client.post(PREDICT, json={"instances": [good, b64(data)]})
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("instances[1]: ")
+    assert message in response.json()["error"]
+    assert client.post(PREDICT, json={"instances": [good]}).status_code == 200
+
+
+def test_page_route_returns_the_map_as_png(client):
+    image = half_white(40, 60)
+    response = client.post("/api/saliency.png?filename=cat.jpg", content=encode(image, "JPEG"))
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    assert (response.headers["x-saliency-height"], response.headers["x-saliency-width"]) == (
+        "40", "60")
+    saliency_png = Image.open(io.BytesIO(response.content))
+    assert saliency_png.mode == "L" and saliency_png.size == (60, 40)  # PIL size is (W, H)
+    expected = fake_predictor().predict(serve_app.decode_image(encode(image, "JPEG")))
+    np.testing.assert_allclose(np.asarray(saliency_png) / 255.0, expected, atol=0.5 / 255 + 1e-6)
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "gif", "huge"])
+def test_page_route_names_the_file_in_errors(client, huge_png, kind):
+    data, message = _bad_images(huge_png)[kind]
+    response = client.post("/api/saliency.png?filename=bad%20upload.png", content=data)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error.startswith("bad upload.png: ") and message in error
+    good = client.post("/api/saliency.png?filename=ok.png", content=encode(half_white(20, 30)))
+    assert good.status_code == 200
+
+
+def test_page_route_follows_exif_orientation_and_the_api_does_not(client):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    jpeg = encode(half_white(40, 60), "JPEG", exif=exif.tobytes())
+    page = client.post("/api/saliency.png?filename=phone.jpg", content=jpeg)
+    shown = np.asarray(Image.open(io.BytesIO(page.content))) / 255.0
+    assert shown.shape == (60, 40)
+    assert shown[:25].min() > 0.85 and shown[35:].max() < 0.15  # white half now on top
+    api = client.post(PREDICT, json={"instances": [b64(jpeg)]}).json()["predictions"][0]
+    assert (api["height"], api["width"]) == (40, 60)  # as tf.io.decode_jpeg: EXIF ignored
+
+
+def test_request_size_limit_gives_413_before_reading_everything():
+    config = serve_app.ServeConfig(max_request_bytes=1000)
+    with TestClient(serve_app.create_app(fake_predictor(), config)) as small_client:
+        declared = small_client.post("/api/saliency.png", content=b"x" * 2000)
+        assert declared.status_code == 413
+        assert "larger than the limit of 1000 bytes" in declared.json()["error"]
+
+        def chunks():  # no Content-Length: counted while streaming
+            for _ in range(20):
+                yield b"x" * 100
+
+        streamed = small_client.post(PREDICT, content=chunks())
+        assert streamed.status_code == 413
+        small = small_client.post("/api/saliency.png", content=encode(half_white(8, 8)))
+        assert small.status_code == 200
+
+
+def test_huge_png_is_refused_from_its_header_without_decoding(huge_png, monkeypatch):
+    def no_decoding(self):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
+    with pytest.raises(serve_app.ClientError, match="144000000 pixels") as error:
+        serve_app.decode_image(huge_png, name="big.png")
+    assert error.value.status == 400
+
+
+def test_max_pixels_is_configurable():
+    with pytest.raises(serve_app.ClientError, match="600 pixels is larger than the limit of 599"):
+        serve_app.decode_image(encode(half_white(20, 30)), max_pixels=599)
+    assert serve_app.decode_image(encode(half_white(20, 30)), max_pixels=600).shape == (20, 30, 3)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P"])
+def test_channels_are_decoded_as_the_saved_model_decodes_them(mode):
+    # decode_png(channels=3): gray replicated, alpha dropped, palette expanded, 16 bits -> 8.
+    rng = np.random.default_rng(0)
+    if mode == "I;16":
+        levels = rng.integers(0, 65536, (12, 17), dtype=np.uint16)
+        image = Image.fromarray(levels)
+        expected = np.repeat((levels >> 8).astype(np.uint8)[..., None], 3, axis=-1)
+    else:
+        image = Image.fromarray(rng.integers(0, 256, (12, 17, 3), dtype=np.uint8)).convert(mode)
+        expected = np.asarray(image.convert("RGB"))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    decoded = serve_app.decode_image(buffer.getvalue())
+    assert decoded.dtype == np.uint8 and decoded.shape == (12, 17, 3)
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_page_and_static_files_are_served_without_external_urls(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'id="drop-zone"' in page.text
+    for name in ("app.js", "style.css"):
+        static = client.get(f"/static/{name}")
+        assert static.status_code == 200
+        assert "http://" not in static.text and "https://" not in static.text  # no CDN
+    assert "http://" not in page.text and "https://" not in page.text
+    info = client.get("/api/info").json()
+    assert info["image_size"] == [32, 48] and info["max_pixels"] == inference.DEFAULT_MAX_PIXELS
+
+
+def test_config_and_host_validation():
+    with pytest.raises(ValueError, match="max_request_bytes must be positive"):
+        serve_app.ServeConfig(max_request_bytes=0).validate()
+    with pytest.raises(ValueError, match="model_name"):
+        serve_app.ServeConfig(model_name="a:b").validate()
+    assert serve_app.check_loopback("127.0.0.1") == "127.0.0.1"
+    assert serve_app.check_loopback("::1") == "::1"
+    with pytest.raises(ValueError, match="only listens on loopback"):
+        serve_app.check_loopback("0.0.0.0")
+    assert serve_app.version_of("/models/salgan/3") == 3
+    assert serve_app.version_of("/models/salgan/3/") == 3
+    assert serve_app.version_of("runs/salicon") == 1
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_server_keeps_answering_while_a_prediction_runs():
+    import uvicorn
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_network(batch):
+        started.set()
+        assert release.wait(30), "test never released the prediction"
+        return brightness_network(batch)
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(serve_app.create_app(fake_predictor(slow_network)),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+        results = {}
+
+        def post():
+            request = urllib.request.Request(f"{base}/api/saliency.png", method="POST",
+                                             data=encode(half_white(20, 30)))
+            with urllib.request.urlopen(request, timeout=60) as response:
+                results["status"] = response.status
+
+        poster = threading.Thread(target=post)
+        poster.start()
+        assert started.wait(30), "the prediction never started"
+        # The prediction is blocked in a worker thread; the event loop still answers.
+        with urllib.request.urlopen(f"{base}/v1/models/salgan", timeout=10) as response:
+            assert response.status == 200
+        assert "status" not in results
+        release.set()
+        poster.join(60)
+        assert results["status"] == 200
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(30)
