@@ -3,11 +3,14 @@
   python -m salgan_tf.evaluate --data='records/osie-*.tfrecord' --model=runs/demo \\
       --baseline --output_dir=eval/osie
   python -m salgan_tf.evaluate --data='records/osie-*.tfrecord' --maps=predictions/ --baseline
+  python -m salgan_tf.evaluate --data='records/osie-*.tfrecord' --baseline --report=eval/report
 
 Prints a table with the mean of every metric per source (the model, the maps folder, the
 centre-bias baseline) and writes per_image.csv + summary.json to --output_dir. Metrics follow the
-MIT benchmark code (docs/metrics.md); the library is salgan_tf/evaluate_lib.py.
+MIT benchmark code (docs/metrics.md); the library is salgan_tf/evaluate_lib.py. --report=DIR also
+writes DIR/index.html, an offline HTML report (salgan_tf/report.py, docs/report.md).
 """
+import shlex
 import sys
 
 from absl import app
@@ -38,6 +41,12 @@ flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed of every random choice in the
 flags.DEFINE_float("center_bias_sigma", _DEFAULTS.center_bias_sigma_fraction,
                    "Centre-bias sigma as a fraction of the image height.")
 flags.DEFINE_integer("max_images", None, "Score only the first N records (quick checks).")
+flags.DEFINE_string("report", None, "Also write an HTML report (index.html + PNGs) to this folder.")
+flags.DEFINE_string("report_sort", None, "Metric the report's gallery is sorted by, worst first "
+                    "(default nss; re-sortable in the page).")
+flags.DEFINE_string("report_source", None, "Source whose scores sort the gallery (default: the "
+                    "first non-baseline source, or the baseline when it is the only one).")
+flags.DEFINE_integer("report_thumbnail", 256, "Longest side of the report's thumbnails, px.")
 
 FLAGS = flags.FLAGS
 
@@ -60,7 +69,22 @@ def main(argv):
         sources[evaluate_lib.BASELINE_SOURCE] = evaluate_lib.center_bias_source(config)
     if not sources:
         raise app.UsageError("nothing to score: give --model, --maps and/or --baseline")
-    needs_images = bool(FLAGS.model)
+    needs_images = bool(FLAGS.model or FLAGS.report)  # the report shows the stimulus
+    thumbnails = None
+    if FLAGS.report:
+        from salgan_tf import report
+
+        gallery_sources = report.default_gallery_sources(sources)
+        if FLAGS.report_source and FLAGS.report_source not in sources:
+            raise app.UsageError(f"--report_source={FLAGS.report_source} is not a scored source "
+                                 f"({list(sources)})")
+        if FLAGS.report_source and FLAGS.report_source not in gallery_sources:
+            gallery_sources.insert(0, FLAGS.report_source)
+        if FLAGS.report_sort and FLAGS.report_sort not in config.metrics:
+            raise app.UsageError(f"--report_sort={FLAGS.report_sort} is not among --metrics "
+                                 f"({list(config.metrics)})")
+        thumbnails = report.ThumbnailWriter(FLAGS.report, gallery_sources=gallery_sources,
+                                            size=FLAGS.report_thumbnail)
 
     def examples():
         return evaluate_lib.read_tfrecord_examples(FLAGS.data, with_images=needs_images,
@@ -70,11 +94,21 @@ def main(argv):
         if done % 10 == 0:
             logging.info("scored %d images", done)
 
-    _, _, table = evaluate_lib.run(examples, sources, config=config,
-                                   output_dir=FLAGS.output_dir, progress=progress)
+    rows, summary, table = evaluate_lib.run(examples, sources, config=config,
+                                            output_dir=FLAGS.output_dir, progress=progress,
+                                            on_map=thumbnails)
     print(table)
     if FLAGS.output_dir:
         print(f"\nper-image CSV and summary JSON written to {FLAGS.output_dir}", file=sys.stderr)
+    if FLAGS.report:
+        index = report.write_report(
+            FLAGS.report, rows, summary, metric_names=config.metrics, thumbnails=thumbnails,
+            sort_metric=FLAGS.report_sort, sort_source=FLAGS.report_source,
+            title=f"salgan_tf evaluation: {', '.join(sources)}",
+            details={"data": FLAGS.data, "convention": config.convention,
+                     "seed": str(config.seed),
+                     "command": "python -m salgan_tf.evaluate " + shlex.join(sys.argv[1:])})
+        print(f"HTML report written to {index}", file=sys.stderr)
 
 
 if __name__ == "__main__":

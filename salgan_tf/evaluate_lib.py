@@ -221,7 +221,7 @@ MapSource = Callable[[EvalExample], np.ndarray]
 
 
 def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, MapSource], *,
-             config: EvalConfig, shuffled: ShuffledNegatives, progress=None):
+             config: EvalConfig, shuffled: ShuffledNegatives, progress=None, on_map=None):
     """Scores every source on every example.
 
     Args:
@@ -230,6 +230,9 @@ def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, MapSource], 
       config: `EvalConfig`.
       shuffled: `ShuffledNegatives` built from ALL examples' fixations.
       progress: optional callable(done_images) for a progress display.
+      on_map: optional callable(source_name, example, saliency_map, scores), called once per
+        source x image with the map as scored (float64 [H, W] at the original size; a reused
+        buffer, so copy what you keep) — the HTML report (salgan_tf.report) draws from it.
 
     Returns:
       list of row dicts: {"source", "image", "height", "width", "num_fixations", <metrics>}.
@@ -252,6 +255,8 @@ def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, MapSource], 
                                    shuffled=shuffled)
             except (ValueError, FileNotFoundError) as error:
                 raise type(error)(f"{source_name} on {example.name}: {error}") from error
+            if on_map is not None:
+                on_map(source_name, example, smap, scores)
             rows.append({"source": source_name, "image": example.name,
                          "height": example.shape[0], "width": example.shape[1],
                          "num_fixations": int(len(example.fixations)), **scores})
@@ -406,6 +411,25 @@ def summarize(rows, metric_names=None):
     return summary
 
 
+def table_cells(summary, metric_names=None, *, digits=4):
+    """(header, body) strings of the summary table; `format_table` and the HTML report share it.
+
+    header: ["source", "auc_judd ↑", ...]; body: one list per source, [source, "0.7308", ...]
+    (means rounded to `digits`, "nan" when every image was NaN).
+    """
+    sources = list(summary)
+    metric_names = metric_names or (list(summary[sources[0]]) if sources else [])
+    header = ["source"] + [f"{m} {'↑' if METRICS[m][0] else '↓'}" for m in metric_names]
+    body = []
+    for source in sources:
+        cells = [source]
+        for metric in metric_names:
+            mean = summary[source][metric]["mean"]
+            cells.append("nan" if math.isnan(mean) else f"{mean:.{digits}f}")
+        body.append(cells)
+    return header, body
+
+
 def format_table(summary, metric_names=None, *, digits=4):
     """A plain-text (Markdown-compatible) table: one row per source, mean of each metric.
 
@@ -415,14 +439,7 @@ def format_table(summary, metric_names=None, *, digits=4):
     if not sources:
         return "(no results)"
     metric_names = metric_names or list(summary[sources[0]])
-    header = ["source"] + [f"{m} {'↑' if METRICS[m][0] else '↓'}" for m in metric_names]
-    body = []
-    for source in sources:
-        cells = [source]
-        for metric in metric_names:
-            mean = summary[source][metric]["mean"]
-            cells.append("nan" if math.isnan(mean) else f"{mean:.{digits}f}")
-        body.append(cells)
+    header, body = table_cells(summary, metric_names, digits=digits)
     widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
 
     def line(cells):
@@ -482,7 +499,7 @@ def _json_safe(value):
 
 
 def run(examples_factory: Callable[[], Iterable[EvalExample]], sources: Mapping[str, MapSource],
-        *, config: EvalConfig, output_dir=None, progress=None):
+        *, config: EvalConfig, output_dir=None, progress=None, on_map=None):
     """The whole evaluation: two passes over the examples (fixations first, for sAUC's negatives).
 
     Args:
@@ -491,6 +508,7 @@ def run(examples_factory: Callable[[], Iterable[EvalExample]], sources: Mapping[
       config: `EvalConfig`.
       output_dir: where to write per_image.csv + summary.json (skipped when None).
       progress: optional callable(done_images).
+      on_map: optional per-map hook, as in `evaluate` (e.g. `report.ThumbnailWriter`).
 
     Returns:
       (rows, summary, table_text).
@@ -505,7 +523,7 @@ def run(examples_factory: Callable[[], Iterable[EvalExample]], sources: Mapping[
     shuffled = ShuffledNegatives(fixations_by_name, other_images=config.shuffled_other_images,
                                  seed=config.seed)
     rows = evaluate(examples_factory(), sources, config=config, shuffled=shuffled,
-                    progress=progress)
+                    progress=progress, on_map=on_map)
     summary = summarize(rows, list(config.metrics))
     table = format_table(summary, list(config.metrics))
     if output_dir is not None:

@@ -1,0 +1,462 @@
+"""A self-contained HTML evaluation report: `python -m salgan_tf.evaluate ... --report=DIR`.
+
+Writes, into one folder that opens from disk with no network (no CDN, no framework):
+
+  DIR/index.html          the metric table (the same cells the CLI prints, via
+                          `evaluate_lib.table_cells`), the per-metric box plots, and a gallery
+                          with one row per image, pre-sorted worst-first by a chosen metric and
+                          re-sortable by clicking any metric header (a few lines of plain JS)
+  DIR/distributions.png   per-metric box plots (matplotlib, Agg), one box per source
+  DIR/images/             thumbnails (longest side 256 px by default): stimulus, ground-truth
+                          map with the fixations dotted, and per gallery source its map and a
+                          jet overlay on the stimulus
+
+Data flow: `ThumbnailWriter` is `evaluate_lib.run`'s `on_map` hook, so thumbnails are drawn while
+each image is scored (the maps are never all held in memory); `write_report` then takes the rows
+and summary `run` returns.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import pathlib
+import re
+import time
+
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+
+from salgan_tf import evaluate_lib
+
+IMAGES_DIR = "images"
+DISTRIBUTIONS_PNG = "distributions.png"
+INDEX_HTML = "index.html"
+DEFAULT_THUMBNAIL_SIZE = 256
+# The metric a gallery is sorted by when none is chosen: NSS is defined for every map that is not
+# constant and separates good from bad images well; falls back to the first metric computed.
+DEFAULT_SORT_METRIC = "nss"
+
+
+def default_gallery_sources(source_names):
+    """Sources whose maps the gallery shows: every source but the centre bias (it is the same
+    Gaussian on every image), or the centre bias itself when it is the only one."""
+    names = list(source_names)
+    others = [n for n in names if n != evaluate_lib.BASELINE_SOURCE]
+    return others or names
+
+
+def default_sort_metric(metric_names):
+    """`DEFAULT_SORT_METRIC` if it was computed, else the first metric."""
+    metric_names = list(metric_names)
+    if not metric_names:
+        raise ValueError("no metrics to sort the gallery by")
+    return DEFAULT_SORT_METRIC if DEFAULT_SORT_METRIC in metric_names else metric_names[0]
+
+
+# --------------------------------------------------------------------------- thumbnails
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "source"
+
+
+def map_to_unit(saliency_map):
+    """A map for display: negatives clipped, divided by its max (all-zero stays 0) -> [0, 1]."""
+    smap = np.clip(np.nan_to_num(np.asarray(saliency_map, dtype=np.float64)), 0.0, None)
+    peak = smap.max() if smap.size else 0.0
+    return smap / peak if peak > 0 else smap
+
+
+def _thumbnail_shape(shape, size):
+    height, width = shape
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _resize_unit_map(unit_map, shape):
+    """float [H, W] in [0, 1] -> float32 (h, w), bilinear (PIL float mode keeps full precision)."""
+    image = Image.fromarray(unit_map.astype(np.float32), mode="F")
+    return np.asarray(image.resize((shape[1], shape[0]), Image.BILINEAR))
+
+
+def _grey_png(unit_map):
+    return Image.fromarray(np.round(np.clip(unit_map, 0, 1) * 255).astype(np.uint8), mode="L")
+
+
+def overlay(rgb, unit_map, *, colormap="jet", max_alpha=0.6):
+    """Heat-map overlay: the colormap of `unit_map` blended over `rgb` with alpha ∝ saliency,
+    so non-salient regions show the stimulus unchanged. uint8 [h, w, 3] in and out."""
+    from matplotlib import colormaps
+
+    heat = colormaps[colormap](np.clip(unit_map, 0, 1))[..., :3] * 255.0
+    alpha = (max_alpha * np.clip(unit_map, 0, 1))[..., None]
+    blended = rgb.astype(np.float64) * (1.0 - alpha) + heat * alpha
+    return np.round(blended).astype(np.uint8)
+
+
+class ThumbnailWriter:
+    """`evaluate_lib.run(on_map=...)` hook: draws each image's gallery thumbnails as it is scored.
+
+    Per image (once): `images/NNNN_stimulus.jpg` and `images/NNNN_gt.png` (GT map in grey, the
+    fixations as red dots). Per gallery source i: `images/NNNN_s<i>_<source>_map.png` (the scored
+    map, scaled by its max) and `images/NNNN_s<i>_<source>_overlay.jpg`. NNNN is the image's position in
+    the data, so odd characters in image names never reach a file name.
+    """
+
+    def __init__(self, report_dir, *, gallery_sources, size=DEFAULT_THUMBNAIL_SIZE):
+        """`gallery_sources`: source names whose maps are drawn (see `default_gallery_sources`)."""
+        if size < 16:
+            raise ValueError(f"thumbnail size must be >= 16 px, got {size}")
+        self.report_dir = pathlib.Path(report_dir)
+        self.images_dir = self.report_dir / IMAGES_DIR
+        self.images_dir.mkdir(parents=True, exist_ok=True)
+        self.gallery_sources = list(gallery_sources)
+        self.size = size
+        self.index = {}  # image name -> position
+        self.files = {}  # image name -> {"stimulus"|"gt"|(source, "map"|"overlay"): rel. path}
+        self._stimulus = {}  # the current image's name -> its uint8 stimulus thumbnail
+
+    def _relative(self, filename):
+        return f"{IMAGES_DIR}/{filename}"
+
+    def _add_image(self, example):
+        position = len(self.index)
+        self.index[example.name] = position
+        files = self.files[example.name] = {}
+        thumb_shape = _thumbnail_shape(example.shape, self.size)
+        stimulus = self._stimulus_thumbnail(example)
+        if example.image is not None:
+            name = f"{position:04d}_stimulus.jpg"
+            Image.fromarray(stimulus).save(self.images_dir / name, quality=85)
+            files["stimulus"] = self._relative(name)
+        gt = _grey_png(_resize_unit_map(map_to_unit(example.gt_map), thumb_shape)).convert("RGB")
+        draw = ImageDraw.Draw(gt)
+        scale_r = thumb_shape[0] / example.shape[0]
+        scale_c = thumb_shape[1] / example.shape[1]
+        radius = max(1.0, self.size / 160)
+        for row, col in np.asarray(example.fixations).reshape(-1, 2):
+            y, x = (row + 0.5) * scale_r, (col + 0.5) * scale_c
+            draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=(255, 40, 40))
+        name = f"{position:04d}_gt.png"
+        gt.save(self.images_dir / name)
+        files["gt"] = self._relative(name)
+
+    def __call__(self, source_name, example, saliency_map, scores=None):
+        del scores  # the report reads the scores from the rows
+        if example.name not in self.index:
+            self._add_image(example)
+        if source_name not in self.gallery_sources:
+            return
+        position = self.index[example.name]
+        stimulus = self._stimulus_thumbnail(example)
+        unit = _resize_unit_map(map_to_unit(saliency_map), stimulus.shape[:2])
+        # The source's gallery index keeps e.g. "my model" and "my_model" apart.
+        slug = f"{position:04d}_s{self.gallery_sources.index(source_name)}_{_slug(source_name)}"
+        _grey_png(unit).save(self.images_dir / f"{slug}_map.png")
+        Image.fromarray(overlay(stimulus, unit)).save(self.images_dir / f"{slug}_overlay.jpg",
+                                                      quality=85)
+        self.files[example.name][(source_name, "map")] = self._relative(f"{slug}_map.png")
+        self.files[example.name][(source_name, "overlay")] = self._relative(f"{slug}_overlay.jpg")
+
+    def _stimulus_thumbnail(self, example):
+        """uint8 thumbnail of the stimulus (mid grey when the records were read without images),
+        cached for the current image only: examples stream, every source of one image in turn."""
+        if example.name not in self._stimulus:
+            thumb_shape = _thumbnail_shape(example.shape, self.size)
+            if example.image is not None:
+                thumb = np.asarray(Image.fromarray(np.asarray(example.image, np.uint8)).resize(
+                    (thumb_shape[1], thumb_shape[0]), Image.BILINEAR))
+            else:
+                thumb = np.full(thumb_shape + (3,), 128, np.uint8)
+            self._stimulus = {example.name: thumb}
+        return self._stimulus[example.name]
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def plot_distributions(rows, metric_names, path, *, columns=5):
+    """Per-metric box plots (one box per source, every image as a jittered dot, the mean as a
+    white diamond) into one PNG at `path`. NaN images are left out, as in the summary."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede pyplot's first import in this process
+    from matplotlib import pyplot as plt
+
+    metric_names = list(metric_names)
+    sources = list(dict.fromkeys(row["source"] for row in rows))
+    columns = max(1, min(columns, len(metric_names)))
+    grid_rows = math.ceil(len(metric_names) / columns)
+    figure, axes = plt.subplots(grid_rows, columns, figsize=(2.7 * columns, 2.5 * grid_rows),
+                                squeeze=False)
+    rng = np.random.default_rng(0)  # dot jitter only; fixed so the PNG is reproducible
+    for axis, metric in zip(axes.flat, metric_names):
+        data = []
+        for source in sources:
+            values = np.array([r[metric] for r in rows if r["source"] == source], np.float64)
+            data.append(values[~np.isnan(values)])
+        positions = np.arange(1, len(sources) + 1)
+        non_empty = [i for i, d in enumerate(data) if len(d)]
+        if non_empty:
+            axis.boxplot([data[i] for i in non_empty], positions=positions[non_empty],
+                         widths=0.55, showfliers=False, medianprops={"color": "#d62728"})
+        for i in non_empty:
+            axis.scatter(positions[i] + rng.uniform(-0.18, 0.18, len(data[i])), data[i], s=5,
+                         alpha=0.45, color="#1f77b4", linewidths=0)
+            axis.scatter([positions[i]], [data[i].mean()], marker="D", s=22, color="white",
+                         edgecolors="black", zorder=3)
+        higher_is_better = evaluate_lib.METRICS[metric][0]
+        axis.set_title(f"{metric} {'↑' if higher_is_better else '↓'}", fontsize=10)
+        axis.set_xticks(positions)
+        axis.set_xticklabels(sources, fontsize=8)
+        axis.tick_params(axis="y", labelsize=8)
+        axis.grid(axis="y", alpha=0.3)
+    for axis in list(axes.flat)[len(metric_names):]:
+        axis.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+    return pathlib.Path(path)
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 16px 24px;
+       color: #222; }
+h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 22px 0 6px; }
+.meta { color: #555; font-size: 12px; } .meta code { font-size: 11px; }
+table { border-collapse: collapse; }
+#summary th, #summary td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+#summary th:first-child, #summary td:first-child { text-align: left; }
+#summary thead th { background: #f0f0f0; }
+.legend { font-size: 12px; color: #444; columns: 2; margin: 6px 0; padding-left: 18px; }
+#gallery th, #gallery td { border-bottom: 1px solid #ddd; padding: 4px 6px; vertical-align: top; }
+#gallery thead th { background: #f0f0f0; position: sticky; top: 0; z-index: 1; }
+#gallery th.metric { cursor: pointer; font-size: 12px; }
+#gallery th.metric:hover { background: #dde8f5; }
+#gallery th.sorted { background: #cfe0f3; }
+#gallery td.num { text-align: right; font-variant-numeric: tabular-nums; font-size: 12px; }
+#gallery td.name { font-family: monospace; max-width: 120px; word-break: break-all; }
+#gallery img { display: block; width: 150px; height: auto; }
+#gallery td.pic { width: 150px; font-size: 12px; color: #888; }
+#gallery.compact img { width: 110px; } #gallery.compact td.pic { width: 110px; }
+.controls { margin: 6px 0; }
+"""
+
+# Sorting: each gallery row carries every gallery source's scores as data-s<i><metric> attributes
+# (underscores dropped: dataset keys); each metric cell holds one <span class="s<i>"> per source
+# and the table's data-source attribute picks which is shown (CSS made per page). NaN sorts last.
+_JS = """
+(function () {
+  var table = document.getElementById('gallery');
+  var body = table.tBodies[0];
+  var picker = document.getElementById('gallery-source');
+  var state = {metric: table.dataset.sortMetric, source: table.dataset.source, worstFirst: true};
+  function value(row, key) { var v = parseFloat(row.dataset[key]); return isNaN(v) ? null : v; }
+  function sortBy(metric, source, worstFirst) {
+    var header = table.querySelector('th[data-metric="' + metric + '"]');
+    var key = 's' + source + metric.replace(/_/g, '');
+    var ascending = (worstFirst === (header.dataset.higher === '1'));
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a, key), y = value(b, key);
+      if (x === null || y === null) { return (x === null) - (y === null); }
+      return ascending ? x - y : y - x;
+    });
+    rows.forEach(function (row, i) { row.cells[0].textContent = i + 1; body.appendChild(row); });
+    table.querySelectorAll('th.metric').forEach(function (th) {
+      th.classList.toggle('sorted', th === header);
+    });
+    table.dataset.source = source;
+    state = {metric: metric, source: source, worstFirst: worstFirst};
+    var name = picker ? picker.options[picker.selectedIndex].text + ' ' : '';
+    document.getElementById('sort-state').textContent =
+        name + metric + (worstFirst ? ' (worst first)' : ' (best first)');
+  }
+  table.querySelectorAll('th.metric').forEach(function (th) {
+    th.addEventListener('click', function () {
+      var again = th.dataset.metric === state.metric;
+      sortBy(th.dataset.metric, state.source, again ? !state.worstFirst : true);
+    });
+  });
+  if (picker) {
+    picker.addEventListener('change', function () {
+      sortBy(state.metric, picker.value, state.worstFirst);
+    });
+  }
+  sortBy(state.metric, state.source, true);
+})();
+"""
+
+
+def _number(value):
+    """repr of a finite float for data-* attributes (exact round trip), "nan" otherwise."""
+    return repr(float(value)) if value is not None and math.isfinite(value) else "nan"
+
+
+def _data_key(source_index, metric):
+    """Row attribute `data-<key>` of a score: "s0aucjudd" (no "_": dataset keys stay as is)."""
+    return f"s{source_index}{metric.replace('_', '')}"
+
+
+def sort_rows(rows, source, metric):
+    """Image names of `source` ordered worst-first by `metric` (NaN last), as the page opens."""
+    higher_is_better = evaluate_lib.METRICS[metric][0]
+    source_rows = [r for r in rows if r["source"] == source]
+    finite = [r for r in source_rows if r[metric] is not None and not math.isnan(r[metric])]
+    nan_rows = [r for r in source_rows if r not in finite]
+    finite.sort(key=lambda r: r[metric], reverse=not higher_is_better)
+    return [r["image"] for r in finite + nan_rows]
+
+
+def write_report(report_dir, rows, summary, *, metric_names, thumbnails, sort_metric=None,
+                 sort_source=None, title="salgan_tf evaluation", details=None, digits=4):
+    """Writes DIR/index.html and DIR/distributions.png; returns the index.html path.
+
+    Args:
+      report_dir: the folder (the `ThumbnailWriter`'s, which already holds images/).
+      rows, summary: what `evaluate_lib.run` returned (the same summary the CLI table prints).
+      metric_names: metric columns, in table order.
+      thumbnails: the `ThumbnailWriter` that ran as `on_map` hook (file names per image).
+      sort_metric: the gallery opens sorted worst-first by it (default `default_sort_metric`).
+      sort_source: whose scores order the gallery (default: the first gallery source).
+      title: page title.
+      details: {label: text} shown under the title (data glob, command, config ...).
+      digits: decimals of the table means, as the CLI's `format_table`.
+
+    Raises:
+      ValueError: unknown sort metric / source, or nothing to report.
+    """
+    report_dir = pathlib.Path(report_dir)
+    metric_names = list(metric_names)
+    if not rows:
+        raise ValueError(f"{report_dir}: no evaluation rows to report")
+    sort_metric = sort_metric or default_sort_metric(metric_names)
+    if sort_metric not in metric_names:
+        raise ValueError(f"report sort metric {sort_metric!r} was not computed; "
+                         f"choose from {metric_names}")
+    gallery_sources = [s for s in thumbnails.gallery_sources if s in summary]
+    if not gallery_sources:
+        raise ValueError(f"none of the gallery sources {thumbnails.gallery_sources} was scored; "
+                         f"scored: {list(summary)}")
+    sort_source = sort_source or gallery_sources[0]
+    if sort_source not in gallery_sources:
+        raise ValueError(f"report sort source {sort_source!r} is not in the gallery "
+                         f"({gallery_sources})")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    plot_distributions(rows, metric_names, report_dir / DISTRIBUTIONS_PNG)
+
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>"]
+    image_names = list(dict.fromkeys(r["image"] for r in rows))
+    meta = {"images": str(len(image_names)), "sources": ", ".join(summary),
+            **(details or {}),
+            "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    parts.append("<div class=\"meta\">" + " · ".join(
+        f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in meta.items())
+        + "</div>")
+    parts.append(_summary_table(summary, metric_names, digits))
+    parts.append(f"<h2>Per-image distributions</h2><img src=\"{DISTRIBUTIONS_PNG}\" "
+                 f"alt=\"per-metric box plots\" style=\"max-width:100%\">")
+    parts.append(_gallery(rows, metric_names, thumbnails, gallery_sources, sort_source,
+                          sort_metric, digits))
+    parts.append(f"<script>{_JS}</script></body></html>\n")
+    index = report_dir / INDEX_HTML
+    tmp = index.with_suffix(".html.tmp")
+    tmp.write_text("\n".join(parts), encoding="utf-8")
+    os.replace(tmp, index)
+    return index
+
+
+def _summary_table(summary, metric_names, digits):
+    header, body = evaluate_lib.table_cells(summary, metric_names, digits=digits)
+    out = ["<h2>Mean over images</h2>", "<table id=\"summary\"><thead><tr>"]
+    out += [f"<th>{html.escape(cell)}</th>" for cell in header]
+    out.append("</tr></thead><tbody>")
+    for cells in body:
+        source = cells[0]
+        out.append(f"<tr><td>{html.escape(source)}</td>")
+        for metric, cell in zip(metric_names, cells[1:]):
+            stats = summary[source][metric]
+            tip = (f"mean {_number(stats['mean'])}, std {_number(stats['std'])}, "
+                   f"{stats['count']} images, {stats['nan_count']} NaN skipped")
+            out.append(f"<td data-value=\"{_number(stats['mean'])}\" title=\"{tip}\">"
+                       f"{html.escape(cell)}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    notes = [f"{html.escape(s)}/{m}: {summary[s][m]['nan_count']} NaN image(s) skipped"
+             for s in summary for m in metric_names if summary[s][m]["nan_count"]]
+    if notes:
+        out.append("<p class=\"meta\">" + "<br>".join(notes) + "</p>")
+    out.append("<ul class=\"legend\">" + "".join(
+        f"<li><b>{m}</b> — {html.escape(evaluate_lib.METRICS[m][1])}</li>" for m in metric_names)
+        + "</ul>")
+    # The same summary as machine-readable JSON (NaN -> null), for scripts reading the page.
+    payload = json.dumps(evaluate_lib._json_safe(summary), allow_nan=False).replace("</", "<\\/")
+    out.append(f"<script type=\"application/json\" id=\"summary-json\">{payload}</script>")
+    return "\n".join(out)
+
+
+def _gallery(rows, metric_names, thumbnails, gallery_sources, sort_source, sort_metric, digits):
+    by_key = {(r["source"], r["image"]): r for r in rows}
+    order = sort_rows(rows, sort_source, sort_metric)
+    source_index = gallery_sources.index(sort_source)
+    multi = len(gallery_sources) > 1
+    state = f"{sort_source} {sort_metric}" if multi else sort_metric
+    out = ["<h2>Gallery</h2>",
+           # One <style> rule per source shows that source's values when it is picked.
+           "<style>#gallery td.num span { display: none; }\n" + "\n".join(
+               f"#gallery[data-source=\"{i}\"] td.num span.s{i} {{ display: inline; }}"
+               for i in range(len(gallery_sources))) + "</style>",
+           "<p class=\"controls\">One row per image. Sorted by <b id=\"sort-state\">"
+           f"{html.escape(state)} (worst first)</b>; click a metric header to sort by it, "
+           "click again to flip worst/best first. Thumbnails: stimulus, ground truth with the "
+           "fixations as red dots, then per source the map (scaled by its max) and a jet "
+           "overlay.</p>"]
+    if multi:
+        options = "".join(
+            f"<option value=\"{i}\"{' selected' if i == source_index else ''}>"
+            f"{html.escape(source)}</option>" for i, source in enumerate(gallery_sources))
+        out.append("<p class=\"controls\"><label>Scores shown and sorted: "
+                   f"<select id=\"gallery-source\">{options}</select></label></p>")
+    compact = " class=\"compact\"" if multi else ""  # several sources: smaller thumbnails
+    out.append(f"<table id=\"gallery\"{compact} data-sort-metric=\"{sort_metric}\" "
+               f"data-source=\"{source_index}\"><thead><tr>"
+               "<th>#</th><th>image</th><th>stimulus</th><th>ground truth + fixations</th>")
+    for source in gallery_sources:
+        out.append(f"<th>{html.escape(source)} map</th><th>{html.escape(source)} overlay</th>")
+    for metric in metric_names:
+        higher_is_better, meaning = evaluate_lib.METRICS[metric]
+        arrow = "↑" if higher_is_better else "↓"
+        out.append(f"<th class=\"metric\" data-metric=\"{metric}\" "
+                   f"data-higher=\"{int(higher_is_better)}\" title=\"{html.escape(meaning)}\">"
+                   f"{metric.replace('_', '_<wbr>')}&nbsp;{arrow}</th>")
+    out.append("</tr></thead><tbody>")
+    for rank, image in enumerate(order, start=1):
+        files = thumbnails.files.get(image, {})
+        attributes = " ".join(
+            f"data-{_data_key(i, m)}=\"{_number(by_key[(s, image)][m])}\""
+            for i, s in enumerate(gallery_sources) for m in metric_names if (s, image) in by_key)
+        out.append(f"<tr data-image=\"{html.escape(image)}\" {attributes}><td>{rank}</td>"
+                   f"<td class=\"name\">{html.escape(image)}</td>")
+        cells = [files.get("stimulus"), files.get("gt")]
+        for source in gallery_sources:
+            cells += [files.get((source, "map")), files.get((source, "overlay"))]
+        for path in cells:
+            out.append(f"<td class=\"pic\"><img src=\"{html.escape(path)}\" loading=\"lazy\" "
+                       f"alt=\"\"></td>" if path else "<td class=\"pic\">(no image)</td>")
+        for metric in metric_names:
+            spans = []
+            for i, source in enumerate(gallery_sources):
+                value = by_key.get((source, image), {}).get(metric)
+                text = "nan" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+                spans.append(f"<span class=\"s{i}\">{text}</span>")
+            out.append(f"<td class=\"num\">{''.join(spans)}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
