@@ -1,7 +1,7 @@
 """The tf.data input pipeline: TFRecord shards (salgan_tf.data.schema) -> training batches.
 
     interleave(TFRecordDataset) -> map(parse + decode + resize) -> [cache] -> shuffle -> [repeat]
-      -> map(flip) -> batch -> map(vgg_preprocess, x4 map) -> prefetch(AUTOTUNE)
+      -> map(flip) -> batch -> map(vgg_preprocess, x4 map via losses.downsample_maps) -> prefetch
 
 Decoding is kept apart from augmentation (`decode_example` vs `flip_example`); every function
 works eagerly and inside `tf.data.Dataset.map`. Batches (docs/conventions.md):
@@ -20,6 +20,7 @@ fixation-based metrics (AUC, NSS, sAUC, IG).
 """
 import tensorflow as tf
 
+from salgan_tf import losses
 from salgan_tf import preprocessing
 from salgan_tf.data import schema
 
@@ -143,11 +144,6 @@ def flip_example(example):
     return example
 
 
-def downsample_map(saliency, factor=DOWNSAMPLE):
-    """`[B, H, W, 1]` -> `[B, H/f, W/f, 1]` by f x f average pooling (H, W divisible by f)."""
-    return tf.nn.avg_pool2d(saliency, ksize=factor, strides=factor, padding="VALID")
-
-
 def _random_flip(index, example, seed):
     if seed is None:
         coin = tf.random.uniform([])
@@ -222,7 +218,7 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
         saliency = tf.cast(batch["map"], tf.float32) / 255.0
         return {"image": preprocessing.vgg_preprocess(batch["image"]),
                 "map": saliency,
-                "map_small": downsample_map(saliency),
+                "map_small": losses.downsample_maps(saliency, DOWNSAMPLE),
                 "name": batch["name"]}
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
