@@ -21,10 +21,10 @@ import numpy as np
 from PIL import Image
 
 from salgan_tf import inference
+from salgan_tf.heatmap import jet_colormap, overlay  # noqa: F401 (public here too)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 OVERLAY_SUBDIR = "overlays"
-OVERLAY_ALPHA = 0.5  # weight of the heat map where saliency is 1
 
 
 @dataclasses.dataclass
@@ -87,22 +87,6 @@ def read_image(path, *, max_pixels=inference.DEFAULT_MAX_PIXELS):
 def map_to_uint8(saliency):
     """float map in [0, 1] -> uint8 0-255 (rounded)."""
     return np.round(np.clip(saliency, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def jet_colormap(values):
-    """float `[H, W]` in [0, 1] -> uint8 `[H, W, 3]` RGB, the classic "jet" (blue-cyan-yellow-red)."""
-    v = np.clip(values, 0.0, 1.0)[..., None]
-    # Piecewise-linear jet: each channel is a trapezoid centred at 0.25 (B), 0.5 (G), 0.75 (R).
-    centres = np.array([0.75, 0.5, 0.25])
-    rgb = np.clip(1.5 - 4.0 * np.abs(v - centres), 0.0, 1.0)
-    return np.round(rgb * 255.0).astype(np.uint8)
-
-
-def overlay(rgb, saliency, *, alpha=OVERLAY_ALPHA):
-    """Heat-map overlay: the image blended with jet(saliency), more heat where saliency is high."""
-    weight = (alpha * np.clip(saliency, 0.0, 1.0))[..., None]
-    blended = (1.0 - weight) * rgb.astype(np.float32) + weight * jet_colormap(saliency)
-    return np.round(blended).astype(np.uint8)
 
 
 def output_paths(image_path, root, output_dir):

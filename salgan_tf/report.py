@@ -30,11 +30,13 @@ from PIL import Image
 from PIL import ImageDraw
 
 from salgan_tf import evaluate_lib
+from salgan_tf import heatmap
 
 IMAGES_DIR = "images"
 DISTRIBUTIONS_PNG = "distributions.png"
 INDEX_HTML = "index.html"
 DEFAULT_THUMBNAIL_SIZE = 256
+OVERLAY_ALPHA = 0.6  # heat-map weight where the map is at its max (salgan_tf.heatmap.overlay)
 # The metric a gallery is sorted by when none is chosen: NSS is defined for every map that is not
 # constant and separates good from bad images well; falls back to the first metric computed.
 DEFAULT_SORT_METRIC = "nss"
@@ -84,17 +86,6 @@ def _resize_unit_map(unit_map, shape):
 
 def _grey_png(unit_map):
     return Image.fromarray(np.round(np.clip(unit_map, 0, 1) * 255).astype(np.uint8), mode="L")
-
-
-def overlay(rgb, unit_map, *, colormap="jet", max_alpha=0.6):
-    """Heat-map overlay: the colormap of `unit_map` blended over `rgb` with alpha ∝ saliency,
-    so non-salient regions show the stimulus unchanged. uint8 [h, w, 3] in and out."""
-    from matplotlib import colormaps
-
-    heat = colormaps[colormap](np.clip(unit_map, 0, 1))[..., :3] * 255.0
-    alpha = (max_alpha * np.clip(unit_map, 0, 1))[..., None]
-    blended = rgb.astype(np.float64) * (1.0 - alpha) + heat * alpha
-    return np.round(blended).astype(np.uint8)
 
 
 class ThumbnailWriter:
@@ -156,8 +147,8 @@ class ThumbnailWriter:
         # The source's gallery index keeps e.g. "my model" and "my_model" apart.
         slug = f"{position:04d}_s{self.gallery_sources.index(source_name)}_{_slug(source_name)}"
         _grey_png(unit).save(self.images_dir / f"{slug}_map.png")
-        Image.fromarray(overlay(stimulus, unit)).save(self.images_dir / f"{slug}_overlay.jpg",
-                                                      quality=85)
+        Image.fromarray(heatmap.overlay(stimulus, unit, alpha=OVERLAY_ALPHA)).save(
+            self.images_dir / f"{slug}_overlay.jpg", quality=85)
         self.files[example.name][(source_name, "map")] = self._relative(f"{slug}_map.png")
         self.files[example.name][(source_name, "overlay")] = self._relative(f"{slug}_overlay.jpg")
 

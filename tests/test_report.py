@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from salgan_tf import evaluate_lib
+from salgan_tf import heatmap
 from salgan_tf import report
 from salgan_tf.data import synthetic
 
@@ -201,8 +202,8 @@ def test_sort_rows_puts_worst_first_and_nan_last():
 
 def test_overlay_and_display_scaling():
     rgb = np.full((4, 6, 3), 100, np.uint8)
-    assert (report.overlay(rgb, np.zeros((4, 6))) == rgb).all()  # nothing salient: unchanged
-    hot = report.overlay(rgb, np.ones((4, 6)), max_alpha=1.0)
+    assert (heatmap.overlay(rgb, np.zeros((4, 6))) == rgb).all()  # nothing salient: unchanged
+    hot = heatmap.overlay(rgb, np.ones((4, 6)), alpha=1.0)
     assert hot[0, 0, 0] > 100 and hot[0, 0, 2] < 100  # jet at 1.0 is dark red
     unit = report.map_to_unit(np.array([[-1.0, 0.0], [2.0, 4.0]]))
     assert unit.tolist() == [[0.0, 0.0], [0.5, 1.0]]
