@@ -8,7 +8,6 @@ the batches already trained on and continues exactly where the last checkpoint l
 """
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import tempfile
@@ -40,18 +39,21 @@ class TrainingInterrupted(Exception):
     """Raised inside the loop on SIGTERM so the run saves a checkpoint before it exits."""
 
 
+def glob_patterns(patterns):
+    """Sorted unique files matching comma-separated globs (empty text: no files)."""
+    return sorted({path for pattern in patterns.split(",") if pattern.strip()
+                   for path in tf.io.gfile.glob(pattern.strip())})
+
+
 def resolve_train_files(config):
     """TFRecord paths for training; writes the bundled synthetic set for `train_data == "demo"`."""
     if config.train_data == "demo":
         demo_dir = os.path.join(config.output_dir, DEMO_DATA_SUBDIR)
-        files = sorted(glob.glob(os.path.join(demo_dir, "*.tfrecord*")))
-        if not files:
-            files = synthetic.write_synthetic_tfrecords(
-                demo_dir, n=config.demo_examples, height=config.image_height,
-                width=config.image_width, seed=config.seed)
-        return sorted(files)
-    files = sorted({path for pattern in config.train_data.split(",")
-                    for path in tf.io.gfile.glob(pattern.strip())})
+        files = glob_patterns(os.path.join(demo_dir, "*.tfrecord*"))
+        return files or synthetic.write_synthetic_tfrecords(
+            demo_dir, n=config.demo_examples, height=config.image_height,
+            width=config.image_width, seed=config.seed)
+    files = glob_patterns(config.train_data)
     if not files:
         raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
@@ -151,13 +153,12 @@ def train(config, on_step=None):
         config_lib.save(config, output_dir)
 
     files = resolve_train_files(config)
-    val_files = sorted({path for pattern in config.val_data.split(",") if pattern
-                        for path in tf.io.gfile.glob(pattern.strip())})
+    val_files = glob_patterns(config.val_data)
     if config.val_data and not val_files:
         raise FileNotFoundError(f"--val_data={config.val_data}: no TFRecord files match")
     num_examples = count_records(files)
     global_batch = config.batch_size
-    steps_per_epoch = max(num_examples // global_batch, 1) if num_examples >= global_batch else 1
+    steps_per_epoch = max(num_examples // global_batch, 1)  # one partial batch if fewer examples
     if config.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
     logging.info("training on %d examples from %d file(s); %d steps/epoch of batch %d; "
