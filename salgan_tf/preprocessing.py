@@ -29,6 +29,12 @@ RESIZE_MODES = ("stretch", "letterbox")
 _RGB_TO_BGR_KERNEL = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 0.0))
 
 
+def _as_float32(values):
+    """Tensor of `values` in float32 (cast only when needed: tf.cast of float32 is a no-op op)."""
+    values = tf.convert_to_tensor(values)
+    return values if values.dtype == tf.float32 else tf.cast(values, tf.float32)
+
+
 def vgg_preprocess(rgb):
     """VGG-16 "caffe" preprocessing: RGB -> BGR, minus the ImageNet BGR mean, no scaling.
 
@@ -40,9 +46,7 @@ def vgg_preprocess(rgb):
       Identical to `keras.applications.vgg16.preprocess_input` (tests pin the agreement), computed
       as a 1x1 convolution for speed (see `_RGB_TO_BGR_KERNEL`).
     """
-    rgb = tf.convert_to_tensor(rgb)
-    if rgb.dtype != tf.float32:
-        rgb = tf.cast(rgb, tf.float32)
+    rgb = _as_float32(rgb)
     flat = tf.reshape(rgb, [1, -1, 1, 3])  # any rank -> the 4-D layout conv2d wants
     kernel = tf.constant(_RGB_TO_BGR_KERNEL, tf.float32)[None, None]
     bgr = tf.nn.conv2d(flat, kernel, strides=1, padding="VALID")
@@ -101,9 +105,7 @@ def resize_image(image, size, mode="stretch", *, pad_value=0.0, antialias=True):
       `float32` tensor `[..., size[0], size[1], C]`.
     """
     _check_mode(mode)
-    image = tf.convert_to_tensor(image)
-    if image.dtype != tf.float32:
-        image = tf.cast(image, tf.float32)
+    image = _as_float32(image)
     target = _size_tensor(size)
     if mode == "stretch":
         return _resize(image, target, antialias)
@@ -146,9 +148,7 @@ def resize_map_to_original(saliency, original_size, mode="stretch", *, antialias
       `float32` tensor `[..., original_height, original_width, C]`.
     """
     _check_mode(mode)
-    saliency = tf.convert_to_tensor(saliency)
-    if saliency.dtype != tf.float32:
-        saliency = tf.cast(saliency, tf.float32)
+    saliency = _as_float32(saliency)
     original = _size_tensor(original_size)
     if mode == "letterbox":
         rank = saliency.shape.rank
