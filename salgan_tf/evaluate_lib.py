@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import glob
 import json
 import math
@@ -165,7 +166,31 @@ def _stable_hash(text):
 # --------------------------------------------------------------------------- scoring
 
 
-def score_map(saliency_map, example, *, config, baseline_map, shuffled):
+class PreparedExample:
+    """An example's fixations, ground truth, baseline and sAUC negatives, each checked once and
+    with the statistics the metrics share cached (`metrics.PreparedMap` / `PreparedFixations`):
+    every source scored on the example reuses them."""
+
+    def __init__(self, example, *, baseline_map, shuffled):
+        self.example = example
+        self.fixations = metrics.PreparedFixations(example.fixations, example.shape)
+        self.gt_map = metrics.PreparedMap(example.gt_map, "gt_map")
+        self.baseline_map = (baseline_map if isinstance(baseline_map, metrics.PreparedMap)
+                             else metrics.PreparedMap(baseline_map, "baseline_map"))
+        self._shuffled = shuffled
+
+    @functools.cached_property
+    def shuffled_sampled(self):
+        return metrics.PreparedFixations(
+            self._shuffled.sampled(self.example.name, self.example.shape), self.example.shape)
+
+    @functools.cached_property
+    def shuffled_exact(self):
+        return metrics.PreparedFixations(
+            self._shuffled.exact(self.example.name, self.example.shape), self.example.shape)
+
+
+def score_map(saliency_map, example, *, config, baseline_map=None, shuffled=None, prepared=None):
     """All configured metrics of one saliency map on one example -> {metric: float}.
 
     Args:
@@ -174,12 +199,18 @@ def score_map(saliency_map, example, *, config, baseline_map, shuffled):
       config: `EvalConfig`.
       baseline_map: IG reference map at the same size (centre bias by default).
       shuffled: `ShuffledNegatives` (only used by sauc / sauc_exact).
+      prepared: the example's `PreparedExample` (built from the two above when None); pass the
+        same one for every source scored on the example.
     """
     smap = np.asarray(saliency_map, dtype=np.float64)
     if smap.shape != example.shape:
         raise ValueError(f"{example.name}: saliency map is {smap.shape}, fixation map is "
                          f"{example.shape}; resize it with evaluate_lib.resize_map first")
-    points = example.fixations
+    if prepared is None:
+        prepared = PreparedExample(example, baseline_map=baseline_map, shuffled=shuffled)
+    smap = metrics.PreparedMap(smap)
+    points = prepared.fixations
+    gt_map = prepared.gt_map
     conv = config.convention
     seed = [config.seed, _stable_hash(example.name)]
     scores = {}
@@ -193,24 +224,25 @@ def score_map(saliency_map, example, *, config, baseline_map, shuffled):
         elif name == "auc_borji_exact":
             value = metrics.auc_borji(smap, points, exact=True, convention=conv)
         elif name == "sauc":
-            value = metrics.auc_shuffled(smap, points, shuffled.sampled(example.name, smap.shape),
+            value = metrics.auc_shuffled(smap, points, prepared.shuffled_sampled,
                                          n_splits=config.n_splits, step=config.step, seed=seed,
                                          convention=conv)
         elif name == "sauc_exact":
-            value = metrics.auc_shuffled(smap, points, shuffled.exact(example.name, smap.shape),
+            value = metrics.auc_shuffled(smap, points, prepared.shuffled_exact,
                                          exact=True, convention=conv)
         elif name == "nss":
             value = metrics.nss(smap, points, convention=conv)
         elif name == "cc":
-            value = metrics.cc(smap, example.gt_map, convention=conv)
+            value = metrics.cc(smap, gt_map, convention=conv)
         elif name == "kld":
-            value = metrics.kld(smap, example.gt_map, convention=conv)
+            value = metrics.kld(smap, gt_map, convention=conv)
         elif name == "sim":
-            value = metrics.sim(smap, example.gt_map, convention=conv)
+            value = metrics.sim(smap, gt_map, convention=conv)
         elif name == "ig":
-            value = metrics.information_gain(smap, points, baseline_map, convention=conv)
+            value = metrics.information_gain(smap, points, prepared.baseline_map,
+                                             convention=conv)
         elif name == "emd":
-            value = metrics.emd(smap, example.gt_map, downsize=config.emd_downsize)
+            value = metrics.emd(smap.image, gt_map.image, downsize=config.emd_downsize)
         else:  # guarded by EvalConfig.__post_init__
             raise ValueError(f"unknown metric {name!r}")
         scores[name] = float(value)
@@ -242,17 +274,20 @@ def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, MapSource], 
     map_buffers = {}  # (H, W) -> float64 buffer the current source map is copied into
     for count, example in enumerate(examples, start=1):
         if example.shape not in baseline_maps:
-            baseline_maps[example.shape] = baselines.center_bias_map(
+            baseline_maps[example.shape] = metrics.PreparedMap(baselines.center_bias_map(
                 *example.shape, sigma_fraction=config.center_bias_sigma_fraction
-            ).astype(np.float64)
-        baseline_map = baseline_maps[example.shape]
+            ).astype(np.float64), "baseline_map")
+        try:
+            prepared = PreparedExample(example, baseline_map=baseline_maps[example.shape],
+                                       shuffled=shuffled)
+        except ValueError as error:
+            raise ValueError(f"{example.name}: {error}") from error
         for source_name, source in sources.items():
             try:
                 smap = resize_map(source(example), example.shape,
                                   out=map_buffers.setdefault(example.shape,
                                                              np.empty(example.shape)))
-                scores = score_map(smap, example, config=config, baseline_map=baseline_map,
-                                   shuffled=shuffled)
+                scores = score_map(smap, example, config=config, prepared=prepared)
             except (ValueError, FileNotFoundError) as error:
                 raise type(error)(f"{source_name} on {example.name}: {error}") from error
             if on_map is not None:

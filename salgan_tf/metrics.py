@@ -15,13 +15,19 @@ docstring says how. The two big systematic differences:
   fixation (duplicates weigh twice). With a fixation list, "mit" de-duplicates it.
 - MIT min-max normalises S before AUC/SIM/IG; pysaliency does not (it only shifts negative maps).
 
-All AUCs are vectorised: no loop over thresholds and no sort of the image — pixels are bucketed
-against the sorted thresholds with one histogram (`_threshold_counts`), sampled splits are binned
-all at once. Full-image temporaries reuse per-thread work buffers. Timings against pysaliency:
+Speed. All AUCs are vectorised: no loop over thresholds and no sort of the image. Pixels are
+bucketed with one histogram and only the few sharing a bucket with a threshold are compared
+exactly (`_bucket_split`); AUC-Judd and exact AUC-Borji share that split (`_FixatedSweep`), and
+AUC-Judd's jitter is drawn only for those pixels, from a counter-based noise field
+(`_pixel_noise`) so the result equals jittering every pixel. Sampled splits are binned all at
+once. A `PreparedMap` / `PreparedFixations` checks a map or fixation list once and caches what
+several metrics need (min, max, sum, spread); `evaluate_lib` passes those. Full-image
+temporaries reuse per-thread work buffers. Timings against pysaliency:
 bench/metrics_vs_pysaliency.py and docs/metrics.md.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 import numpy as np
@@ -45,7 +51,7 @@ _workspace = threading.local()
 
 
 def _buffer(slot, size, dtype=np.float64):
-    """A reusable 1-D work array of `size` for `slot` ("f0", "f1", "i0", "b0"). Its contents are
+    """A reusable 1-D work array of `size` for `slot` ("f0".."f2", "i0", "b0"). Its contents are
     garbage; a function may only use the slots it owns while it runs and must not return it."""
     if size > _MAX_BUFFERED_PIXELS:
         return np.empty(size, dtype=dtype)
@@ -64,7 +70,12 @@ def _check_convention(convention):
 
 
 def _as_map(array, what="saliency_map"):
-    """Returns a finite float64 2-D copy of `array` or raises ValueError naming `what`."""
+    """Returns a finite float64 2-D view/copy of `array` or raises ValueError naming `what`."""
+    return _checked_map(array, what)[0]
+
+
+def _checked_map(array, what):
+    """(finite float64 2-D array, its sum); ValueError naming `what` otherwise."""
     # No copy for float64 input: the metrics never write into their inputs.
     result = np.asarray(array, dtype=np.float64)
     if result.ndim == 3 and result.shape[-1] == 1:
@@ -74,11 +85,89 @@ def _as_map(array, what="saliency_map"):
     if result.size == 0:
         raise ValueError(f"{what} is empty (shape {result.shape})")
     # One summing pass instead of isfinite + all; the full test only when the sum is not finite.
-    if not np.isfinite(result.sum()) and not np.all(np.isfinite(result)):
-        raise ValueError(f"{what} contains NaN or inf")
-    if not np.isfinite(result.sum()):
+    total = result.sum()
+    if not np.isfinite(total):
+        if not np.all(np.isfinite(result)):
+            raise ValueError(f"{what} contains NaN or inf")
         raise ValueError(f"{what} values are too large to sum (overflow)")
-    return result
+    return result, float(total)
+
+
+class PreparedMap:
+    """A map checked once (2-D, finite, float64) with the statistics the metrics share, cached.
+
+    Every metric accepts one wherever it takes a map. Scoring many metrics on one map then
+    validates it and computes its min / max / sum / spread once instead of once per metric
+    (`evaluate_lib` prepares each prediction, ground truth and baseline map this way).
+    Values are bit-identical to passing the array. The metrics never write into it; do not
+    modify `image` after preparing.
+    """
+
+    def __init__(self, array, what="saliency_map"):
+        self.image, self.total = _checked_map(array, what)
+        self.flat = self.image.ravel()
+        self.shape = self.image.shape
+        self.size = self.image.size
+
+    @functools.cached_property
+    def low(self):
+        return self.flat.min()
+
+    @functools.cached_property
+    def high(self):
+        return self.flat.max()
+
+    @property
+    def mean(self):
+        return self.total / self.size  # what np.mean / MATLAB mean compute
+
+    @property
+    def is_constant(self):
+        return self.high == self.low
+
+    @property
+    def is_all_zero(self):
+        """MATLAB `~any(map(:))`."""
+        return self.low == 0 and self.high == 0
+
+    def centred(self, out):
+        """S - mean(S), flat, written into `out`."""
+        return np.subtract(self.flat, self.mean, out=out)
+
+    @functools.cached_property
+    def centred_sum_squares(self):
+        """sum((S - mean)^2), two-pass as MATLAB `std` / NumPy compute it."""
+        deviations = self.centred(_buffer("f2", self.size))
+        return float(np.dot(deviations, deviations))
+
+    def mit_density(self, out):
+        """MIT min-max then sum-normalise in one pass, (S - min) / sum(S - min) == the two steps;
+        flat, written into `out`. None for a constant map (MATLAB: all NaN)."""
+        total = self.total - self.size * self.low
+        if total <= 0 or self.is_constant:
+            return None
+        density = np.subtract(self.flat, self.low, out=out)
+        density /= total
+        return density
+
+    def pysaliency_density(self, out):
+        """pysaliency `convert_saliency_map_to_density(minimum_value=0)`: shift if negative, sum
+        to 1, an all-zero map becomes uniform; flat, written into `out`."""
+        if self.low < 0:
+            density = np.subtract(self.flat, self.low, out=out)
+            total = density.sum()
+        else:
+            np.copyto(out, self.flat)
+            density, total = out, self.total
+        if total:
+            density /= total
+        else:
+            density.fill(1.0 / self.size)
+        return density
+
+
+def _prepared(array, what="saliency_map"):
+    return array if isinstance(array, PreparedMap) else PreparedMap(array, what)
 
 
 def _check_same_shape(saliency_map, other, what):
@@ -119,7 +208,8 @@ def fixation_indices(fixations, shape, *, unique=True):
     """Flat pixel indices of the fixations (row-major, as `saliency_map.ravel()`).
 
     Args:
-      fixations: fixation map of `shape` (binary or counts) or an [N, 2] (row, col) array.
+      fixations: fixation map of `shape` (binary or counts), an [N, 2] (row, col) array, or a
+        `PreparedFixations` of `shape`.
       shape: (H, W) of the saliency map.
       unique: True gives each fixated pixel once (the MIT binary fixation map); False repeats a
         pixel once per fixation (pysaliency), which needs a list or a count map.
@@ -127,6 +217,10 @@ def fixation_indices(fixations, shape, *, unique=True):
     Returns:
       int64 [K] indices, sorted when `unique`.
     """
+    if isinstance(fixations, PreparedFixations):
+        if fixations.shape != tuple(shape):
+            raise ValueError(f"fixations were prepared for a {fixations.shape} map, not {shape}")
+        return fixations.unique if unique else fixations.every
     array = np.asarray(fixations)
     if array.ndim >= 2 and array.shape[:2] == tuple(shape) and (array.ndim == 2 or array.shape[2:] == (1,)):
         counts = array.reshape(shape)
@@ -140,11 +234,40 @@ def fixation_indices(fixations, shape, *, unique=True):
             raise ValueError("fixation map must hold integer counts to count duplicates")
         return np.repeat(flat, repeats.astype(np.int64))
     flat = _points_to_flat(array, shape)
-    return _unique(flat) if unique else flat
+    return _unique(flat, shape[0] * shape[1]) if unique else flat
 
 
-def _unique(flat):
-    """Sorted distinct values (np.unique's hash path is ~3x slower on 10k-point lists)."""
+class PreparedFixations:
+    """Fixations with their flat pixel indices for an (H, W) map, checked and cached on first use.
+
+    Accepted by every metric in place of a fixation map or list; saves re-validating and
+    de-duplicating the same fixations for each metric (e.g. sAUC's ~100k other fixations).
+    """
+
+    def __init__(self, fixations, shape):
+        self.shape = tuple(shape)
+        self._fixations = fixations
+
+    @functools.cached_property
+    def every(self):
+        """Every fixation's flat index (duplicates repeated)."""
+        return fixation_indices(self._fixations, self.shape, unique=False)
+
+    @functools.cached_property
+    def unique(self):
+        """Each fixated pixel's flat index once, sorted."""
+        if "every" in self.__dict__:
+            return _unique(self.every, self.shape[0] * self.shape[1])
+        return fixation_indices(self._fixations, self.shape, unique=True)
+
+
+def _unique(flat, size=None):
+    """Sorted distinct values of flat indices into a map of `size` pixels (np.unique's hash path
+    is ~3x slower on 10k-point lists; a pixel mask beats sorting for long lists)."""
+    if size is not None and len(flat) > size // 32:
+        mask = np.zeros(size, dtype=bool)
+        mask[flat] = True
+        return np.flatnonzero(mask)
     ordered = np.sort(flat)
     if len(ordered) < 2:
         return ordered
@@ -154,99 +277,142 @@ def _unique(flat):
     return ordered[keep]
 
 
-def _min_max(values, picked=None):
-    """MIT `(S - min(S)) / (max(S) - min(S))`, of all `values` or only of `values[picked]`.
+def _min_max(prepared, picked=None):
+    """MIT `(S - min(S)) / (max(S) - min(S))` of a `PreparedMap`, all of it or `flat[picked]`.
 
     Returns None for a constant map, where MATLAB's 0/0 gives an all-NaN map and the MIT code
     returns NaN. Normalising only the picked values is the same arithmetic, value by value.
     """
-    low, high = values.min(), values.max()
-    if high == low:
+    if prepared.is_constant:
         return None
-    chosen = values if picked is None else values[picked]
-    return (chosen - low) / (high - low)
-
-
-def _min_max_density(values, out=None):
-    """MIT min-max then sum-normalise, in one pass: (S - min) / sum(S - min) == the two steps.
-
-    None for a constant map (MATLAB: all NaN).
-    """
-    low = values.min()
-    total = values.sum() - values.size * low
-    if total <= 0 or values.max() == low:
-        return None
-    shifted = np.subtract(values, low, out=out)
-    shifted /= total
-    return shifted
-
-
-def _to_density_pysaliency(values):
-    """pysaliency `convert_saliency_map_to_density(minimum_value=0)`: shift if negative, sum to 1,
-    an all-zero map becomes uniform."""
-    if values.min() < 0:
-        values = values - values.min()
-    total = values.sum()
-    if total:
-        return values / total
-    return np.full_like(values, 1.0 / values.size)
+    chosen = prepared.flat if picked is None else prepared.flat[picked]
+    return (chosen - prepared.low) / (prepared.high - prepared.low)
 
 
 # --------------------------------------------------------------------------- ROC helpers
 
 
-_HISTOGRAM_BINS = 1 << 16
+_HISTOGRAM_BINS = 1 << 16  # buckets for a full image; shorter lists get ~one per value
+_SEARCH_ONLY = 4096  # at most this many values: binary search of each is cheaper than buckets
 
 
-def _threshold_counts(values, thresholds_ascending):
+def _buckets(values, low, high, num_bins):
+    """Buckets 0..num_bins-1 of `values` (in [low, high]) under a monotone map b(v), and b.
+
+    b(v) = floor(v * scale) when 0 <= low <= high / 2 (most maps: one fused multiply-and-truncate
+    pass, at least half the buckets in use), else floor((v - low) * scale). Both are monotone
+    (rounding and floor are), so b(v) > b(t) implies v > t; they lie in [0, num_bins - 1
+    (+ rounding)] for the values and `b` clips any other value into [0, num_bins] (still
+    monotone): size count arrays num_bins + 1. Needs high - low == 0 or >= 1e-300. Uses work
+    buffers f1 and i0.
+
+    Returns:
+      (value_bins intp [N] (a work buffer), b: values -> buckets, bucket width in value units).
+    """
+    value_bins = _buffer("i0", values.size, np.intp)
+    if 0 <= low <= high / 2 and high > 0:
+        offset, scale = 0.0, (num_bins - 1) / high
+        np.multiply(values, scale, out=value_bins, casting="unsafe")  # truncation == floor, v >= 0
+    else:
+        offset, scale = low, ((num_bins - 1) / (high - low) if high > low else 0.0)
+        shifted = np.subtract(values, offset, out=_buffer("f1", values.size))
+        np.multiply(shifted, scale, out=value_bins, casting="unsafe")
+
+    def bucket_of(points):
+        return np.clip((np.asarray(points, dtype=np.float64) - offset) * scale, 0,
+                       num_bins).astype(np.intp)
+
+    return value_bins, bucket_of, (1.0 / scale if scale else np.inf)
+
+
+def _threshold_counts(values, thresholds_ascending, bounds=None):
     """For each threshold t_j: (#values >= t_j, #values > t_j), exactly, in O(Npix).
 
     `searchsorted` of 480k pixels into a few hundred thresholds costs ~20 ms (a mispredicted
-    binary search per pixel) and a full sort ~25 ms, so instead: bucket every value into a
-    65,536-bin histogram with the monotone map b(v) = floor((v - min) * scale); a value in a
-    higher bucket than t_j's is certainly > t_j, one in a lower bucket certainly < t_j, and only
-    the few values that share a bucket with some threshold are compared exactly.
+    binary search per pixel) and a full sort ~25 ms, so instead the values are split by bucket
+    (`_bucket_split`): only the few sharing a bucket with some threshold are compared exactly.
+
+    Args:
+      values: float64 [N] values to count.
+      thresholds_ascending: float64 [K] sorted thresholds (any range, duplicates allowed).
+      bounds: optional (min, max) of `values` when the caller already has them.
     """
     values = np.asarray(values, dtype=np.float64)
     thresholds = np.asarray(thresholds_ascending, dtype=np.float64)
-    if values.size <= _HISTOGRAM_BINS:  # short lists (e.g. sAUC negatives): a sort is cheaper
-        ordered = np.sort(values)
-        return (values.size - np.searchsorted(ordered, thresholds, side="left"),
-                values.size - np.searchsorted(ordered, thresholds, side="right"))
-    num_bins = _HISTOGRAM_BINS
-    low, high = values.min(), values.max()
-    scale = (num_bins - 1) / (high - low) if high > low else 0.0
+    low, high = bounds if bounds is not None else (values.min(), values.max())
+    near, far_above = _bucket_split(values, low, high, thresholds)
+    ge, gt = _exact_counts(values if near is None else values[near], thresholds)
+    return ge + far_above, gt + far_above
 
-    # (v - low) * scale is monotone in v and lies in [0, num_bins - 1 (+ rounding)] for the values,
-    # so truncation gives buckets 0..num_bins - 1 (num_bins at worst: the arrays have one spare);
-    # thresholds may lie outside [low, high] and are clipped (still monotone).
-    # Work buffers f1 (scaled), i0 (buckets), b0 (shared); callers may hold f0.
-    scaled = _buffer("f1", values.size)
-    np.subtract(values, low, out=scaled)
-    scaled *= scale
-    value_bins = _buffer("i0", values.size, np.intp)
-    np.copyto(value_bins, scaled, casting="unsafe")  # truncation == floor for values >= 0
-    threshold_bins = np.clip((thresholds - low) * scale, 0, num_bins).astype(np.intp)
-    is_threshold_bin = np.zeros(num_bins + 1, dtype=bool)
-    is_threshold_bin[threshold_bins] = True
-    shared = _buffer("b0", values.size, bool)
-    np.take(is_threshold_bin, value_bins, out=shared)
+
+def _exact_counts(values, thresholds_ascending):
+    """(#values >= t_j, #values > t_j) per threshold by binary search of each value."""
+    num_thresholds = len(thresholds_ascending)
+    if num_thresholds == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+
+    def count_exceeding(positions):
+        at_most = np.cumsum(np.bincount(positions, minlength=num_thresholds + 1))
+        return len(values) - at_most[:num_thresholds]
+
+    # v >= t_j iff j < #(thresholds <= v); v > t_j iff j < #(thresholds < v). The two differ
+    # only for values equal to a threshold: the second search is run for those alone.
+    at_most = np.searchsorted(thresholds_ascending, values, side="right")
+    below = at_most.copy()
+    tied = np.flatnonzero(thresholds_ascending[np.maximum(at_most - 1, 0)] == values)
+    below[tied] = np.searchsorted(thresholds_ascending, values[tied], side="left")
+    return count_exceeding(at_most), count_exceeding(below)
+
+
+def _bucket_split(values, low, high, anchors, amplitude=None):
+    """Splits `values` (within [low, high]) into the few to compare exactly and the rest.
+
+    Values are bucketed (`_buckets`). "Near" buckets: each anchor's own bucket, widened each way
+    by `amplitude` rounded up to whole buckets (at least one) when `amplitude` is given
+    (thresholds may then lie up to `amplitude` from their anchor), and then also the buckets
+    within that reach of low and high.
+    A value in any other bucket is more than `amplitude` (and many ulps) above or below every
+    anchor, so its comparison with any threshold near an anchor is decided by the buckets alone.
+
+    Returns:
+      (near, far_above): `near` the sorted int indices of the values in near buckets, or None
+      when all are near (inputs of <= 4,096 values, a degenerate range, or near buckets that
+      would cover much of the range); `far_above[i]` the number of the other values above
+      anchor i (0 when `near` is None).
+    """
+    anchors = np.asarray(anchors, dtype=np.float64)
+    all_near = None, np.zeros(len(anchors), dtype=np.intp)
+    if values.size <= _SEARCH_ONLY or 0 < high - low < 1e-300:
+        return all_near
+    num_bins = min(_HISTOGRAM_BINS, 1 << int(values.size - 1).bit_length())
+    value_bins, bucket_of, width = _buckets(values, low, high, num_bins)
+    centres = bucket_of(anchors)
+    if amplitude is None:
+        marked = centres
+    else:
+        # Bucket edges are exact to ~1e-11 of a bucket, an ulp of the values ~1e-11 of one too:
+        # the 1e-6 makes far values more than `amplitude` + 1e-6 buckets away (>= 1 bucket).
+        reach = int(np.ceil(amplitude / width + 1e-6)) if width else num_bins
+        if (2 * reach + 1) * (len(anchors) + 2) > num_bins // 4:
+            return all_near
+        ends = bucket_of([low, high])
+        marked = (np.concatenate([centres, ends])[:, None] + np.arange(-reach, reach + 1))
+        marked = np.clip(marked.ravel(), 0, num_bins)
+    is_near_bin = np.zeros(num_bins + 1, dtype=bool)
+    is_near_bin[marked] = True
+    near = np.take(is_near_bin, value_bins, out=_buffer("b0", values.size, bool))
     histogram = np.bincount(value_bins, minlength=num_bins + 1)
-    histogram[is_threshold_bin] = 0  # those buckets are counted exactly below
-    # above[b] = number of non-shared values in buckets > b.
-    above = np.concatenate([np.cumsum(histogram[::-1])[::-1][1:], [0]])
-    exact = np.sort(values[shared])
-    ge = above[threshold_bins] + len(exact) - np.searchsorted(exact, thresholds, side="left")
-    gt = above[threshold_bins] + len(exact) - np.searchsorted(exact, thresholds, side="right")
-    return ge, gt
+    histogram[is_near_bin] = 0
+    far_at_or_below = np.cumsum(histogram)
+    return np.flatnonzero(near), far_at_or_below[-1] - far_at_or_below[centres]
 
 
-def _counts_at_or_above(values, thresholds_ascending):
+def _counts_at_or_above(values, thresholds_ascending, bounds=None):
     """#values >= t_j for each threshold (see `_threshold_counts`)."""
-    return _threshold_counts(values, thresholds_ascending)[0]
+    return _threshold_counts(values, thresholds_ascending, bounds)[0]
 
 
-def _rank_auc(positives, negatives):
+def _rank_auc(positives, negatives, bounds=None):
     """Exact AUC = P(pos > neg) + 0.5 P(pos == neg) (Mann-Whitney U / number of pairs).
 
     Equals the trapezoid area of the ROC swept over every distinct value (pysaliency
@@ -255,10 +421,14 @@ def _rank_auc(positives, negatives):
     """
     if len(positives) == 0 or len(negatives) == 0:
         return float("nan")
-    ge, gt = _threshold_counts(negatives, np.sort(positives))
-    num_neg = len(negatives)
+    ge, gt = _threshold_counts(negatives, np.sort(positives), bounds)
+    return _auc_from_counts(ge, gt, len(negatives))
+
+
+def _auc_from_counts(ge, gt, num_neg):
+    """Mann-Whitney AUC from, per positive, #negatives >= it and > it."""
     wins = (num_neg - ge) + 0.5 * (ge - gt)
-    return float(wins.sum() / (len(positives) * num_neg))
+    return float(wins.sum() / (len(ge) * num_neg))
 
 
 def _trapz_with_ends(fp, tp):
@@ -303,15 +473,96 @@ def _sampled_step_auc(positives, negatives_per_split, step):
     return _trapz_with_ends(fp[:, ::-1], np.broadcast_to(tp[::-1], fp.shape))
 
 
+def _noise_key(seed):
+    """A 64-bit key for `_pixel_noise` from a seed (int, sequence or np.random.Generator)."""
+    return int(np.random.default_rng(seed).integers(0, 2**63))
+
+
+def _pixel_noise(indices, key):
+    """U[0, 1) noise for the pixels `indices`, a pure function of (key, index).
+
+    splitmix64 (Steele, Lea & Flood 2014) of key + index, top 53 bits: a counter-based field,
+    so the noise of any subset of pixels is drawn without drawing the rest.
+    """
+    with np.errstate(over="ignore"):
+        z = np.asarray(indices, dtype=np.uint64) + np.uint64(key)
+        z += np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+class _FixatedSweep:
+    """A map's pixels split once for counting against thresholds at its fixated values.
+
+    Shared by AUC-Judd (thresholds: the jittered fixated values, within `JUDD_JITTER` of the
+    raw ones) and exact AUC-Borji (the raw fixated values), cached on the `PreparedMap`:
+    `near` pixels (`_bucket_split`, sorted flat indices) are compared exactly, every other
+    pixel is counted through `far_above`.
+    """
+
+    def __init__(self, smap, fixated_unique):
+        self.fixated = fixated_unique
+        near, self._far_above = _bucket_split(smap.flat, smap.low, smap.high,
+                                              smap.flat[fixated_unique], JUDD_JITTER)
+        self.near = np.arange(smap.size) if near is None else near
+        self.near_values = smap.flat[self.near]
+
+    def far_above(self, pixels):
+        """Number of far pixels above fixated pixel(s) `pixels` (flat indices)."""
+        return self._far_above[np.searchsorted(self.fixated, pixels)]
+
+    def positions(self, pixels):
+        """Where fixated pixel(s) `pixels` sit in `near`."""
+        return np.searchsorted(self.near, pixels)
+
+
+def _fixated_sweep(smap, fixated_unique):
+    """`smap`'s `_FixatedSweep` for these fixated pixels (made once, the last one cached)."""
+    cached = smap.__dict__.get("_sweep")
+    if cached is None or not np.array_equal(cached.fixated, fixated_unique):
+        cached = smap.__dict__["_sweep"] = _FixatedSweep(smap, fixated_unique)
+    return cached
+
+
+def _judd_mit_counts(smap, fixated, amplitude, key):
+    """MIT AUC-Judd's sweep: the fixated values of min-max(S + noise), ascending, and for each
+    the number of pixels (fixated included) at or above it; None for a constant map.
+
+    noise = `amplitude` * `_pixel_noise`, amplitude 0 or `JUDD_JITTER`. Drawing it for all 480k
+    pixels would be the costliest step, yet it can only change a comparison between values less
+    than `amplitude` apart: only the sweep's near pixels (near a fixated value or the map's min or
+    max, where the jittered extremes lie) get their noise and are compared exactly on the
+    jittered, min-max normalised values as MIT computes them; far pixels are counted by bucket.
+    Equal to jittering every pixel with the same noise field (tested against the MIT loop).
+    """
+    sweep = _fixated_sweep(smap, fixated)
+    jittered = sweep.near_values
+    if amplitude:
+        jittered = jittered + amplitude * _pixel_noise(sweep.near, key)
+    j_low, j_high = jittered.min(), jittered.max()
+    if j_high == j_low:
+        return None
+    normalised = jittered - j_low  # MIT: (S - min(S)) / (max(S) - min(S))
+    normalised /= j_high - j_low
+    fixated_values = normalised[sweep.positions(fixated)]
+    order = np.argsort(fixated_values, kind="stable")
+    thresholds = fixated_values[order]
+    at_or_above = _exact_counts(normalised, thresholds)[0]
+    return thresholds, at_or_above + sweep.far_above(fixated)[order]
+
+
 # --------------------------------------------------------------------------- AUC metrics
 
 
 def auc_judd(saliency_map, fixations, *, jitter=True, seed=0, convention="mit"):
     """AUC-Judd: ROC with thresholds at the fixated saliency values (MIT `AUC_Judd.m`).
 
-    MIT (default): optional jitter `S += U[0,1) * 1e-7` (seeded here; MATLAB's `rand` is not), then
-    min-max normalise; positives are the fixated pixels of the binary map (each once); for the i-th
-    highest fixated value t_i: tp_i = i/Nfix, fp_i = (#{S >= t_i} - i) / (Npix - Nfix), i.e.
+    MIT (default): optional jitter `S += U[0,1) * 1e-7` (seeded, a counter-based field drawn only
+    where it can change a comparison, `_judd_mit_counts`; MATLAB's `rand` is not seeded), then
+    min-max normalise; positives are the fixated pixels of the binary map (each once); for the
+    i-th highest fixated value t_i: tp_i = i/Nfix, fp_i = (#{S >= t_i} - i) / (Npix - Nfix), i.e.
     negatives are the unfixated pixels. Ties among fixated values keep MIT's `i/Nfix` staircase.
     pysaliency (`AUC_Judd`): jitter N(0,1) * 1e-7 (no min-max), every fixation a positive
     (duplicates twice), tp_i = #{pos >= t_i}/#pos, fp_i = #{unfixated >= t_i}/#unfixated.
@@ -331,35 +582,24 @@ def auc_judd(saliency_map, fixations, *, jitter=True, seed=0, convention="mit"):
       float AUC in [0, 1] or NaN.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
-    rng = np.random.default_rng(seed)
+    smap = _prepared(saliency_map)
     unique_fix = fixation_indices(fixations, smap.shape, unique=True)
     if len(unique_fix) == 0 or len(unique_fix) == smap.size:
         return float("nan")
-    values = smap.ravel()
+    values = smap.flat
     if convention == "mit":
-        if jitter:
-            noise = _buffer("f0", values.size)
-            rng.random(out=noise)
-            noise *= JUDD_JITTER
-            noise += values
-            values = noise
-        low, high = values.min(), values.max()
-        if high == low:
+        sweep = _judd_mit_counts(smap, unique_fix, JUDD_JITTER if jitter else 0.0,
+                                 _noise_key(seed))
+        if sweep is None:
             return float("nan")  # MATLAB: min-max gives an all-NaN map
-        normalised = _buffer("f0", values.size)
-        np.subtract(values, low, out=normalised)
-        normalised /= high - low
-        values = normalised
-        positives = np.sort(values[unique_fix])  # ascending; MIT sweeps them descending
-        n_fix, n_pix = len(positives), len(values)
-        above = _counts_at_or_above(values, positives)[::-1]  # for t_1 >= t_2 >= ...
+        above = sweep[1][::-1]  # MIT sweeps the fixated values descending: t_1 >= t_2 >= ...
+        n_fix, n_pix = len(unique_fix), smap.size
         rank = np.arange(1, n_fix + 1)
         tp = rank / n_fix
         fp = (above - rank) / (n_pix - n_fix)
         return float(_trapz_with_ends(fp, tp))
     if jitter:
-        values = values + rng.standard_normal(values.shape) * JUDD_JITTER
+        values = values + np.random.default_rng(seed).standard_normal(values.shape) * JUDD_JITTER
     all_fix = fixation_indices(fixations, smap.shape, unique=False)
     fixated = np.zeros(values.shape, dtype=bool)
     fixated[unique_fix] = True
@@ -391,18 +631,24 @@ def auc_borji(saliency_map, fixations, *, exact=False, n_splits=100, step=0.1, s
       float AUC or NaN.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
+    smap = _prepared(saliency_map)
     fix = fixation_indices(fixations, smap.shape, unique=(convention == "mit"))
-    values = smap.ravel()
+    values = smap.flat
     if exact:
         if len(fix) == 0:
             return float("nan")
-        return _rank_auc(values[fix], values)
+        # Every pixel a negative: count with the sweep AUC-Judd also uses.
+        sweep = _fixated_sweep(smap, fixation_indices(fixations, smap.shape, unique=True))
+        positives = values[fix]
+        order = np.argsort(positives, kind="stable")
+        ge, gt = _exact_counts(sweep.near_values, positives[order])
+        far = sweep.far_above(fix)[order]
+        return _auc_from_counts(ge + far, gt + far, smap.size)
     if len(_unique(fix)) <= 1:
         return float("nan")
     rng = np.random.default_rng(seed)
     random_pixels = rng.integers(0, len(values), size=(n_splits, len(fix)))
-    normalised = _min_max(values, np.concatenate([fix, random_pixels.ravel()]))
+    normalised = _min_max(smap, np.concatenate([fix, random_pixels.ravel()]))
     if normalised is None:
         return float("nan")
     positives, negatives = normalised[:len(fix)], normalised[len(fix):]
@@ -427,16 +673,16 @@ def auc_shuffled(saliency_map, fixations, other_fixations, *, exact=False, n_spl
     Constant map: sampled NaN (MIT), exact 0.5. No fixations or no other fixations: NaN.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
+    smap = _prepared(saliency_map)
     unique = convention == "mit"
     fix = fixation_indices(fixations, smap.shape, unique=unique)
     other = fixation_indices(other_fixations, smap.shape, unique=unique)
     if len(fix) == 0 or len(other) == 0:
         return float("nan")
-    values = smap.ravel()
+    values = smap.flat
     if exact:
         return _rank_auc(values[fix], values[other])
-    normalised = _min_max(values, np.concatenate([fix, other]))
+    normalised = _min_max(smap, np.concatenate([fix, other]))
     if normalised is None:
         return float("nan")
     positives, negatives = normalised[:len(fix)], normalised[len(fix):]
@@ -462,21 +708,17 @@ def nss(saliency_map, fixations, *, convention="mit"):
     No fixations: NaN.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
+    smap = _prepared(saliency_map)
     fix = fixation_indices(fixations, smap.shape, unique=(convention == "mit"))
     if len(fix) == 0:
         return float("nan")
-    values = smap.ravel()
-    if values.max() == values.min():
+    if smap.is_constant:
         # Tested exactly: summation error would leave std ~1e-17 and a garbage NSS.
         return float("nan") if convention == "mit" else 0.0
-    mean = values.mean()
-    # std as MATLAB/NumPy compute it (two-pass: sum of squared deviations), in a work buffer.
-    deviations = np.subtract(values, mean, out=_buffer("f0", values.size))
-    squares = float(np.dot(deviations, deviations))
+    # std as MATLAB/NumPy compute it (two-pass: sum of squared deviations).
     ddof = 1 if convention == "mit" else 0
-    std = np.sqrt(squares / (values.size - ddof))
-    return float(np.mean((values[fix] - mean) / std))
+    std = np.sqrt(smap.centred_sum_squares / (smap.size - ddof))
+    return float(np.mean((smap.flat[fix] - smap.mean) / std))
 
 
 def cc(saliency_map, gt_map, *, convention="mit"):
@@ -486,17 +728,14 @@ def cc(saliency_map, gt_map, *, convention="mit"):
     Constant map: MIT NaN (corr2 is 0/0); pysaliency 0.0 when only S is constant, NaN when G is.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
-    gmap = _as_map(gt_map, "gt_map")
+    smap = _prepared(saliency_map)
+    gmap = _prepared(gt_map, "gt_map")
     _check_same_shape(smap, gmap, "gt_map")
-    s_constant = smap.max() == smap.min()
-    g_constant = gmap.max() == gmap.min()
-    if s_constant or g_constant:  # tested exactly, not via a rounded std
-        return 0.0 if convention == "pysaliency" and not g_constant else float("nan")
-    a = np.subtract(smap.ravel(), smap.mean(), out=_buffer("f0", smap.size))
-    b = np.subtract(gmap.ravel(), gmap.mean(), out=_buffer("f1", gmap.size))
-    denominator = np.sqrt(np.dot(a, a) * np.dot(b, b))
-    return float(np.dot(a, b) / denominator)
+    if smap.is_constant or gmap.is_constant:  # tested exactly, not via a rounded std
+        return 0.0 if convention == "pysaliency" and not gmap.is_constant else float("nan")
+    denominator = np.sqrt(smap.centred_sum_squares * gmap.centred_sum_squares)
+    return float(np.dot(smap.centred(_buffer("f0", smap.size)),
+                        gmap.centred(_buffer("f1", gmap.size))) / denominator)
 
 
 def kld(saliency_map, gt_map, *, convention="mit"):
@@ -508,21 +747,22 @@ def kld(saliency_map, gt_map, *, convention="mit"):
     min 0) and all-zero maps (made uniform). Constant S: finite (S is the uniform density).
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
-    gmap = _as_map(gt_map, "gt_map")
+    smap = _prepared(saliency_map)
+    gmap = _prepared(gt_map, "gt_map")
     _check_same_shape(smap, gmap, "gt_map")
     if convention == "mit":
-        s_total, g_total = smap.sum(), gmap.sum()
         # MIT: `if any(map(:))` normalise; an all-zero map is left as is (total 1 == no-op).
-        s_scale = 1.0 / s_total if np.any(smap) else 1.0
-        g_scale = 1.0 / g_total if np.any(gmap) else 1.0
+        s_scale = 1.0 / smap.total if not smap.is_all_zero else 1.0
+        g_scale = 1.0 / gmap.total if not gmap.is_all_zero else 1.0
+        s_values, g_values = smap.flat, gmap.flat
     else:
-        smap, gmap = _to_density_pysaliency(smap), _to_density_pysaliency(gmap)
+        s_values = smap.pysaliency_density(_buffer("f1", smap.size))
+        g_values = gmap.pysaliency_density(_buffer("f2", gmap.size))
         s_scale = g_scale = 1.0
     # sum q * log(eps + q / (p + eps)) with p = S * s_scale, q = G * g_scale, computed in place
     # in one temporary (memory bandwidth is the cost at 800x600).
-    ratio = np.multiply(smap.ravel(), s_scale, out=_buffer("f0", smap.size))
-    gmap = gmap.ravel()
+    ratio = np.multiply(s_values, s_scale, out=_buffer("f0", smap.size))
+    gmap = g_values
     ratio += MATLAB_EPS
     np.divide(gmap, ratio, out=ratio)
     if g_scale != 1.0:
@@ -541,19 +781,19 @@ def sim(saliency_map, gt_map, *, convention="mit"):
     Constant non-zero map: MIT NaN (min-max 0/0); pysaliency treats it as uniform.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
-    gmap = _as_map(gt_map, "gt_map")
+    smap = _prepared(saliency_map)
+    gmap = _prepared(gt_map, "gt_map")
     _check_same_shape(smap, gmap, "gt_map")
     if convention == "mit":
         # MIT: an all-zero map stays zero; otherwise min-max then sum-normalise.
-        p = _min_max_density(smap.ravel(), _buffer("f0", smap.size)) if np.any(smap) else smap
-        q = _min_max_density(gmap.ravel(), _buffer("f1", gmap.size)) if np.any(gmap) else gmap
+        p = smap.flat if smap.is_all_zero else smap.mit_density(_buffer("f0", smap.size))
+        q = gmap.flat if gmap.is_all_zero else gmap.mit_density(_buffer("f1", gmap.size))
         if p is None or q is None:  # constant non-zero map: MATLAB 0/0
             return float("nan")
-        return float(np.minimum(p.ravel(), q.ravel(), out=_buffer("f0", smap.size)).sum())
     else:
-        p, q = _to_density_pysaliency(smap), _to_density_pysaliency(gmap)
-    return float(np.minimum(p, q).sum())
+        p = smap.pysaliency_density(_buffer("f0", smap.size))
+        q = gmap.pysaliency_density(_buffer("f1", gmap.size))
+    return float(np.minimum(p, q, out=_buffer("f0", smap.size)).sum())
 
 
 def information_gain(saliency_map, fixations, baseline_map, *, convention="mit"):
@@ -570,29 +810,29 @@ def information_gain(saliency_map, fixations, baseline_map, *, convention="mit")
     Constant map: MIT NaN (min-max 0/0). No fixations: NaN.
     """
     _check_convention(convention)
-    smap = _as_map(saliency_map)
-    bmap = _as_map(baseline_map, "baseline_map")
+    smap = _prepared(saliency_map)
+    bmap = _prepared(baseline_map, "baseline_map")
     _check_same_shape(smap, bmap, "baseline_map")
     fix = fixation_indices(fixations, smap.shape, unique=(convention == "mit"))
     if len(fix) == 0:
         return float("nan")
     if convention == "mit":
-        p_fix = _min_max_at(smap.ravel(), fix)
-        b_fix = _min_max_at(bmap.ravel(), fix)
+        p_fix = _min_max_at(smap, fix)
+        b_fix = _min_max_at(bmap, fix)
     else:
-        p_fix = _to_density_pysaliency(smap.ravel())[fix]
-        b_fix = _to_density_pysaliency(bmap.ravel())[fix]
+        p_fix = smap.pysaliency_density(_buffer("f0", smap.size))[fix]
+        b_fix = bmap.pysaliency_density(_buffer("f0", bmap.size))[fix]
     with np.errstate(invalid="ignore"):
         return float(np.mean(np.log2(MATLAB_EPS + p_fix) - np.log2(MATLAB_EPS + b_fix)))
 
 
-def _min_max_at(values, index):
-    """`_min_max_density(values)[index]` from min, sum and the picked values only."""
-    low = values.min()
-    total = values.sum() - values.size * low
-    if total <= 0 or values.max() == low:
+def _min_max_at(prepared, index):
+    """`_min_max_density(prepared)[index]` from min, sum and the picked values only."""
+    low = prepared.low
+    total = prepared.total - prepared.size * low
+    if total <= 0 or prepared.is_constant:
         return np.full(len(index), np.nan)
-    return (values[index] - low) / total
+    return (prepared.flat[index] - low) / total
 
 
 def emd(saliency_map, gt_map, *, downsize=32):

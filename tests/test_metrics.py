@@ -52,7 +52,7 @@ def _ref_auc_judd_mit(smap, fmap, noise=None):
     n_fix, n_pix = len(sth), len(s)
     tp, fp = [0.0], [0.0]
     for i, thresh in enumerate(sth, start=1):
-        above = sum(1 for v in s if v >= thresh)
+        above = int(np.count_nonzero(s >= thresh))
         tp.append(i / n_fix)
         fp.append((above - i) / (n_pix - n_fix))
     tp.append(1.0)
@@ -261,9 +261,47 @@ def test_auc_judd_matches_literal_mit_loop(seed, ties):
     fmap = _binary(points)
     assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(
         _ref_auc_judd_mit(smap, fmap), abs=1e-12)
-    noise = np.random.default_rng(9).random(H * W) * metrics.JUDD_JITTER
     assert metrics.auc_judd(smap, fmap, jitter=True, seed=9) == pytest.approx(
-        _ref_auc_judd_mit(smap, fmap, noise), abs=1e-12)
+        _ref_auc_judd_mit(smap, fmap, _jitter_field(H * W, seed=9)), abs=1e-12)
+
+
+def _jitter_field(num_pixels, seed):
+    """The whole noise field auc_judd's jitter stands for (it draws only the pixels it needs)."""
+    return metrics._pixel_noise(np.arange(num_pixels), metrics._noise_key(seed)) * \
+        metrics.JUDD_JITTER
+
+
+@pytest.mark.parametrize("name, make_map", [
+    ("[0, 1] with ties", lambda r: np.round(r.random((300, 300)), 3)),
+    ("negative values", lambda r: np.round(r.random((300, 300)), 3) - 0.6),
+    ("range 1e-9: jitter spans every bucket", lambda r: 1.0 + r.random((300, 300)) * 1e-9),
+    ("range 1e-5: jitter spans ~10 buckets", lambda r: r.random((300, 300)) * 1e-5),
+    ("values ~1e9: jitter below the resolution", lambda r: np.round(r.random((300, 300)) * 1e9)),
+])
+def test_auc_judd_jitter_on_large_maps_equals_jittering_every_pixel(name, make_map):
+    """Above the histogram threshold auc_judd draws noise only near the fixated values and the
+    map's ends; the result must equal the literal MIT loop on S + the whole noise field."""
+    rng = np.random.default_rng(21)
+    smap = make_map(rng)
+    points = np.stack([rng.integers(0, 300, 120), rng.integers(0, 300, 120)], axis=1)
+    points[0] = np.unravel_index(np.argmin(smap), smap.shape)  # a fixation on the minimum
+    points[1] = np.unravel_index(np.argmax(smap), smap.shape)  # and on the maximum
+    fmap = _binary(points, smap.shape)
+    for seed in (3, 4):
+        expected = _ref_auc_judd_mit(smap, fmap, _jitter_field(smap.size, seed))
+        assert metrics.auc_judd(smap, fmap, seed=seed) == pytest.approx(expected, abs=1e-12), name
+    assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(
+        _ref_auc_judd_mit(smap, fmap), abs=1e-12), name
+
+
+def test_pixel_noise_is_uniform_and_a_function_of_key_and_index():
+    noise = metrics._pixel_noise(np.arange(200_000), metrics._noise_key(0))
+    assert noise.min() >= 0 and noise.max() < 1
+    assert np.all(np.abs(np.histogram(noise, bins=10, range=(0, 1))[0] / 20_000 - 1) < 0.03)
+    assert abs(np.corrcoef(noise[:-1], noise[1:])[0, 1]) < 0.01  # neighbours independent
+    picked = np.array([5, 70_000, 199_999])
+    assert np.array_equal(metrics._pixel_noise(picked, metrics._noise_key(0)), noise[picked])
+    assert not np.any(metrics._pixel_noise(picked, metrics._noise_key(1)) == noise[picked])
 
 
 @pytest.mark.parametrize("seed, ties", [(0, False), (1, True)])
@@ -350,7 +388,8 @@ def test_value_metrics_match_matlab_formulas(seed):
     assert metrics.information_gain(smap, fmap, base) == pytest.approx(expected_ig, abs=1e-9)
 
 
-@pytest.mark.parametrize("size", [5000, 200_000])  # sort path and 65,536-bucket histogram path
+# Binary search only; 8,192 buckets; 65,536 buckets (a full image).
+@pytest.mark.parametrize("size", [3000, 5000, 200_000])
 def test_threshold_counts_exact_with_ties_and_out_of_range_thresholds(size):
     rng = np.random.default_rng(5)
     values = np.round(rng.random(size), 3)
@@ -380,6 +419,59 @@ def test_large_map_aucs_match_direct_counts():
     assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(_ref_trapz(fp, tp), abs=1e-12)
     ge, gt = metrics._threshold_counts(np.full(10, 3.0), np.array([2.0, 3.0, 4.0]))
     assert list(ge) == [10, 10, 0] and list(gt) == [10, 0, 0]
+
+
+def test_large_map_exact_borji_pysaliency_counts_every_fixation():
+    rng = np.random.default_rng(12)
+    smap = np.round(rng.random((300, 300)), 3) - 0.25  # negative values, ties
+    points = np.stack([rng.integers(0, 300, 100), rng.integers(0, 300, 100)], axis=1)
+    points[:20] = points[20:40]  # duplicated fixations weigh twice
+    pos, allv = smap[points[:, 0], points[:, 1]], smap.ravel()
+    direct = np.mean([(np.sum(allv < p) + 0.5 * np.sum(allv == p)) / allv.size for p in pos])
+    assert metrics.auc_borji(smap, points, exact=True, convention="pysaliency") == pytest.approx(
+        direct, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(H, W), (300, 300)])  # search-only and bucket paths
+@pytest.mark.parametrize("convention", ["mit", "pysaliency"])
+def test_prepared_inputs_score_exactly_like_arrays(shape, convention):
+    """PreparedMap / PreparedFixations only cache: every metric gives the same float, and a map
+    prepared once and scored against several fixation sets never reuses the wrong cache."""
+    rng = np.random.default_rng(13)
+    smap, gt, base = rng.random(shape), rng.random(shape) ** 3, rng.random(shape)
+    fix_a = np.stack([rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40)], axis=1)
+    fix_b = np.stack([rng.integers(0, shape[0], 25), rng.integers(0, shape[1], 25)], axis=1)
+    other = np.stack([rng.integers(0, shape[0], 90), rng.integers(0, shape[1], 90)], axis=1)
+    prepared = metrics.PreparedMap(smap)
+    gt_p, base_p = metrics.PreparedMap(gt, "gt_map"), metrics.PreparedMap(base, "baseline_map")
+    kw = dict(convention=convention)
+    for fix in (fix_a, fix_b, fix_a):
+        fix_p = metrics.PreparedFixations(fix, shape)
+        other_p = metrics.PreparedFixations(other, shape)
+        pairs = [
+            (metrics.auc_judd(prepared, fix_p, seed=3, **kw), metrics.auc_judd(smap, fix, seed=3, **kw)),
+            (metrics.auc_borji(prepared, fix_p, exact=True, **kw),
+             metrics.auc_borji(smap, fix, exact=True, **kw)),
+            (metrics.auc_borji(prepared, fix_p, seed=1, **kw), metrics.auc_borji(smap, fix, seed=1, **kw)),
+            (metrics.auc_shuffled(prepared, fix_p, other_p, exact=True, **kw),
+             metrics.auc_shuffled(smap, fix, other, exact=True, **kw)),
+            (metrics.auc_shuffled(prepared, fix_p, other_p, seed=1, **kw),
+             metrics.auc_shuffled(smap, fix, other, seed=1, **kw)),
+            (metrics.nss(prepared, fix_p, **kw), metrics.nss(smap, fix, **kw)),
+            (metrics.information_gain(prepared, fix_p, base_p, **kw),
+             metrics.information_gain(smap, fix, base, **kw)),
+            (metrics.cc(prepared, gt_p, **kw), metrics.cc(smap, gt, **kw)),
+            (metrics.kld(prepared, gt_p, **kw), metrics.kld(smap, gt, **kw)),
+            (metrics.sim(prepared, gt_p, **kw), metrics.sim(smap, gt, **kw)),
+        ]
+        for i, (from_prepared, from_arrays) in enumerate(pairs):
+            assert from_prepared == from_arrays, i
+
+
+def test_prepared_fixations_must_match_the_map_shape():
+    fix = metrics.PreparedFixations(np.array([[1, 2]]), (H, W + 1))
+    with pytest.raises(ValueError, match="prepared for a"):
+        metrics.nss(np.random.default_rng(0).random((H, W)), fix)
 
 
 def test_emd_zero_for_identical_maps_and_distance_for_a_shift():
