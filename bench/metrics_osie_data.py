@@ -8,6 +8,7 @@ Used by bench/metrics_speed.py, bench/metrics_crosscheck.py and bench/metrics_ce
   OSIE source code's `fspecial('gaussian', [168 168], 24)` on the binary fixation map), max 1 —
   the same map the converter stores in the records.
 """
+import os
 import pathlib
 
 import numpy as np
@@ -19,10 +20,10 @@ OSIE_SIZE = (600, 800)  # (H, W); every OSIE image is 800x600 (W x H)
 
 
 def osie_root(shared_data=None):
-    """`<shared_data>/osie/data`, defaulting to ../shared/data beside the repo."""
-    base = pathlib.Path(shared_data) if shared_data else \
+    """`<shared_data>/osie/data`, defaulting to $SALGAN_DATA, else ../shared/data beside the repo."""
+    base = shared_data or os.environ.get("SALGAN_DATA") or \
         pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-    return base / "osie" / "data"
+    return pathlib.Path(base) / "osie" / "data"
 
 
 def read_osie_fixations(root, first=1001, last=1100):
