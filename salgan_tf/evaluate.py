@@ -53,6 +53,14 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    try:
+        return _evaluate()
+    except (ValueError, FileNotFoundError) as error:  # bad input: the message names it
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _evaluate():
     config = evaluate_lib.EvalConfig(
         metrics=tuple(FLAGS.metrics), convention=FLAGS.convention, n_splits=FLAGS.n_splits,
         shuffled_other_images=FLAGS.shuffled_other_images, seed=FLAGS.seed,

@@ -173,6 +173,17 @@ def test_cli_prints_table_and_writes_outputs(records, tmp_path):
     usage = subprocess.run([sys.executable, "-m", "salgan_tf.evaluate", f"--data={records}"],
                            capture_output=True, text=True, env=env, timeout=300)
     assert usage.returncode != 0 and "nothing to score" in usage.stderr
+    missing = subprocess.run([sys.executable, "-m", "salgan_tf.evaluate", "--baseline",
+                              f"--data={tmp_path}/none-*.tfrecord"],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"error: --data {tmp_path}/none-*.tfrecord matches no TFRecord file" in missing.stderr
+    (tmp_path / "maps").mkdir()
+    bad_maps = subprocess.run([sys.executable, "-m", "salgan_tf.evaluate", f"--data={records}",
+                               f"--maps={tmp_path}/maps"],
+                              capture_output=True, text=True, env=env, timeout=300)
+    assert bad_maps.returncode == 1 and "Traceback" not in bad_maps.stderr
+    assert "error: maps on " in bad_maps.stderr and "no map" in bad_maps.stderr
 
 
 def test_model_source_with_a_real_predictor(records, tmp_path):
