@@ -49,10 +49,14 @@ def _progress(total):
 
 def main(argv):
     del argv
-    predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode,
-                                         batch_size=FLAGS.batch_size)
+    try:
+        predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode,
+                                             batch_size=FLAGS.batch_size)
+        root, paths = predict_lib.find_images(FLAGS.input)
+    except (FileNotFoundError, ValueError) as error:  # the message names the path
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     predictor.max_pixels = FLAGS.max_pixels
-    root, paths = predict_lib.find_images(FLAGS.input)
     update, close = _progress(len(paths))
     try:
         report = predict_lib.predict_files(predictor, paths, FLAGS.output, root=root,

@@ -4,6 +4,8 @@ Flags become one `TrainConfig` (salgan_tf/config.py, where each default cites th
 is `salgan_tf.train_lib.train`. Rerunning with the same --output_dir resumes from the last
 checkpoint (phase, epoch, step, optimizer state).
 """
+import sys
+
 from absl import app
 from absl import flags
 from absl import logging
@@ -71,11 +73,21 @@ def main(argv):
 
     from salgan_tf import train_lib
 
+    from salgan_tf import encoder_weights
+
     if FLAGS.debug:
         tf.config.run_functions_eagerly(True)
-    config = config_from_flags()
+    try:
+        config = config_from_flags()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from error
     logging.info("config:\n%s", config.to_json())
-    result = train_lib.train(config)
+    try:
+        result = train_lib.train(config)
+    except (encoder_weights.EncoderWeightsError, FileNotFoundError, train_lib.RunSettingsError,
+            FloatingPointError) as error:  # bad input or a diverged run: the message says which
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     logging.info("done: %s", result)
 
 

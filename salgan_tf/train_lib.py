@@ -35,6 +35,10 @@ _FIXED_ON_RESUME = ("image_height", "image_width", "downsample", "resize_mode", 
 DEMO_DATA_SUBDIR = "demo_data"
 
 
+class RunSettingsError(ValueError):
+    """--output_dir already holds a run trained with settings that cannot change on resume."""
+
+
 class TrainingInterrupted(Exception):
     """Raised inside the loop on SIGTERM so the run saves a checkpoint before it exits."""
 
@@ -87,7 +91,7 @@ def _check_resume_config(config, output_dir):
     if changed:
         details = ", ".join(f"{n}: {getattr(previous, n)!r} -> {getattr(config, n)!r}"
                             for n in changed)
-        raise ValueError(f"{output_dir} holds a run with other settings ({details}); use a new "
+        raise RunSettingsError(f"{output_dir} holds a run with other settings ({details}); use a new "
                          "--output_dir or the same flags to resume")
 
 

@@ -72,6 +72,23 @@ def test_overlay_and_colormap():
     assert not np.array_equal(blended[-1, -1], rgb[-1, -1])
 
 
+def test_cli_missing_model_or_input_is_a_one_line_error(tmp_path):
+    (tmp_path / "in").mkdir()
+    missing_model = subprocess.run(
+        [sys.executable, "-m", "salgan_tf.predict", f"--model={tmp_path / 'nope'}",
+         f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}"],
+        capture_output=True, text=True, timeout=300)
+    assert missing_model.returncode == 1 and "Traceback" not in missing_model.stderr
+    assert f"error: {tmp_path / 'nope'}: not a training run dir" in missing_model.stderr
+    _, _, version_dir = util.exported_model()
+    missing_input = subprocess.run(
+        [sys.executable, "-m", "salgan_tf.predict", f"--model={version_dir}",
+         f"--input={tmp_path / 'none'}", f"--output={tmp_path / 'out'}"],
+        capture_output=True, text=True, timeout=300)
+    assert missing_input.returncode == 1 and "Traceback" not in missing_input.stderr
+    assert f"error: {tmp_path / 'none'}: no such image file or folder" in missing_input.stderr
+
+
 def test_cli_on_sun500_large_odd_size_image(shared_data, tmp_path):
     source = shared_data / "scene_sun500" / "data" / "stimuli" / "494.jpg"
     if not source.is_file():

@@ -103,6 +103,20 @@ def test_missing_train_data_is_clear_error(tmp_path):
         train_lib.train(_tiny_config(tmp_path, train_data=str(tmp_path / "nothing-*.tfrecord")))
 
 
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    """Missing weights file / bad flags: a one-line error naming the problem, exit status != 0."""
+    base = [sys.executable, "-m", "salgan_tf.train", f"--flagfile={REPO}/configs/demo.flags",
+            f"--output_dir={tmp_path / 'run'}"]
+    missing = subprocess.run(base + [f"--encoder_weights={tmp_path / 'vgg.h5'}"], cwd=REPO,
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert f"error: encoder weights file not found: {tmp_path / 'vgg.h5'}" in missing.stderr
+    odd = subprocess.run(base + ["--image_height=50"], cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert odd.returncode != 0 and "Traceback" not in odd.stderr
+    assert "image size 50x128 (HxW) must be multiples of 16" in odd.stderr
+
+
 def test_cli_survives_kill_and_resumes(tmp_path):
     """`python -m salgan_tf.train`, killed with SIGKILL after a checkpoint, resumes to the end."""
     out = tmp_path / "run"
