@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 
 import tensorflow as tf
@@ -257,9 +258,13 @@ def _main(argv):
 
     del argv
     flag_values = flags.FLAGS
-    path = export_checkpoint(flag_values.checkpoint, flag_values.output,
-                             resize_mode=flag_values.resize_mode,
-                             max_pixels=flag_values.max_pixels)
+    try:
+        path = export_checkpoint(flag_values.checkpoint, flag_values.output,
+                                 resize_mode=flag_values.resize_mode,
+                                 max_pixels=flag_values.max_pixels)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:  # names the path
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"wrote SavedModel {path}\n  inspect: saved_model_cli show --dir {path} --all")
 
 

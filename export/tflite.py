@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -163,18 +164,23 @@ def _main(argv):
     del argv
     flag_values = flags.FLAGS
     representative = None
-    if flag_values.quantize == "int8":
-        if not (flag_values.calibration_images or flag_values.calibration_tfrecords):
-            raise app.UsageError("--quantize=int8 needs --calibration_images or "
-                                 "--calibration_tfrecords")
-        representative = calibration_images(image_paths=flag_values.calibration_images,
-                                            tfrecords=flag_values.calibration_tfrecords,
-                                            limit=flag_values.calibration_steps)
+    if flag_values.quantize == "int8" and not (flag_values.calibration_images or
+                                               flag_values.calibration_tfrecords):
+        raise app.UsageError("--quantize=int8 needs --calibration_images or "
+                             "--calibration_tfrecords")
     output = flag_values.output or f"salgan_{flag_values.quantize}.tflite"
     start = time.time()
-    tflite_bytes, metadata = convert(flag_values.saved_model, flag_values.quantize,
-                                     representative_images=representative)
-    write(tflite_bytes, metadata, output)
+    try:
+        if flag_values.quantize == "int8":
+            representative = calibration_images(image_paths=flag_values.calibration_images,
+                                                tfrecords=flag_values.calibration_tfrecords,
+                                                limit=flag_values.calibration_steps)
+        tflite_bytes, metadata = convert(flag_values.saved_model, flag_values.quantize,
+                                         representative_images=representative)
+        write(tflite_bytes, metadata, output)
+    except (FileNotFoundError, ValueError) as error:  # names the path or the problem
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"wrote {output} ({len(tflite_bytes) / 1e6:.1f} MB, {flag_values.quantize}) in "
           f"{time.time() - start:.0f} s")
 
