@@ -72,19 +72,19 @@ def test_overlay_and_colormap():
     assert not np.array_equal(blended[-1, -1], rgb[-1, -1])
 
 
+def _run_predict(model, input_path, output):
+    return subprocess.run(
+        [sys.executable, "-m", "salgan_tf.predict", f"--model={model}", f"--input={input_path}",
+         f"--output={output}"], capture_output=True, text=True, timeout=300)
+
+
 def test_cli_missing_model_or_input_is_a_one_line_error(tmp_path):
     (tmp_path / "in").mkdir()
-    missing_model = subprocess.run(
-        [sys.executable, "-m", "salgan_tf.predict", f"--model={tmp_path / 'nope'}",
-         f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}"],
-        capture_output=True, text=True, timeout=300)
+    missing_model = _run_predict(tmp_path / "nope", tmp_path / "in", tmp_path / "out")
     assert missing_model.returncode == 1 and "Traceback" not in missing_model.stderr
     assert f"error: {tmp_path / 'nope'}: not a training run dir" in missing_model.stderr
     _, _, version_dir = util.exported_model()
-    missing_input = subprocess.run(
-        [sys.executable, "-m", "salgan_tf.predict", f"--model={version_dir}",
-         f"--input={tmp_path / 'none'}", f"--output={tmp_path / 'out'}"],
-        capture_output=True, text=True, timeout=300)
+    missing_input = _run_predict(version_dir, tmp_path / "none", tmp_path / "out")
     assert missing_input.returncode == 1 and "Traceback" not in missing_input.stderr
     assert f"error: {tmp_path / 'none'}: no such image file or folder" in missing_input.stderr
 
