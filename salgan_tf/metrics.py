@@ -325,7 +325,7 @@ def _buckets(values, low, high, num_bins):
     return value_bins, bucket_of, (1.0 / scale if scale else np.inf)
 
 
-def _threshold_counts(values, thresholds_ascending, bounds=None):
+def _threshold_counts(values, thresholds_ascending):
     """For each threshold t_j: (#values >= t_j, #values > t_j), exactly, in O(Npix).
 
     `searchsorted` of 480k pixels into a few hundred thresholds costs ~20 ms (a mispredicted
@@ -335,12 +335,10 @@ def _threshold_counts(values, thresholds_ascending, bounds=None):
     Args:
       values: float64 [N] values to count.
       thresholds_ascending: float64 [K] sorted thresholds (any range, duplicates allowed).
-      bounds: optional (min, max) of `values` when the caller already has them.
     """
     values = np.asarray(values, dtype=np.float64)
     thresholds = np.asarray(thresholds_ascending, dtype=np.float64)
-    low, high = bounds if bounds is not None else (values.min(), values.max())
-    near, far_above = _bucket_split(values, low, high, thresholds)
+    near, far_above = _bucket_split(values, values.min(), values.max(), thresholds)
     ge, gt = _exact_counts(values if near is None else values[near], thresholds)
     return ge + far_above, gt + far_above
 
@@ -407,12 +405,12 @@ def _bucket_split(values, low, high, anchors, amplitude=None):
     return np.flatnonzero(near), far_at_or_below[-1] - far_at_or_below[centres]
 
 
-def _counts_at_or_above(values, thresholds_ascending, bounds=None):
+def _counts_at_or_above(values, thresholds_ascending):
     """#values >= t_j for each threshold (see `_threshold_counts`)."""
-    return _threshold_counts(values, thresholds_ascending, bounds)[0]
+    return _threshold_counts(values, thresholds_ascending)[0]
 
 
-def _rank_auc(positives, negatives, bounds=None):
+def _rank_auc(positives, negatives):
     """Exact AUC = P(pos > neg) + 0.5 P(pos == neg) (Mann-Whitney U / number of pairs).
 
     Equals the trapezoid area of the ROC swept over every distinct value (pysaliency
@@ -421,7 +419,7 @@ def _rank_auc(positives, negatives, bounds=None):
     """
     if len(positives) == 0 or len(negatives) == 0:
         return float("nan")
-    ge, gt = _threshold_counts(negatives, np.sort(positives), bounds)
+    ge, gt = _threshold_counts(negatives, np.sort(positives))
     return _auc_from_counts(ge, gt, len(negatives))
 
 
