@@ -1,7 +1,7 @@
 """OSIE eye fixations read straight from `fixations.mat`, for the metric benchmarks and checks.
 
-Used by bench/metrics_speed.py, bench/metrics_crosscheck.py and bench/metrics_center_bias.py
-(and tests) until/besides the data layer's converter. Format: shared/data/osie/README.md.
+Used by bench/metrics_vs_pysaliency.py, bench/metrics_vs_mit_octave.py and
+bench/metrics_center_bias_osie.py (and tests) until/besides the data layer's converter. Format: shared/data/osie/README.md.
 - fixations: 1-based continuous (fix_x, fix_y) -> 0-based (row, col) with the source code's rule
   `max(1, min(round(x), W))` - 1 == clip(floor(x + 0.5), 1, W) - 1.
 - GT map: the data layer's `salgan_tf.data.density.density_map` with OSIE's sigma = 24 px (the

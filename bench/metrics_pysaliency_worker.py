@@ -1,4 +1,4 @@
-"""pysaliency side of bench/metrics_speed.py and bench/metrics_crosscheck.py (NOT salgan_tf code).
+"""pysaliency side of bench/metrics_vs_pysaliency.py (NOT salgan_tf code).
 
 Runs inside a SEPARATE venv with pysaliency 0.2.x (it needs numpy < 2.4):
   python3 -m venv /work/venv-pysal && /work/venv-pysal/bin/pip install "numpy<2.4" pysaliency==0.2.22

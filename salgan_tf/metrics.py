@@ -32,8 +32,10 @@ import threading
 
 import numpy as np
 
-# MATLAB's eps as typed in KLdiv.m / InfoGain.m (pysaliency's MIT_KLDiv uses the same literal).
-MATLAB_EPS = 2.2204e-16
+# MATLAB's `eps` (2^-52), as KLdiv.m and InfoGain.m call it; pysaliency's MIT_KLDiv types the
+# literal 2.2204e-16 instead (eps printed to 5 digits). Each convention uses its own.
+MATLAB_EPS = float(np.finfo(np.float64).eps)
+PYSALIENCY_EPS = 2.2204e-16
 # AUC_Judd.m jitter: `saliencyMap + rand(size(saliencyMap))/10000000`.
 JUDD_JITTER = 1e-7
 CONVENTIONS = ("mit", "pysaliency")
@@ -740,9 +742,10 @@ def kld(saliency_map, gt_map, *, convention="mit"):
     """KL divergence KL(G || S) in nats (MIT `KLdiv.m`); lower is better.
 
     Both maps sum-normalised (a map that is all zero is left as is), then
-    sum G * log(eps + G / (S + eps)) with eps = 2.2204e-16 and the natural log. No min-max.
-    pysaliency `MIT_KLDiv` is the same formula; it differs only for negative maps (shifted to
-    min 0) and all-zero maps (made uniform). Constant S: finite (S is the uniform density).
+    sum G * log(eps + G / (S + eps)) with MATLAB's eps = 2^-52 and the natural log. No min-max.
+    pysaliency `MIT_KLDiv` is the same formula with eps = 2.2204e-16 (used with
+    convention="pysaliency"); it also shifts negative maps to min 0 and makes all-zero maps
+    uniform. Constant S: finite (S is the uniform density).
     """
     _check_convention(convention)
     smap = _prepared(saliency_map)
@@ -752,20 +755,21 @@ def kld(saliency_map, gt_map, *, convention="mit"):
         # MIT: `if any(map(:))` normalise; an all-zero map is left as is (total 1 == no-op).
         s_scale = 1.0 / smap.total if not smap.is_all_zero else 1.0
         g_scale = 1.0 / gmap.total if not gmap.is_all_zero else 1.0
-        s_values, g_values = smap.flat, gmap.flat
+        s_values, g_values, eps = smap.flat, gmap.flat, MATLAB_EPS
     else:
         s_values = smap.pysaliency_density(_buffer("f1", smap.size))
         g_values = gmap.pysaliency_density(_buffer("f2", gmap.size))
         s_scale = g_scale = 1.0
+        eps = PYSALIENCY_EPS
     # sum q * log(eps + q / (p + eps)) with p = S * s_scale, q = G * g_scale, computed in place
     # in one temporary (memory bandwidth is the cost at 800x600).
     ratio = np.multiply(s_values, s_scale, out=_buffer("f0", smap.size))
     gmap = g_values
-    ratio += MATLAB_EPS
+    ratio += eps
     np.divide(gmap, ratio, out=ratio)
     if g_scale != 1.0:
         ratio *= g_scale
-    ratio += MATLAB_EPS
+    ratio += eps
     np.log(ratio, out=ratio)
     return float(np.dot(gmap, ratio) * g_scale)
 
@@ -798,11 +802,11 @@ def information_gain(saliency_map, fixations, baseline_map, *, convention="mit")
     """Information gain over a baseline, in bits per fixation (MIT `InfoGain.m`, Kümmerer 2015).
 
     MIT: both maps min-max normalised then sum-normalised to densities p, b;
-    IG = mean over fixated pixels (each once) of log2(eps + p) - log2(eps + b), eps = 2.2204e-16.
+    IG = mean over fixated pixels (each once) of log2(eps + p) - log2(eps + b), MATLAB's eps.
     Note MIT's min-max makes the least salient pixel probability 0, so a fixation there costs
     log2(eps) ~ -52 bits: min-max matters for IG.
     pysaliency: treat each map as a density directly (shift if negative, sum to 1, no min-max),
-    average over every fixation (duplicates twice), same eps. (pysaliency's own IG needs a
+    average over every fixation (duplicates twice), eps 2.2204e-16. (pysaliency's own IG needs a
     probabilistic model; this is the saliency-map-as-density reading of it.)
     The default baseline in this project is the centre-bias map (`salgan_tf.baselines`).
     Constant map: MIT NaN (min-max 0/0). No fixations: NaN.
@@ -815,13 +819,13 @@ def information_gain(saliency_map, fixations, baseline_map, *, convention="mit")
     if len(fix) == 0:
         return float("nan")
     if convention == "mit":
-        p_fix = _min_max_at(smap, fix)
-        b_fix = _min_max_at(bmap, fix)
+        p_fix, b_fix, eps = _min_max_at(smap, fix), _min_max_at(bmap, fix), MATLAB_EPS
     else:
         p_fix = smap.pysaliency_density(_buffer("f0", smap.size))[fix]
         b_fix = bmap.pysaliency_density(_buffer("f0", bmap.size))[fix]
+        eps = PYSALIENCY_EPS
     with np.errstate(invalid="ignore"):
-        return float(np.mean(np.log2(MATLAB_EPS + p_fix) - np.log2(MATLAB_EPS + b_fix)))
+        return float(np.mean(np.log2(eps + p_fix) - np.log2(eps + b_fix)))
 
 
 def _min_max_at(prepared, index):
@@ -917,7 +921,7 @@ def tf_cc(saliency_maps, gt_maps):
 def tf_kld(saliency_maps, gt_maps, eps=MATLAB_EPS):
     """MIT KL(G || S) per example for batches `[B, H, W, 1]`, natural log; `[B]` float32 (a loss).
 
-    float32 cannot hold 2.2204e-16 next to 1, so results match the NumPy version to ~1e-5.
+    float32 cannot hold eps (2.2e-16) next to 1, so results match the NumPy version to ~1e-5.
     """
     import tensorflow as tf
 

@@ -357,13 +357,35 @@ def test_auc_shuffled_matches_literal_mit_loop(seed, ties):
                                         smap[other[:, 0], other[:, 1]]), abs=1e-12)
 
 
+def test_kld_and_ig_use_each_conventions_eps():
+    """MIT calls MATLAB's `eps` (2^-52); pysaliency types 2.2204e-16. A pixel where S is 0 and
+    G is not makes the difference visible: G log(G / eps) there."""
+    smap = np.ones((3, 3))
+    smap[0, 0] = 0.0
+    gt = np.full((3, 3), 1.0 / 9)
+    p, q = smap.ravel() / 8.0, gt.ravel()
+    for convention, eps in (("mit", 2.0**-52), ("pysaliency", 2.2204e-16)):
+        expected = np.sum(q * np.log(eps + q / (p + eps)))
+        assert metrics.kld(smap, gt, convention=convention) == pytest.approx(expected, rel=1e-13)
+    assert metrics.kld(smap, gt) != pytest.approx(metrics.kld(smap, gt, convention="pysaliency"),
+                                                  rel=1e-9)
+    # IG: MIT min-max gives the S = 0 pixel probability 0; a fixation there costs log2(eps).
+    base = np.full((3, 3), 0.5)
+    base[2, 2] = 1.0  # min-max: 1 at (2, 2), 0 elsewhere
+    fix = np.array([[0, 0], [2, 2], [1, 1]])
+    eps = 2.0**-52
+    expected = np.mean([np.log2(eps) - np.log2(eps), np.log2(eps + 1 / 8) - np.log2(eps + 1.0),
+                        np.log2(eps + 1 / 8) - np.log2(eps)])
+    assert metrics.information_gain(smap, fix, base) == pytest.approx(expected, rel=1e-12)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_value_metrics_match_matlab_formulas(seed):
     smap, gt, points, _ = _random_case(seed)
     fmap = _binary(points)
     base = baselines.center_bias_map(H, W)
     s, g, b = smap.ravel(), gt.ravel(), base.ravel().astype(np.float64)
-    eps = 2.2204e-16
+    eps = np.finfo(np.float64).eps  # MATLAB `eps`
     # NSS.m
     z = (s - s.mean()) / s.std(ddof=1)
     assert metrics.nss(smap, fmap) == pytest.approx(z[fmap.ravel()].mean(), abs=1e-12)
