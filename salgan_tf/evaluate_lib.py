@@ -175,9 +175,15 @@ class PreparedExample:
         self.example = example
         self.fixations = metrics.PreparedFixations(example.fixations, example.shape)
         self.gt_map = metrics.PreparedMap(example.gt_map, "gt_map")
-        self.baseline_map = (baseline_map if isinstance(baseline_map, metrics.PreparedMap)
-                             else metrics.PreparedMap(baseline_map, "baseline_map"))
+        self._baseline_map = baseline_map
         self._shuffled = shuffled
+
+    @functools.cached_property
+    def baseline_map(self):
+        baseline = self._baseline_map
+        if isinstance(baseline, metrics.PreparedMap):
+            return baseline
+        return metrics.PreparedMap(baseline, "baseline_map")
 
     @functools.cached_property
     def shuffled_sampled(self):

@@ -110,6 +110,7 @@ class PreparedMap:
         self.flat = self.image.ravel()
         self.shape = self.image.shape
         self.size = self.image.size
+        self.sweep = None  # the last `_FixatedSweep` made for this map (AUC-Judd, AUC-Borji)
 
     @functools.cached_property
     def low(self):
@@ -142,15 +143,28 @@ class PreparedMap:
         deviations = self.centred(_buffer("f2", self.size))
         return float(np.dot(deviations, deviations))
 
-    def mit_density(self, out):
-        """MIT min-max then sum-normalise in one pass, (S - min) / sum(S - min) == the two steps;
-        flat, written into `out`. None for a constant map (MATLAB: all NaN)."""
+    @property
+    def _mit_total(self):
+        """sum(S - min(S)), MIT's min-max then sum-normalise divisor ((S - min) / sum(S - min) ==
+        the two steps); None for a constant map (MATLAB: all NaN)."""
         total = self.total - self.size * self.low
-        if total <= 0 or self.is_constant:
+        return None if total <= 0 or self.is_constant else total
+
+    def mit_density(self, out):
+        """MIT min-max then sum-normalised map, flat, written into `out`; None if constant."""
+        total = self._mit_total
+        if total is None:
             return None
         density = np.subtract(self.flat, self.low, out=out)
         density /= total
         return density
+
+    def mit_density_at(self, index):
+        """`mit_density(...)[index]` from the picked values alone; all NaN if constant."""
+        total = self._mit_total
+        if total is None:
+            return np.full(len(index), np.nan)
+        return (self.flat[index] - self.low) / total
 
     def pysaliency_density(self, out):
         """pysaliency `convert_saliency_map_to_density(minimum_value=0)`: shift if negative, sum
@@ -392,7 +406,7 @@ def _bucket_split(values, low, high, anchors, amplitude=None):
     else:
         # Bucket edges are exact to ~1e-11 of a bucket, an ulp of the values ~1e-11 of one too:
         # the 1e-6 makes far values more than `amplitude` + 1e-6 buckets away (>= 1 bucket).
-        reach = int(np.ceil(amplitude / width + 1e-6)) if width else num_bins
+        reach = int(np.ceil(amplitude / width + 1e-6))
         if (2 * reach + 1) * (len(anchors) + 2) > num_bins // 4:
             return all_near
         ends = bucket_of([low, high])
@@ -520,10 +534,9 @@ class _FixatedSweep:
 
 def _fixated_sweep(smap, fixated_unique):
     """`smap`'s `_FixatedSweep` for these fixated pixels (made once, the last one cached)."""
-    cached = smap.__dict__.get("_sweep")
-    if cached is None or not np.array_equal(cached.fixated, fixated_unique):
-        cached = smap.__dict__["_sweep"] = _FixatedSweep(smap, fixated_unique)
-    return cached
+    if smap.sweep is None or not np.array_equal(smap.sweep.fixated, fixated_unique):
+        smap.sweep = _FixatedSweep(smap, fixated_unique)
+    return smap.sweep
 
 
 def _judd_mit_counts(smap, fixated, amplitude, key):
@@ -638,7 +651,8 @@ def auc_borji(saliency_map, fixations, *, exact=False, n_splits=100, step=0.1, s
         if len(fix) == 0:
             return float("nan")
         # Every pixel a negative: count with the sweep AUC-Judd also uses.
-        sweep = _fixated_sweep(smap, fixation_indices(fixations, smap.shape, unique=True))
+        unique_fix = fix if convention == "mit" else fixation_indices(fixations, smap.shape)
+        sweep = _fixated_sweep(smap, unique_fix)
         positives = values[fix]
         order = np.argsort(positives, kind="stable")
         ge, gt = _exact_counts(sweep.near_values, positives[order])
@@ -764,14 +778,13 @@ def kld(saliency_map, gt_map, *, convention="mit"):
     # sum q * log(eps + q / (p + eps)) with p = S * s_scale, q = G * g_scale, computed in place
     # in one temporary (memory bandwidth is the cost at 800x600).
     ratio = np.multiply(s_values, s_scale, out=_buffer("f0", smap.size))
-    gmap = g_values
     ratio += eps
-    np.divide(gmap, ratio, out=ratio)
+    np.divide(g_values, ratio, out=ratio)
     if g_scale != 1.0:
         ratio *= g_scale
     ratio += eps
     np.log(ratio, out=ratio)
-    return float(np.dot(gmap, ratio) * g_scale)
+    return float(np.dot(g_values, ratio) * g_scale)
 
 
 def sim(saliency_map, gt_map, *, convention="mit"):
@@ -819,22 +832,13 @@ def information_gain(saliency_map, fixations, baseline_map, *, convention="mit")
     if len(fix) == 0:
         return float("nan")
     if convention == "mit":
-        p_fix, b_fix, eps = _min_max_at(smap, fix), _min_max_at(bmap, fix), MATLAB_EPS
+        p_fix, b_fix, eps = smap.mit_density_at(fix), bmap.mit_density_at(fix), MATLAB_EPS
     else:
         p_fix = smap.pysaliency_density(_buffer("f0", smap.size))[fix]
         b_fix = bmap.pysaliency_density(_buffer("f0", bmap.size))[fix]
         eps = PYSALIENCY_EPS
     with np.errstate(invalid="ignore"):
         return float(np.mean(np.log2(eps + p_fix) - np.log2(eps + b_fix)))
-
-
-def _min_max_at(prepared, index):
-    """`_min_max_density(prepared)[index]` from min, sum and the picked values only."""
-    low = prepared.low
-    total = prepared.total - prepared.size * low
-    if total <= 0 or prepared.is_constant:
-        return np.full(len(index), np.nan)
-    return (prepared.flat[index] - low) / total
 
 
 def emd(saliency_map, gt_map, *, downsize=32):

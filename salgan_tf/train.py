@@ -71,9 +71,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     import tensorflow as tf  # after flag parsing, so --help is fast
 
-    from salgan_tf import train_lib
-
     from salgan_tf import encoder_weights
+    from salgan_tf import train_lib
 
     if FLAGS.debug:
         tf.config.run_functions_eagerly(True)

@@ -91,8 +91,8 @@ def _check_resume_config(config, output_dir):
     if changed:
         details = ", ".join(f"{n}: {getattr(previous, n)!r} -> {getattr(config, n)!r}"
                             for n in changed)
-        raise RunSettingsError(f"{output_dir} holds a run with other settings ({details}); use a new "
-                         "--output_dir or the same flags to resume")
+        raise RunSettingsError(f"{output_dir} holds a run with other settings ({details}); use "
+                               "a new --output_dir or the same flags to resume")
 
 
 def _format_seconds(seconds):
