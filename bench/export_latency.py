@@ -27,7 +27,10 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-DATA = os.environ.get("SALGAN_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shared_data  # noqa: E402
+
+DATA = str(shared_data.ROOT)
 
 
 def parse_args():

@@ -1,29 +1,29 @@
 """OSIE eye fixations read straight from `fixations.mat`, for the metric benchmarks and checks.
 
 Used by bench/metrics_vs_pysaliency.py, bench/metrics_vs_mit_octave.py and
-bench/metrics_center_bias_osie.py (and tests) until/besides the data layer's converter. Format: shared/data/osie/README.md.
+bench/metrics_center_bias_osie.py (and tests) until/besides the data layer's converter.
+Format: shared/data/osie/README.md.
 - fixations: 1-based continuous (fix_x, fix_y) -> 0-based (row, col) with the source code's rule
   `max(1, min(round(x), W))` - 1 == clip(floor(x + 0.5), 1, W) - 1.
 - GT map: the data layer's `salgan_tf.data.density.density_map` with OSIE's sigma = 24 px (the
   OSIE source code's `fspecial('gaussian', [168 168], 24)` on the binary fixation map), max 1 —
   the same map the converter stores in the records.
 """
-import os
 import pathlib
 
 import numpy as np
 from scipy import io as sio
 from scipy import ndimage
 
+import shared_data as shared_data_lib
+
 OSIE_SIGMA_PX = 24.0
 OSIE_SIZE = (600, 800)  # (H, W); every OSIE image is 800x600 (W x H)
 
 
 def osie_root(shared_data=None):
-    """`<shared_data>/osie/data`, defaulting to $SALGAN_DATA, else ../shared/data beside the repo."""
-    base = shared_data or os.environ.get("SALGAN_DATA") or \
-        pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
-    return pathlib.Path(base) / "osie" / "data"
+    """`<shared_data>/osie/data`, by default under `shared_data.ROOT`."""
+    return pathlib.Path(shared_data or shared_data_lib.ROOT) / "osie" / "data"
 
 
 def read_osie_fixations(root, first=1001, last=1100):

@@ -25,7 +25,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_DATA = os.environ.get("SALGAN_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shared_data  # noqa: E402
+
+DEFAULT_DATA = str(shared_data.ROOT)
 METRICS = ("auc_judd", "auc_borji_exact", "sauc_exact", "nss", "cc", "kld", "sim", "ig")
 
 
