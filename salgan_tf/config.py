@@ -29,7 +29,11 @@ class TrainConfig:
     learning_rate: float = 3e-4  # Sec. 4.2, AdaGrad
     alpha: float = 0.05  # Sec. 3.3, weight of the content (BCE) loss in the generator loss
     weight_decay: float = 1e-4  # Sec. 4.2, L2 on all trainable kernels of both nets
-    downsample: int = 4  # Sec. 3.3: BCE computed on maps downsampled ×4
+    downsample: int = 4  # Sec. 3.3: BCE computed on maps downsampled ×4 (Table 2: 1, 2, 4, 8)
+    content_loss: str = "bce"  # Sec. 3.1: "bce" (Eq. 2) or "mse" (Table 3's MSE baseline)
+    # How the map enters D: "raw" [0, 1] (paper) or "standardized" (per map mean 0, std 1): the
+    # one departure that makes D learn (docs/discriminator.md).
+    d_map_input: str = "standardized"
     encoder_weights: str = "none"  # "imagenet", a local VGG-16 weights file, or "none"
     seed: int = 0
     mixed_precision: str = "float32"  # "float32", "mixed_float16" or "mixed_bfloat16"
@@ -58,6 +62,11 @@ class TrainConfig:
                              "multiples of 16")
         if self.image_height % self.downsample or self.image_width % self.downsample:
             raise ValueError(f"image size must be a multiple of downsample={self.downsample}")
+        if self.content_loss not in ("bce", "mse"):
+            raise ValueError(f"content_loss must be 'bce' or 'mse', got {self.content_loss!r}")
+        if self.d_map_input not in ("raw", "standardized"):
+            raise ValueError(f"d_map_input must be 'raw' or 'standardized', got "
+                             f"{self.d_map_input!r}")
         if self.resize_mode not in ("stretch", "letterbox"):
             raise ValueError(f"resize_mode must be 'stretch' or 'letterbox', got {self.resize_mode!r}")
         if self.mixed_precision not in ("float32", "mixed_float16", "mixed_bfloat16"):

@@ -2,7 +2,9 @@
 
 All per-example losses return a `[B]` float32 vector; the training steps average them over the
 global batch (`tf.nn.compute_average_loss`) so that the same code is right under `tf.distribute`.
-Probabilities are clipped to [EPSILON, 1 - EPSILON] before any log, so no loss is ever infinite.
+The discriminator emits logits and both adversarial losses take them (sigmoid cross-entropy on
+logits: finite and with the full gradient at any logit). Generator maps are probabilities from a
+sigmoid; they are clipped to [EPSILON, 1 - EPSILON] before the BCE's logs.
 """
 from __future__ import annotations
 
@@ -45,60 +47,87 @@ def binary_cross_entropy(target, predicted):
     return tf.reduce_mean(pixel_loss, axis=[1, 2, 3])
 
 
-def content_loss(target_small, predicted_full, factor=4):
-    """BCE on ×`factor`-downsampled maps: the bootstrap loss and SalGAN's content term.
+def mean_squared_error(target, predicted):
+    """Per-example mean pixelwise squared error between maps (the MSE row of Table 3).
+
+    Returns:
+      `[B]` float32.
+    """
+    diff = tf.cast(target, tf.float32) - tf.cast(predicted, tf.float32)
+    return tf.reduce_mean(tf.square(diff), axis=[1, 2, 3])
+
+
+CONTENT_LOSSES = {"bce": binary_cross_entropy, "mse": mean_squared_error}
+
+
+def content_loss(target_small, predicted_full, factor=4, kind="bce"):
+    """Content loss on ×`factor`-downsampled maps: the bootstrap loss and SalGAN's content term.
 
     Args:
       target_small: ground truth already downsampled, `[B, H/factor, W/factor, 1]`.
       predicted_full: generator output `[B, H, W, 1]`; downsampled here the same way.
-      factor: downsampling factor (4 in the paper).
+      factor: downsampling factor (4 in the paper; Table 2 compares 1, 2, 4, 8).
+      kind: "bce" (paper Eq. 2) or "mse" (Table 3's MSE baseline).
 
     Returns:
       `[B]` float32.
     """
-    return binary_cross_entropy(target_small, downsample_maps(predicted_full, factor))
+    return CONTENT_LOSSES[kind](target_small, downsample_maps(predicted_full, factor))
 
 
-def adversarial_generator_loss(d_fake):
+def adversarial_generator_loss(d_fake_logits):
     """Generator's adversarial term -log D(I, Ŝ) per example (Sec. 3.3, Eq. 4, second term).
 
+    Computed from D's logit l as softplus(-l) = -log sigmoid(l), the non-saturating loss of
+    Goodfellow et al. (TF-GAN `modified_generator_loss`): its gradient -(1 - sigmoid(l)) tends to
+    -1 when D confidently rejects the map (l << 0), which is when G most needs the signal. A
+    sigmoid followed by a clipped log would give exactly 0 there.
+
     Args:
-      d_fake: discriminator probabilities on predicted maps, `[B, 1]` or `[B]`.
+      d_fake_logits: discriminator logits on predicted maps, `[B, 1]` or `[B]`.
     """
-    d_fake = tf.reshape(_clip(d_fake), [-1])
-    return -tf.math.log(d_fake)
+    logits = tf.reshape(tf.cast(d_fake_logits, tf.float32), [-1])
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logits), logits=logits)
 
 
-def salgan_generator_loss(target_small, predicted_full, d_fake, alpha=0.05, factor=4):
-    """L_G = alpha * L_BCE(S, Ŝ) - log D(I, Ŝ) per example (Sec. 3.3, Eq. 4).
+def salgan_generator_loss(target_small, predicted_full, d_fake_logits, alpha=0.05, factor=4,
+                          kind="bce"):
+    """L_G = alpha * L_content(S, Ŝ) - log D(I, Ŝ) per example (Sec. 3.3, Eq. 4).
 
     Returns:
       `(total, content)`, both `[B]` float32.
     """
-    content = content_loss(target_small, predicted_full, factor)
-    return alpha * content + adversarial_generator_loss(d_fake), content
+    content = content_loss(target_small, predicted_full, factor, kind)
+    return alpha * content + adversarial_generator_loss(d_fake_logits), content
 
 
-def discriminator_loss(d_real, d_fake):
-    """L_D = L(D(I, S), 1) + L(D(I, Ŝ), 0) = -log D(I, S) - log(1 - D(I, Ŝ)) (Sec. 3.3, Eq. 3).
+def discriminator_loss(d_real_logits, d_fake_logits):
+    """L_D = -log D(I, S) - log(1 - D(I, Ŝ)) from logits (Sec. 3.3, Eq. 3).
+
+    Sigmoid cross-entropy on logits: label 1 for the human map, 0 for the predicted one.
 
     Args:
-      d_real: discriminator probabilities on ground-truth maps, `[B, 1]` or `[B]`.
-      d_fake: discriminator probabilities on predicted maps, same shape.
+      d_real_logits: discriminator logits on ground-truth maps, `[B, 1]` or `[B]`.
+      d_fake_logits: discriminator logits on predicted maps, same shape.
 
     Returns:
       `[B]` float32.
     """
-    d_real = tf.reshape(_clip(d_real), [-1])
-    d_fake = tf.reshape(_clip(d_fake), [-1])
-    return -tf.math.log(d_real) - tf.math.log(1.0 - d_fake)
+    real = tf.reshape(tf.cast(d_real_logits, tf.float32), [-1])
+    fake = tf.reshape(tf.cast(d_fake_logits, tf.float32), [-1])
+    return (tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(real), logits=real)
+            + tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(fake), logits=fake))
 
 
-def discriminator_accuracy(d_real, d_fake):
-    """Fraction of real maps called real (> 0.5) and fake maps called fake, over both."""
-    real_right = tf.cast(tf.reshape(d_real, [-1]) > 0.5, tf.float32)
-    fake_right = tf.cast(tf.reshape(d_fake, [-1]) <= 0.5, tf.float32)
-    return 0.5 * (tf.reduce_mean(real_right) + tf.reduce_mean(fake_right))
+def discriminator_accuracies(d_real_logits, d_fake_logits):
+    """Fractions of human maps called human (logit > 0) and of predicted maps called predicted.
+
+    Returns:
+      `(real_accuracy, fake_accuracy)` float32 scalars; their mean is D's accuracy on the pairs.
+    """
+    real_right = tf.cast(tf.reshape(d_real_logits, [-1]) > 0, tf.float32)
+    fake_right = tf.cast(tf.reshape(d_fake_logits, [-1]) <= 0, tf.float32)
+    return tf.reduce_mean(real_right), tf.reduce_mean(fake_right)
 
 
 def is_weight_kernel(variable):

@@ -3,7 +3,7 @@
 Batches are dicts from `salgan_tf.data.pipeline.make_dataset`:
   image      [B, H, W, 3] float32, caffe preprocessed
   map        [B, H, W, 1] float32 in [0, 1]  (ground truth at network size, for D)
-  map_small  [B, H/4, W/4, 1] float32 in [0, 1]  (ground truth for the BCE content loss)
+  map_small  [B, H/f, W/f, 1] float32 in [0, 1]  (ground truth for the content loss, f = downsample)
 
 Both steps run under any `tf.distribute` strategy: per-example losses are averaged over the
 global batch and the L2 term is divided by the number of replicas, so summing replica losses gives
@@ -17,14 +17,17 @@ import tensorflow as tf
 from salgan_tf import losses
 
 # Scalars that are means over replicas; every other returned scalar is summed over replicas.
-_MEAN_OVER_REPLICAS = ("d_accuracy", "d_real", "d_fake")
+_MEAN_OVER_REPLICAS = ("d_accuracy", "d_accuracy_real", "d_accuracy_fake", "d_real", "d_fake")
+# Gradient norms are of the summed (global) gradient only approximately: each replica's norm of
+# its share; summing over replicas bounds the global norm (exact on one replica).
 
 
 class SalGANSteps:
     """Holds both nets and optimizers and builds the `tf.function` train steps."""
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, *, alpha=0.05,
-                 weight_decay=1e-4, downsample=4, strategy=None, jit_compile=False):
+                 weight_decay=1e-4, downsample=4, content_loss="bce",
+                 strategy=None, jit_compile=False):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
@@ -32,6 +35,7 @@ class SalGANSteps:
         self.alpha = alpha
         self.weight_decay = weight_decay
         self.downsample = downsample
+        self.content_loss = content_loss
         self.strategy = strategy or tf.distribute.get_strategy()
         self.jit_compile = jit_compile
         # Optimizer slots must exist before the first traced step: a distributed step may not
@@ -45,70 +49,113 @@ class SalGANSteps:
         # The two halves of the adversarial step, exposed so each can be run (and tested) alone.
         self.discriminator_step = self._distributed(self._discriminator_update)
         self.generator_step = self._distributed(self._generator_update)
+        # Diagnostics run at log steps only: G's gradient split into its two loss terms.
+        self.gradient_terms = self._distributed(self._generator_gradient_terms)
 
     # -- per-replica steps ---------------------------------------------------------------------
 
-    def _l2(self, model):
+    @staticmethod
+    def _l2(model, weight_decay):
         return tf.nn.scale_regularization_loss(
-            losses.l2_penalty(model.trainable_variables, self.weight_decay))
+            losses.l2_penalty(model.trainable_variables, weight_decay))
 
     @staticmethod
     def _apply(tape, scaled_loss, model, optimizer):
-        """Applies d(scaled_loss)/d(trainable vars); the optimizer unscales (LossScaleOptimizer)."""
+        """Applies d(scaled_loss)/d(trainable vars); returns the unscaled gradients' global norm.
+
+        The optimizer unscales the gradients itself (LossScaleOptimizer); the norm is divided by
+        the same scale, so it is the norm of d(loss)/d(vars) under every precision policy.
+        """
         variables = model.trainable_variables
-        optimizer.apply(tape.gradient(scaled_loss, variables), variables)
+        gradients = tape.gradient(scaled_loss, variables)
+        optimizer.apply(gradients, variables)
+        scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+        return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients]) / scale
+
+    def _content(self, batch, predicted):
+        return losses.content_loss(batch["map_small"], predicted, self.downsample,
+                                   self.content_loss)
 
     def _bce_step(self, batch):
-        """Bootstrap step (Sec. 4.2): generator trained on BCE of ×4-downsampled maps + L2."""
+        """Bootstrap step (Sec. 4.2): generator trained on the content loss of ×4 maps + L2."""
         with tf.GradientTape() as tape:
             predicted = self.generator(batch["image"], training=True)
-            content = tf.nn.compute_average_loss(
-                losses.content_loss(batch["map_small"], predicted, self.downsample))
-            l2 = self._l2(self.generator)
+            content = tf.nn.compute_average_loss(self._content(batch, predicted))
+            l2 = self._l2(self.generator, self.weight_decay)
             loss = content + l2
             scaled = self.g_optimizer.scale_loss(loss)  # inside the tape, so it is differentiated
-        self._apply(tape, scaled, self.generator, self.g_optimizer)
-        return {"g_loss": loss, "content_loss": content, "g_l2": l2}
+        g_grad_norm = self._apply(tape, scaled, self.generator, self.g_optimizer)
+        return {"g_loss": loss, "content_loss": content, "g_l2": l2, "g_grad_norm": g_grad_norm}
 
     def _discriminator_update(self, batch):
         """D half of the adversarial iteration: D learns human maps (1) from predicted ones (0)."""
         image, target = batch["image"], batch["map"]
         predicted = self.generator(image, training=False)
         with tf.GradientTape() as tape:
-            d_real = self.discriminator([image, target], training=True)
-            d_fake = self.discriminator([image, predicted], training=True)
-            d_data = tf.nn.compute_average_loss(losses.discriminator_loss(d_real, d_fake))
-            d_l2 = self._l2(self.discriminator)
+            real_logits = self.discriminator([image, target], training=True)
+            fake_logits = self.discriminator([image, predicted], training=True)
+            d_data = tf.nn.compute_average_loss(losses.discriminator_loss(real_logits,
+                                                                          fake_logits))
+            d_l2 = self._l2(self.discriminator, self.weight_decay)
             d_loss = d_data + d_l2
             scaled = self.d_optimizer.scale_loss(d_loss)
-        self._apply(tape, scaled, self.discriminator, self.d_optimizer)
+        d_grad_norm = self._apply(tape, scaled, self.discriminator, self.d_optimizer)
+        real_accuracy, fake_accuracy = losses.discriminator_accuracies(real_logits, fake_logits)
         return {
             "d_loss": d_loss,
             "d_l2": d_l2,
-            "d_accuracy": losses.discriminator_accuracy(d_real, d_fake),
-            "d_real": tf.reduce_mean(tf.cast(d_real, tf.float32)),
-            "d_fake": tf.reduce_mean(tf.cast(d_fake, tf.float32)),
+            "d_grad_norm": d_grad_norm,
+            "d_accuracy": 0.5 * (real_accuracy + fake_accuracy),
+            "d_accuracy_real": real_accuracy,
+            "d_accuracy_fake": fake_accuracy,
+            "d_real": tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))),
+            "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
         }
 
     def _generator_update(self, batch):
-        """G half: alpha * BCE(×4 maps) - log D(I, Ŝ) + L2, D held fixed (Sec. 3.3, Eq. 4)."""
+        """G half: alpha * content(×4 maps) - log D(I, Ŝ) + L2, D held fixed (Sec. 3.3, Eq. 4)."""
         image = batch["image"]
         with tf.GradientTape() as tape:
             predicted = self.generator(image, training=True)
-            d_on_predicted = self.discriminator([image, predicted], training=False)
+            fake_logits = self.discriminator([image, predicted], training=False)
             total, content = losses.salgan_generator_loss(
-                batch["map_small"], predicted, d_on_predicted, self.alpha, self.downsample)
-            g_l2 = self._l2(self.generator)
+                batch["map_small"], predicted, fake_logits, self.alpha, self.downsample,
+                self.content_loss)
+            g_l2 = self._l2(self.generator, self.weight_decay)
             g_loss = tf.nn.compute_average_loss(total) + g_l2
             scaled = self.g_optimizer.scale_loss(g_loss)
-        self._apply(tape, scaled, self.generator, self.g_optimizer)
+        g_grad_norm = self._apply(tape, scaled, self.generator, self.g_optimizer)
         return {
             "g_loss": g_loss,
             "content_loss": tf.nn.compute_average_loss(content),
             "g_adversarial_loss": tf.nn.compute_average_loss(
-                losses.adversarial_generator_loss(d_on_predicted)),
+                losses.adversarial_generator_loss(fake_logits)),
             "g_l2": g_l2,
+            "g_grad_norm": g_grad_norm,
         }
+
+    def _generator_gradient_terms(self, batch):
+        """Norms of G's gradient from alpha * content and from -log D, separately (no update).
+
+        The first diagnostic of a GAN (big_vision logs per-term gradient norms): if the
+        adversarial norm is ~0 beside the content norm, G is trained by the content loss alone.
+        """
+        image = batch["image"]
+        scale = tf.cast(self.g_optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+        with tf.GradientTape(persistent=True) as tape:
+            predicted = self.generator(image, training=False)
+            fake_logits = self.discriminator([image, predicted], training=False)
+            content = self.alpha * tf.nn.compute_average_loss(self._content(batch, predicted))
+            adversarial = tf.nn.compute_average_loss(
+                losses.adversarial_generator_loss(fake_logits))
+            scaled = [self.g_optimizer.scale_loss(content),
+                      self.g_optimizer.scale_loss(adversarial)]
+        variables = self.generator.trainable_variables
+        norms = [tf.linalg.global_norm([tf.cast(g, tf.float32)
+                                        for g in tape.gradient(term, variables)]) / scale
+                 for term in scaled]
+        del tape
+        return {"g_content_grad_norm": norms[0], "g_adversarial_grad_norm": norms[1]}
 
     def _adversarial_step(self, batch):
         """One adversarial iteration (Sec. 3.3): update D on this batch, then G on the same batch."""

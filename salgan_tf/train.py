@@ -34,7 +34,13 @@ flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "AdaGrad learning r
 flags.DEFINE_float("alpha", _DEFAULTS.alpha, "Weight of BCE in the generator loss (paper: 0.05).")
 flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay,
                    "L2 weight regularisation on both nets' kernels (paper: 1e-4).")
-flags.DEFINE_integer("downsample", _DEFAULTS.downsample, "BCE computed on maps pooled by this.")
+flags.DEFINE_enum("downsample", str(_DEFAULTS.downsample), ["1", "2", "4", "8"],
+                  "Content loss computed on maps average-pooled by this (paper: 4; Table 2).")
+flags.DEFINE_enum("content_loss", _DEFAULTS.content_loss, ["bce", "mse"],
+                  "Content loss: bce (paper Eq. 2) or mse (Table 3's MSE baseline).")
+flags.DEFINE_enum("d_map_input", _DEFAULTS.d_map_input, ["raw", "standardized"],
+                  "How the map enters D: raw [0, 1] (paper) or standardized per map (mean 0, "
+                  "std 1). See docs/discriminator.md.")
 flags.DEFINE_string("encoder_weights", _DEFAULTS.encoder_weights,
                     "'imagenet' (Keras download), a local VGG-16 weights file "
                     "(.h5/.weights.h5/.keras, see `python -m salgan_tf.tools.import_vgg16`), "
@@ -63,7 +69,9 @@ FLAGS = flags.FLAGS
 def config_from_flags():
     """The TrainConfig the flags describe."""
     fields = config_lib.TrainConfig.__dataclass_fields__
-    return config_lib.TrainConfig(**{name: FLAGS[name].value for name in fields}).validate()
+    values = {name: FLAGS[name].value for name in fields}
+    values["downsample"] = int(values["downsample"])
+    return config_lib.TrainConfig(**values).validate()
 
 
 def main(argv):

@@ -8,6 +8,7 @@ the batches already trained on and continues exactly where the last checkpoint l
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import tempfile
@@ -31,8 +32,10 @@ from salgan_tf.data import pipeline
 from salgan_tf.data import synthetic
 
 # Config fields a resumed run must share with the run that wrote the checkpoint.
-_FIXED_ON_RESUME = ("image_height", "image_width", "downsample", "resize_mode", "train_data")
+_FIXED_ON_RESUME = ("image_height", "image_width", "downsample", "content_loss", "resize_mode",
+                    "train_data")
 DEMO_DATA_SUBDIR = "demo_data"
+EPOCH_LOG = "epochs.jsonl"  # one line of mean scalars per finished epoch
 
 
 class RunSettingsError(ValueError):
@@ -69,9 +72,11 @@ def validation_content_loss(generator, files, config):
     total, count = 0.0, 0
     for batch in pipeline.make_dataset(files, image_size=config.image_size,
                                        batch_size=config.batch_size,
-                                       resize_mode=config.resize_mode):
+                                       resize_mode=config.resize_mode,
+                                       downsample=config.downsample):
         predicted = generator(batch["image"], training=False)
-        per_example = losses.content_loss(batch["map_small"], predicted, config.downsample)
+        per_example = losses.content_loss(batch["map_small"], predicted, config.downsample,
+                                          config.content_loss)
         total += float(tf.reduce_sum(per_example))
         count += int(per_example.shape[0])
     return total / max(count, 1)
@@ -93,6 +98,21 @@ def _check_resume_config(config, output_dir):
                             for n in changed)
         raise RunSettingsError(f"{output_dir} holds a run with other settings ({details}); use "
                                "a new --output_dir or the same flags to resume")
+
+
+def _append_epoch_log(output_dir, epoch, phase, means):
+    """Appends the epoch's mean scalars as one JSON line to `<output_dir>/epochs.jsonl`."""
+    with open(os.path.join(output_dir, EPOCH_LOG), "a") as f:
+        f.write(json.dumps({"epoch": epoch + 1, "phase": phase, **means}, sort_keys=True) + "\n")
+
+
+def read_epoch_log(output_dir):
+    """The per-epoch records written by `train` (one dict per finished epoch)."""
+    path = os.path.join(output_dir, EPOCH_LOG)
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 def _format_seconds(seconds):
@@ -177,7 +197,8 @@ def train(config, on_step=None):
     with strategy.scope():
         generator = generator_lib.build_generator(
             config.image_size, encoder_weights="none" if resuming else config.encoder_weights)
-        discriminator = discriminator_lib.build_discriminator(config.image_size)
+        discriminator = discriminator_lib.build_discriminator(config.image_size,
+                                                              map_input=config.d_map_input)
         g_optimizer = optimizers.make_optimizer(config)
         d_optimizer = optimizers.make_optimizer(config)
         g_optimizer.build(generator.trainable_variables)
@@ -195,24 +216,27 @@ def train(config, on_step=None):
 
     salgan_steps = steps_lib.SalGANSteps(
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
-        weight_decay=config.weight_decay, downsample=config.downsample, strategy=strategy,
+        weight_decay=config.weight_decay,
+        downsample=config.downsample, content_loss=config.content_loss, strategy=strategy,
         jit_compile=config.jit_compile)
     writer = (tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
               else tf.summary.create_noop_writer())
     samples = next(iter(pipeline.make_dataset(
         files, image_size=config.image_size, batch_size=config.num_sample_maps, training=False,
-        resize_mode=config.resize_mode)))
+        resize_mode=config.resize_mode, downsample=config.downsample)))
 
     def epoch_dataset(epoch, skip):
         ds = pipeline.make_dataset(
             files, image_size=config.image_size, batch_size=global_batch, training=True,
             flip=config.flip, resize_mode=config.resize_mode, seed=config.seed + epoch,
-            deterministic=True, repeat=True, drop_remainder=num_examples >= global_batch)
+            deterministic=True, repeat=True, drop_remainder=num_examples >= global_batch,
+            downsample=config.downsample)
         ds = ds.skip(skip).take(steps_per_epoch - skip).map(
             lambda batch: {k: batch[k] for k in ("image", "map", "map_small")})  # no strings: XLA
         return strategy.experimental_distribute_dataset(ds)
 
     epoch_content_loss = []
+    grad_sums, grad_count = {}, 0  # per-term gradient norms, measured at log steps
     run_start, run_steps = time.time(), 0
     total_steps = config.total_epochs * steps_per_epoch
     try:
@@ -224,29 +248,48 @@ def train(config, on_step=None):
                            else salgan_steps.adversarial_step)
                 sums, count = {}, 0
                 for batch in epoch_dataset(epoch, int(progress.step_in_epoch)):
-                    scalars = {k: float(v) for k, v in step_fn(batch).items()}
+                    step_scalars = step_fn(batch)  # tensors: no host sync until a log step
                     progress.step_in_epoch.assign_add(1)
                     progress.global_step.assign_add(1)
                     run_steps += 1
                     count += 1
-                    for k, v in scalars.items():
-                        sums[k] = sums.get(k, 0.0) + v
+                    for k, v in step_scalars.items():
+                        sums[k] = sums[k] + v if k in sums else v
                     step = int(progress.global_step)
+                    log_now = step % config.log_every_steps == 0
+                    checkpoint_now = step % config.checkpoint_every_steps == 0
+                    if not (log_now or checkpoint_now or on_step is not None):
+                        continue
+                    scalars = {k: float(v) for k, v in step_scalars.items()}
                     if not all(np.isfinite(v) for v in scalars.values()):
                         raise FloatingPointError(f"non-finite loss at global step {step}: {scalars}")
-                    with writer.as_default(step=step):
-                        for k, v in scalars.items():
-                            tf.summary.scalar(f"{phase}/{k}", v)
-                    if step % config.checkpoint_every_steps == 0:
+                    if phase == "gan" and log_now:
+                        terms = {k: float(v) for k, v in salgan_steps.gradient_terms(batch).items()}
+                        terms["g_adversarial_to_content_grad_ratio"] = (
+                            terms["g_adversarial_grad_norm"]
+                            / max(terms["g_content_grad_norm"], 1e-30))
+                        scalars.update(terms)
+                        for k, v in terms.items():
+                            grad_sums[k] = grad_sums.get(k, 0.0) + v
+                        grad_count += 1
+                    if log_now:
+                        with writer.as_default(step=step):
+                            for k, v in scalars.items():
+                                tf.summary.scalar(f"{phase}/{k}", v)
+                    if checkpoint_now:
                         manager.save(checkpoint_number=step)
                     if on_step is not None:
                         on_step(step, scalars)
-                    if step % config.log_every_steps == 0:
+                    if log_now:
                         logging.info("epoch %d/%d [%s] step %d/%d %s", epoch + 1,
                                      config.total_epochs, phase, int(progress.step_in_epoch),
                                      steps_per_epoch, " ".join(
-                                         f"{k}={v:.4f}" for k, v in sorted(scalars.items())))
-                means = {k: v / max(count, 1) for k, v in sums.items()}
+                                         f"{k}={v:.4g}" for k, v in sorted(scalars.items())))
+                means = {k: float(v) / max(count, 1) for k, v in sums.items()}
+                if not all(np.isfinite(v) for v in means.values()):
+                    raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}: {means}")
+                means.update({k: v / grad_count for k, v in grad_sums.items()})
+                grad_sums, grad_count = {}, 0
                 if "content_loss" in means:
                     epoch_content_loss.append(means["content_loss"])
                 if val_files:
@@ -256,7 +299,11 @@ def train(config, on_step=None):
                 progress.epoch.assign_add(1)
                 progress.step_in_epoch.assign(0)
                 manager.save(checkpoint_number=int(progress.global_step))
+                if chief:
+                    _append_epoch_log(output_dir, epoch, phase, means)
                 with writer.as_default(step=int(progress.global_step)):
+                    for k, v in means.items():
+                        tf.summary.scalar(f"epoch/{k}", v)
                     maps = generator(samples["image"], training=False)
                     tf.summary.image("predicted_maps", maps, max_outputs=config.num_sample_maps)
                     tf.summary.image("ground_truth_maps", samples["map"],

@@ -153,7 +153,18 @@ def test_errors_name_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TFRecord file matches"):
         pipeline.make_dataset(str(tmp_path / "*.tfrecord"))
     (tmp_path / "a.tfrecord").write_bytes(b"")
-    with pytest.raises(ValueError, match="divisible by 4"):
+    with pytest.raises(ValueError, match="divisible by downsample=4"):
         pipeline.make_dataset(str(tmp_path / "*.tfrecord"), image_size=(30, 48))
     with pytest.raises(ValueError, match="resize_mode"):
         pipeline.make_dataset(str(tmp_path / "*.tfrecord"), resize_mode="crop")
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4, 8])
+def test_map_small_is_pooled_by_downsample(tmp_path, factor):
+    records = synthetic.write_synthetic_tfrecords(str(tmp_path), n=2, height=32, width=48)
+    batch = next(iter(pipeline.make_dataset(records, image_size=(32, 48), batch_size=2,
+                                            downsample=factor)))
+    assert batch["map_small"].shape == (2, 32 // factor, 48 // factor, 1)
+    np.testing.assert_allclose(batch["map_small"][:, 0, 0, 0],
+                               np.mean(batch["map"][:, :factor, :factor, 0], axis=(1, 2)),
+                               rtol=1e-5)

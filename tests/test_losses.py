@@ -43,24 +43,66 @@ def test_content_loss_downsamples_prediction_only():
         [math.log(2.0)], rel=1e-6)
 
 
+def _logit(p):
+    return math.log(p / (1 - p))
+
+
 def test_generator_loss_hand_computed():
     target_small = np.full((2, 1, 1, 1), 0.5, np.float32)
     predicted = np.full((2, 4, 4, 1), 0.5, np.float32)
-    d_fake = np.array([[0.25], [0.5]], np.float32)
-    total, content = losses.salgan_generator_loss(target_small, predicted, d_fake, alpha=0.05)
+    d_fake_logits = np.array([[_logit(0.25)], [_logit(0.5)]], np.float32)
+    total, content = losses.salgan_generator_loss(target_small, predicted, d_fake_logits,
+                                                  alpha=0.05)
     np.testing.assert_allclose(content.numpy(), [math.log(2)] * 2, rtol=1e-6)
     np.testing.assert_allclose(total.numpy(), [0.05 * math.log(2) - math.log(0.25),
                                                0.05 * math.log(2) - math.log(0.5)], rtol=1e-6)
 
 
+def test_mse_content_loss_hand_computed():
+    target_small = np.array([0.0, 1.0], np.float32).reshape(1, 1, 2, 1)
+    predicted = np.array([0.5, 0.5], np.float32).reshape(1, 1, 2, 1)
+    assert losses.content_loss(target_small, predicted, factor=1, kind="mse").numpy() == (
+        pytest.approx([0.25]))
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4, 8])
+def test_content_loss_pools_by_factor(factor):
+    predicted = np.zeros((1, 16, 16, 1), np.float32)
+    predicted[0, :factor, :factor, 0] = 1.0  # one pooled cell is 1, the rest 0
+    target_small = np.zeros((1, 16 // factor, 16 // factor, 1), np.float32)
+    target_small[0, 0, 0, 0] = 1.0
+    assert losses.content_loss(target_small, predicted, factor=factor, kind="mse").numpy() == (
+        pytest.approx([0.0], abs=1e-7))
+
+
+def test_adversarial_gradient_is_minus_one_for_a_confident_discriminator():
+    # The non-saturating loss -log D exists for this case: D rejects the map (logit -20,
+    # D = 2e-9), and G must still get the full gradient d(-log sigmoid(l))/dl = -(1 - D) ~ -1.
+    # A clipped log of a sigmoid gives exactly 0 here.
+    logits = tf.constant([[-20.0], [0.0], [20.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        loss = tf.reduce_sum(losses.adversarial_generator_loss(logits))
+    grad = tape.gradient(loss, logits).numpy().ravel()
+    assert grad[0] == pytest.approx(-1.0, abs=1e-6)
+    assert grad[1] == pytest.approx(-0.5)
+    assert grad[2] == pytest.approx(0.0, abs=1e-6)
+    assert losses.adversarial_generator_loss(logits).numpy()[0] == pytest.approx(20.0, rel=1e-6)
+
+
 def test_discriminator_loss_hand_computed():
-    d_real = np.array([[0.9], [0.6]], np.float32)
-    d_fake = np.array([[0.2], [0.7]], np.float32)
+    d_real = np.array([[0.9], [0.6]])
+    d_fake = np.array([[0.2], [0.7]])
+    real_logits = np.vectorize(_logit)(d_real).astype(np.float32)
+    fake_logits = np.vectorize(_logit)(d_fake).astype(np.float32)
     np.testing.assert_allclose(
-        losses.discriminator_loss(d_real, d_fake).numpy(),
-        [-math.log(0.9) - math.log(0.8), -math.log(0.6) - math.log(0.3)], rtol=1e-6)
-    assert np.isfinite(losses.discriminator_loss(np.array([[0.0]]), np.array([[1.0]])).numpy()).all()
-    assert losses.discriminator_accuracy(d_real, d_fake).numpy() == pytest.approx(0.75)
+        losses.discriminator_loss(real_logits, fake_logits).numpy(),
+        [-math.log(0.9) - math.log(0.8), -math.log(0.6) - math.log(0.3)], rtol=1e-5)
+    # Finite and exact at any logit (no clipping): D sure and wrong by 100 costs 200 nats.
+    assert losses.discriminator_loss(np.array([[-100.0]]), np.array([[100.0]])).numpy() == (
+        pytest.approx([200.0]))
+    real_acc, fake_acc = losses.discriminator_accuracies(real_logits, fake_logits)
+    assert (float(real_acc), float(fake_acc)) == (1.0, 0.5)
 
 
 def test_l2_penalty_counts_kernels_only():

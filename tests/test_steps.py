@@ -47,7 +47,7 @@ def test_bce_step_updates_trainable_generator_only(nets):
     steps = steps_lib.SalGANSteps(generator, discriminator, _adagrad(), _adagrad())
     g0, d0 = _snapshot(generator), _snapshot(discriminator)
     out = steps.bce_step(_batch())
-    assert set(out) == {"g_loss", "content_loss", "g_l2"}
+    assert set(out) == {"g_loss", "content_loss", "g_l2", "g_grad_norm"}
     assert _changed(g0, generator) == _trainable_paths(generator)  # conv4/5 + decoder, all of them
     assert not any(p.startswith(("block1", "block2", "block3")) for p in _changed(g0, generator))
     assert _changed(d0, discriminator) == set()

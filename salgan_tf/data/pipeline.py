@@ -1,14 +1,15 @@
 """The tf.data input pipeline: TFRecord shards (salgan_tf.data.schema) -> training batches.
 
     interleave(TFRecordDataset) -> map(parse + decode + resize) -> [cache] -> shuffle -> [repeat]
-      -> map(flip) -> batch -> map(vgg_preprocess, x4 map via losses.downsample_maps) -> prefetch
+      -> map(flip) -> batch -> map(vgg_preprocess, small map via losses.downsample_maps) -> prefetch
 
 Decoding is kept apart from augmentation (`decode_example` vs `flip_example`); every function
 works eagerly and inside `tf.data.Dataset.map`. Batches (docs/conventions.md):
 
   "image":     float32 [B, H, W, 3], VGG caffe-preprocessed (BGR minus ImageNet mean)
   "map":       float32 [B, H, W, 1] in [0, 1]
-  "map_small": float32 [B, H/4, W/4, 1], 4x4 average pooling of "map" (the BCE loss map)
+  "map_small": float32 [B, H/f, W/f, 1], f x f average pooling of "map" (the content-loss map;
+               f = `downsample`, 4 in the paper)
   "name":      string [B]
 
 Between decode and batch, images and maps stay uint8 (maps: 8 bits are plenty for the BCE
@@ -25,7 +26,6 @@ from salgan_tf import preprocessing
 from salgan_tf.data import schema
 
 AUTOTUNE = tf.data.AUTOTUNE
-DOWNSAMPLE = 4  # loss maps are x4 smaller (paper Sec. 3.1: 256x192 -> 64x48)
 
 
 def _files(file_pattern):
@@ -155,12 +155,13 @@ def _random_flip(index, example, seed):
 
 def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training=False,
                  flip=False, resize_mode="stretch", shuffle_buffer=256, seed=None,
-                 deterministic=False, repeat=False, drop_remainder=False, cache=False):
+                 deterministic=False, repeat=False, drop_remainder=False, cache=False,
+                 downsample=4):
     """Batched training/validation dataset from TFRecord shards.
 
     Args:
       file_pattern: glob (str) or list of globs/paths of TFRecord shards.
-      image_size: `(height, width)` of the model input, both divisible by 4.
+      image_size: `(height, width)` of the model input, both divisible by `downsample`.
       batch_size: examples per batch.
       training: shuffle the shard order and the examples.
       flip: random horizontal flip (p = 0.5) of image and map together.
@@ -171,13 +172,14 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
       repeat: repeat forever (each epoch reshuffled; flips differ across epochs).
       drop_remainder: drop the last incomplete batch.
       cache: cache decoded, resized examples in memory (small datasets only).
+      downsample: pooling factor of `map_small` (Sec. 3.3: 4; Table 2 compares 1, 2, 4, 8).
 
     Returns:
       `tf.data.Dataset` of dicts `image`, `map`, `map_small`, `name` (module docstring).
     """
     height, width = (int(s) for s in image_size)
-    if height % DOWNSAMPLE or width % DOWNSAMPLE:
-        raise ValueError(f"image_size {image_size} must be divisible by {DOWNSAMPLE} (x4 maps)")
+    if downsample < 1 or height % downsample or width % downsample:
+        raise ValueError(f"image_size {image_size} must be divisible by downsample={downsample}")
     if resize_mode not in preprocessing.RESIZE_MODES:
         raise ValueError(f"resize_mode must be one of {preprocessing.RESIZE_MODES}, got "
                          f"{resize_mode!r}")
@@ -218,7 +220,7 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
         saliency = tf.cast(batch["map"], tf.float32) / 255.0
         return {"image": preprocessing.vgg_preprocess(batch["image"]),
                 "map": saliency,
-                "map_small": losses.downsample_maps(saliency, DOWNSAMPLE),
+                "map_small": losses.downsample_maps(saliency, downsample),
                 "name": batch["name"]}
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
