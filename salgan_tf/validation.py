@@ -273,7 +273,8 @@ class BestEpoch:
                                  **{k: float(v) for k, v in row.items()
                                     if k not in ("epoch", "phase") and v not in ("", None)}})
                 except (TypeError, ValueError) as error:
-                    raise ValueError(f"{self.csv_path}, line {line}: bad value ({error})") from error
+                    raise ValueError(
+                        f"{self.csv_path}, line {line}: bad value ({error})") from error
         return rows
 
     def _read_best(self):

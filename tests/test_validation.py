@@ -1,4 +1,4 @@
-"""Tests for salgan_tf.validation: per-epoch metrics equal `evaluate --model`, best-epoch keeping."""
+"""Tests for salgan_tf.validation: per-epoch metrics equal `evaluate --model`; the best epoch."""
 import csv
 import json
 import logging
