@@ -155,6 +155,23 @@ class ShuffledNegatives:
         return self._rescaled_all(shape)[self._owner != self._index.get(name, -1)]
 
 
+def shuffled_negatives(examples, *, config):
+    """`ShuffledNegatives` from ALL examples' fixations (sAUC's negatives for any one of them).
+
+    Raises:
+      ValueError: two examples share a name, or there are none.
+    """
+    fixations_by_name = {}
+    for example in examples:
+        if example.name in fixations_by_name:
+            raise ValueError(f"duplicate image name {example.name!r} in the evaluation data")
+        fixations_by_name[example.name] = (example.shape, example.fixations)
+    if not fixations_by_name:
+        raise ValueError("the evaluation data holds no examples")
+    return ShuffledNegatives(fixations_by_name, other_images=config.shuffled_other_images,
+                             seed=config.seed)
+
+
 def _stable_hash(text):
     """A run-to-run stable 32-bit hash (Python's hash() is salted per process)."""
     value = 2166136261
@@ -258,6 +275,23 @@ def score_map(saliency_map, example, *, config, baseline_map=None, shuffled=None
 MapSource = Callable[[EvalExample], np.ndarray]
 
 
+def prepare_example(example, *, config, shuffled, baseline_maps):
+    """The example's `PreparedExample` with the centre-bias IG reference of its size.
+
+    `baseline_maps`: a dict (H, W) -> prepared centre bias, filled here so each size is made once
+    (`evaluate` and `salgan_tf.validation` share one per run).
+    """
+    if example.shape not in baseline_maps:
+        baseline_maps[example.shape] = metrics.PreparedMap(baselines.center_bias_map(
+            *example.shape, sigma_fraction=config.center_bias_sigma_fraction
+        ).astype(np.float64), "baseline_map")
+    try:
+        return PreparedExample(example, baseline_map=baseline_maps[example.shape],
+                               shuffled=shuffled)
+    except ValueError as error:
+        raise ValueError(f"{example.name}: {error}") from error
+
+
 def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, MapSource], *,
              config: EvalConfig, shuffled: ShuffledNegatives, progress=None, on_map=None):
     """Scores every source on every example.
@@ -279,15 +313,8 @@ def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, MapSource], 
     baseline_maps = {}  # (H, W) -> float64 centre bias, made once per size
     map_buffers = {}  # (H, W) -> float64 buffer the current source map is copied into
     for count, example in enumerate(examples, start=1):
-        if example.shape not in baseline_maps:
-            baseline_maps[example.shape] = metrics.PreparedMap(baselines.center_bias_map(
-                *example.shape, sigma_fraction=config.center_bias_sigma_fraction
-            ).astype(np.float64), "baseline_map")
-        try:
-            prepared = PreparedExample(example, baseline_map=baseline_maps[example.shape],
-                                       shuffled=shuffled)
-        except ValueError as error:
-            raise ValueError(f"{example.name}: {error}") from error
+        prepared = prepare_example(example, config=config, shuffled=shuffled,
+                                   baseline_maps=baseline_maps)
         for source_name, source in sources.items():
             try:
                 smap = resize_map(source(example), example.shape,
@@ -554,15 +581,7 @@ def run(examples_factory: Callable[[], Iterable[EvalExample]], sources: Mapping[
     Returns:
       (rows, summary, table_text).
     """
-    fixations_by_name = {}
-    for example in examples_factory():
-        if example.name in fixations_by_name:
-            raise ValueError(f"duplicate image name {example.name!r} in the evaluation data")
-        fixations_by_name[example.name] = (example.shape, example.fixations)
-    if not fixations_by_name:
-        raise ValueError("the evaluation data holds no examples")
-    shuffled = ShuffledNegatives(fixations_by_name, other_images=config.shuffled_other_images,
-                                 seed=config.seed)
+    shuffled = shuffled_negatives(examples_factory(), config=config)
     rows = evaluate(examples_factory(), sources, config=config, shuffled=shuffled,
                     progress=progress, on_map=on_map)
     summary = summarize(rows, list(config.metrics))
