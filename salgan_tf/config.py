@@ -36,6 +36,10 @@ class TrainConfig:
     d_map_input: str = "standardized"
     encoder_weights: str = "none"  # "imagenet", a local VGG-16 weights file, or "none"
     seed: int = 0
+    # Validation (docs/training.md): metric that picks the best epoch's weights (CC: invariant to
+    # the map's scale and defined for records without fixations); 0 = every --val_data record.
+    select_metric: str = "cc"
+    val_limit: int = 0
     mixed_precision: str = "float32"  # "float32", "mixed_float16" or "mixed_bfloat16"
     jit_compile: bool = False
     strategy: str = "default"  # "default", "mirrored", "multi_worker" or "tpu"
@@ -76,7 +80,8 @@ class TrainConfig:
         for name in ("batch_size", "checkpoint_every_steps", "max_checkpoints", "downsample"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("bce_epochs", "gan_epochs", "steps_per_epoch", "weight_decay", "alpha"):
+        for name in ("bce_epochs", "gan_epochs", "steps_per_epoch", "weight_decay", "alpha",
+                     "val_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:

@@ -20,7 +20,14 @@ flags.DEFINE_string("train_data", _DEFAULTS.train_data,
                     "TFRecord glob written by `python -m salgan_tf.convert`, or 'demo' for the "
                     "bundled synthetic set.")
 flags.DEFINE_string("val_data", _DEFAULTS.val_data,
-                    "Optional TFRecord glob; its BCE (x4 maps) is logged after every epoch.")
+                    "Optional TFRecord glob: after every epoch the saliency metrics (AUC-Judd, "
+                    "AUC-Borji, sAUC, NSS, CC, KLD, SIM, IG) and the content loss on it go to "
+                    "TensorBoard and val_metrics.csv; the best epoch's generator is kept "
+                    "(docs/training.md).")
+flags.DEFINE_string("select_metric", _DEFAULTS.select_metric,
+                    "Validation metric that picks the best epoch (best_generator.weights.h5).")
+flags.DEFINE_integer("val_limit", _DEFAULTS.val_limit,
+                     "Validate on the first N --val_data records (0: all).")
 flags.DEFINE_integer("image_height", _DEFAULTS.image_height, "Network input height (px, %16).")
 flags.DEFINE_integer("image_width", _DEFAULTS.image_width, "Network input width (px, %16).")
 flags.DEFINE_enum("resize_mode", _DEFAULTS.resize_mode, ["stretch", "letterbox"],

@@ -28,12 +28,13 @@ from salgan_tf import generator as generator_lib
 from salgan_tf import losses
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
+from salgan_tf import validation
 from salgan_tf.data import pipeline
 from salgan_tf.data import synthetic
 
 # Config fields a resumed run must share with the run that wrote the checkpoint.
 _FIXED_ON_RESUME = ("image_height", "image_width", "downsample", "content_loss", "resize_mode",
-                    "train_data")
+                    "train_data", "select_metric")
 DEMO_DATA_SUBDIR = "demo_data"
 EPOCH_LOG = "epochs.jsonl"  # one line of mean scalars per finished epoch
 
@@ -65,21 +66,6 @@ def resolve_train_files(config):
         raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
     return files
-
-
-def validation_content_loss(generator, files, config):
-    """Mean BCE on ×4 maps (the bootstrap loss) over a validation set, without augmentation."""
-    total, count = 0.0, 0
-    for batch in pipeline.make_dataset(files, image_size=config.image_size,
-                                       batch_size=config.batch_size,
-                                       resize_mode=config.resize_mode,
-                                       downsample=config.downsample):
-        predicted = generator(batch["image"], training=False)
-        per_example = losses.content_loss(batch["map_small"], predicted, config.downsample,
-                                          config.content_loss)
-        total += float(tf.reduce_sum(per_example))
-        count += int(per_example.shape[0])
-    return total / max(count, 1)
 
 
 def count_records(files):
@@ -221,6 +207,31 @@ def train(config, on_step=None):
         jit_compile=config.jit_compile)
     writer = (tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
               else tf.summary.create_noop_writer())
+    validator = keeper = None
+    if val_files and chief:
+        validator = validation.Validator(
+            val_files, image_size=config.image_size, resize_mode=config.resize_mode,
+            downsample=config.downsample, batch_size=config.batch_size,
+            limit=config.val_limit or None)
+        keeper = validation.BestEpoch(output_dir, config.select_metric,
+                                      metric_names=validator.metric_names)
+
+    def validate(epochs_done):
+        """Scores the generator on --val_data, records the epoch, keeps the best weights."""
+        scores = validator(generator)
+        phase = "bce" if epochs_done <= config.bce_epochs else "gan"
+        if keeper.update(epochs_done, phase, scores, generator):
+            logging.info("epoch %d is the best so far: %s=%.4f", epochs_done,
+                         config.select_metric, scores[config.select_metric])
+        with writer.as_default(step=int(progress.global_step)):
+            for name, value in scores.items():
+                tf.summary.scalar(f"val/{name}", value)
+        return scores
+
+    # A run killed between an epoch-end checkpoint and its validation catches up here.
+    if (validator is not None and int(progress.step_in_epoch) == 0
+            and keeper.last_epoch < int(progress.epoch)):
+        validate(int(progress.epoch))
     samples = next(iter(pipeline.make_dataset(
         files, image_size=config.image_size, batch_size=config.num_sample_maps, training=False,
         resize_mode=config.resize_mode, downsample=config.downsample)))
@@ -292,13 +303,11 @@ def train(config, on_step=None):
                 grad_sums, grad_count = {}, 0
                 if "content_loss" in means:
                     epoch_content_loss.append(means["content_loss"])
-                if val_files:
-                    means["val_content_loss"] = validation_content_loss(generator, val_files, config)
-                    with writer.as_default(step=int(progress.global_step)):
-                        tf.summary.scalar("val/content_loss", means["val_content_loss"])
                 progress.epoch.assign_add(1)
                 progress.step_in_epoch.assign(0)
                 manager.save(checkpoint_number=int(progress.global_step))
+                if validator is not None:  # after the save: a recorded epoch is never rolled back
+                    means.update({f"val_{k}": v for k, v in validate(epoch + 1).items()})
                 if chief:
                     _append_epoch_log(output_dir, epoch, phase, means)
                 with writer.as_default(step=int(progress.global_step)):
