@@ -1,0 +1,177 @@
+"""Hostile serving, predict and I/O-edge input (issue 13): each test pins one defect.
+
+Sizes stay small: the mixed-size bombs are PNGs of a few kB (1x4000 and 4000x1) whose padded
+output would be 32 M floats; refused from the headers, they cost nothing. The memory check runs
+in a subprocess so its peak RSS belongs to that one request alone.
+"""
+import base64
+import io
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from export import rest_json
+from export import saved_model as saved_model_lib
+from salgan_tf.data import images
+
+import test_export_util as util
+from test_serve_app import blank_png, encode
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _serving_default():
+    _, _, version_dir = util.exported_model()
+    return util.loaded(version_dir).signatures["serving_default"]
+
+
+def _module(**kwargs):
+    """The serving module around the test generator, not saved (limits set per test)."""
+    generator, _, _ = util.exported_model()
+    return saved_model_lib.SalganServingModule(generator, **kwargs)
+
+
+# --------------------------------------------------------------------------- defect 5: padding
+
+
+_MEMORY_PROBE = textwrap.dedent("""
+    import json, resource, sys
+    import tensorflow as tf
+    sys.path.insert(0, sys.argv[2])
+    from test_serve_app import blank_png
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    serve(images=tf.constant([blank_png(8, 8)]))  # warm up: traces and allocates the network
+    wide, tall = blank_png(1, 4000), blank_png(4000, 1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        shape = serve(images=tf.constant([wide, tall]))["saliency"].shape.as_list()
+        outcome = {"shape": shape}
+    except tf.errors.InvalidArgumentError as error:
+        outcome = {"error": error.message}
+    outcome["peak_growth_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(json.dumps(outcome))
+""")
+
+
+def test_mixed_sizes_padding_past_the_request_budget_are_refused_in_bounded_memory():
+    # 1x4000 + 4000x1: 8000 pixels decoded, but padded to 2 x 4000 x 4000 = 32 M floats
+    # (128 MB, ~0.5 GB peak on the old code) > the default budget of 25 M pixels.
+    _, _, version_dir = util.exported_model()
+    probe = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, version_dir, os.path.dirname(__file__)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    outcome = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert "error" in outcome, f"the request was served: {outcome}"
+    assert "padded saliency output would be 2 x 4000 x 4000 = 32000000 pixels" in \
+        outcome["error"]
+    assert "max_request_pixels" in outcome["error"]
+    assert outcome["peak_growth_kb"] < 64 * 1024, outcome  # nothing big was allocated
+
+
+def test_request_budget_names_which_limit_and_admits_what_fits():
+    module = _module(max_request_pixels=1200)
+    serve = module.serve_encoded
+    small = encode(np.zeros((20, 30, 3), np.uint8))  # 600 pixels
+    assert serve(tf.constant([small, small]))["saliency"].shape == (2, 20, 30, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="1800 pixels in total, more than "
+                                                             "the per-request limit of 1200"):
+        serve(tf.constant([small, small, small]))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="padded saliency output would be 2 x 40 x 40 = 3200 pixels"):
+        serve(tf.constant([blank_png(1, 40), blank_png(40, 1)]))
+    predict = module.predict_tensor
+    assert predict(tf.zeros([2, 20, 30, 3]))["saliency"].shape == (2, 20, 30, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="per-request limit of 1200"):
+        predict(tf.zeros([3, 20, 30, 3]))
+
+
+# --------------------------------------------------------------------------- defect 7: bad bytes
+
+
+def _encoded(fmt, **kwargs):
+    buffer = io.BytesIO()
+    Image.fromarray(util.random_rgb(8, 8)).save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+_RANDOM = np.random.default_rng(13).integers(0, 256, 200, dtype=np.uint8).tobytes()
+_PNG = util.encode(util.random_rgb(40, 40), "PNG")
+_JPEG = util.encode(util.random_rgb(40, 40), "JPEG")
+MALFORMED = {
+    "bmp": (_encoded("BMP"), "look like BMP data"),
+    "gif": (_encoded("GIF"), "look like GIF data"),
+    "webp": (_encoded("WEBP"), "look like WebP data"),
+    "tiff": (_encoded("TIFF"), "look like TIFF data"),
+    "random": (_RANDOM, "neither JPEG nor PNG"),
+    "high bytes": (bytes(range(255, 0, -1)), "first bytes \\(hex\\): ff fe fd fc"),
+    "jpeg magic, random body": (b"\xff\xd8\xff" + _RANDOM, None),
+    "png magic, random body": (b"\x89PNG\r\n\x1a\n" + _RANDOM, None),
+    "png magic only": (b"\x89PNG\r\n\x1a\n", "too short"),
+    "truncated png": (_PNG[:len(_PNG) // 2], None),
+    "truncated jpeg": (_JPEG[:len(_JPEG) // 2], None),
+    "png of 0x0": (blank_png(0, 0), "is empty or larger"),
+    "empty": (b"", "image bytes are empty"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_every_malformed_image_is_invalid_argument(kind):
+    data, message = MALFORMED[kind]
+    serve = _serving_default()
+    good = util.encode(util.random_rgb(8, 8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message) as raised:
+        serve(images=tf.constant([good, data]))
+    raised.value.message.encode("ascii")  # readable text, never the raw bytes
+    # TF Serving's REST handler answers an InvalidArgument with 400 JSON.
+    status, body = rest_json.predict(util.loaded(util.exported_model()[2]),
+                                     {"instances": [{"b64": base64.b64encode(data).decode()}]})
+    assert status == 400 and body["error"]
+    assert serve(images=tf.constant([good]))["saliency"].shape == (1, 8, 8, 1)
+
+
+# --------------------------------------------------------------------------- defect 9: empty batch
+
+
+def test_empty_batch_is_refused_by_name():
+    _, _, version_dir = util.exported_model()
+    signatures = util.loaded(version_dir).signatures
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+        signatures["serving_default"](images=tf.constant([], tf.string))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+        signatures["predict_tensor"](images=tf.zeros([0, 20, 30, 3]))
+
+
+# --------------------------------------------------------------------------- defect 8: modes
+
+
+@pytest.mark.parametrize("umask,dir_mode,file_mode", [(0o022, 0o755, 0o644),
+                                                      (0o077, 0o700, 0o600)])
+def test_version_directory_modes_follow_the_umask_like_any_export(tmp_path, umask, dir_mode,
+                                                                  file_mode):
+    generator, _, _ = util.exported_model()
+    previous = os.umask(umask)
+    try:
+        version_dir = saved_model_lib.export_saved_model(generator, str(tmp_path / "salgan" / "1"))
+    finally:
+        os.umask(previous)
+    modes = {}
+    for root, _, files in os.walk(version_dir):
+        modes[root] = stat.S_IMODE(os.stat(root).st_mode)
+        for name in files:
+            modes[os.path.join(root, name)] = stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
+    assert modes[version_dir] == dir_mode
+    assert any(path.endswith("saved_model.pb") for path in modes)
+    for path, mode in modes.items():
+        assert mode == (dir_mode if os.path.isdir(path) else file_mode), (path, oct(mode))
