@@ -22,12 +22,13 @@ from PIL import Image
 
 from export import rest_json
 from export import saved_model as saved_model_lib
-from salgan_tf.data import images
+from salgan_tf import serve_app
 
 import test_export_util as util
 from test_serve_app import blank_png, encode
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREDICT = "/v1/models/salgan:predict"
 
 
 def _serving_default():
@@ -175,3 +176,150 @@ def test_version_directory_modes_follow_the_umask_like_any_export(tmp_path, umas
     assert any(path.endswith("saved_model.pb") for path in modes)
     for path, mode in modes.items():
         assert mode == (dir_mode if os.path.isdir(path) else file_mode), (path, oct(mode))
+
+
+# --------------------------------------------------------------------------- the demo server
+
+
+def _b64(data):
+    return {"b64": base64.b64encode(data).decode("ascii")}
+
+
+@pytest.fixture
+def server_client():
+    from starlette.testclient import TestClient
+
+    from test_serve_app import fake_predictor
+
+    with TestClient(serve_app.create_app(fake_predictor()), raise_server_exceptions=False) as client:
+        yield client
+
+
+def _no_decoding(*args, **kwargs):
+    raise AssertionError("pixels were decoded")
+
+
+def test_demo_server_refuses_padding_past_the_budget_before_decoding(server_client, monkeypatch):
+    # The issue's 277-byte request (1x5000 + 5000x1) returned 300 MB of JSON; 1x4000 + 4000x1
+    # here, refused from the headers: any pixel decoding fails the test.
+    monkeypatch.setattr(tf.io, "decode_png", _no_decoding)
+    monkeypatch.setattr(tf.io, "decode_jpeg", _no_decoding)
+    response = server_client.post(PREDICT, json={"instances": [_b64(blank_png(1, 4000)),
+                                                               _b64(blank_png(4000, 1))]})
+    assert response.status_code == 400, response.text[:300]
+    assert "padded saliency output would be 2 x 4000 x 4000 = 32000000 pixels" in \
+        response.json()["error"]
+
+
+def test_demo_server_request_budget_counts_decoded_pixels_too():
+    from starlette.testclient import TestClient
+
+    from test_serve_app import fake_predictor
+
+    config = serve_app.ServeConfig(max_request_pixels=1200)
+    small = _b64(encode(np.zeros((20, 30, 3), np.uint8)))
+    with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
+        assert client.post(PREDICT, json={"instances": [small, small]}).status_code == 200
+        response = client.post(PREDICT, json={"instances": [small, small, small]})
+    assert response.status_code == 400
+    assert "1800 pixels in total, more than the per-request limit of 1200" in \
+        response.json()["error"]
+
+
+@pytest.mark.parametrize("kind", ["bmp", "random", "high bytes", "truncated png", "empty"])
+def test_demo_server_answers_malformed_images_with_json_400(server_client, kind):
+    data, _ = MALFORMED[kind]
+    response = server_client.post(PREDICT, json={"instances": [_b64(data)]})
+    assert response.status_code == 400 and response.json()["error"].startswith("instances[0]: ")
+    page = server_client.post("/api/saliency.png?filename=x.bin", content=data)
+    assert page.status_code == 400 and page.json()["error"].startswith("x.bin: ")
+
+
+_DEEP = 100_000
+MALFORMED_JSON = {
+    "deep list": b"[" * _DEEP + b"]" * _DEEP,
+    "deep object": b'{"a":' * _DEEP + b"1" + b"}" * _DEEP,
+    "deep instances": b'{"instances": ' + b"[" * _DEEP + b"]" * _DEEP + b"}",
+    "deep b64": b'{"instances": [{"b64": ' + b"[" * _DEEP + b"]" * _DEEP + b"}]}",
+    "not utf-8": b'{"instances": ["\xff\xfe"]}',
+    "empty body": b"",
+    "null": b"null",
+    "number": b"1e999",
+    "nan": b'{"instances": [NaN]}',
+    "b64 not a string": b'{"instances": [{"b64": 5}]}',
+    "instances an object": b'{"instances": {"b64": "aGk="}}',
+    "inputs a number": b'{"inputs": 5}',
+    "ragged inputs": b'{"inputs": {"images": [[{"b64": "aGk="}], {"b64": "aGk="}]}}',
+    "nested instances": b'{"instances": [[[{"b64": "aGk="}]]]}',
+    "null instance": b'{"instances": [null]}',
+    "bool instance": b'{"instances": [true]}',
+    "signature a list": b'{"signature_name": ["x"], "instances": [{"b64": "aGk="}]}',
+    "both layouts": b'{"instances": [{"b64": "aGk="}], "inputs": [{"b64": "aGk="}]}',
+    "extra key": b'{"instances": [{"images": {"b64": "aGk="}, "extra": 1}]}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_JSON))
+def test_malformed_json_of_any_shape_gets_json_400(server_client, kind):
+    response = server_client.post(PREDICT, content=MALFORMED_JSON[kind])
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert response.json()["error"]
+
+
+def test_empty_batch_is_refused_by_name_by_the_demo_server(server_client):
+    response = server_client.post(PREDICT, json={"inputs": {"images": []}})
+    assert response.status_code == 400 and "non-empty" in response.json()["error"]
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _read_until_closed(sock):
+    """Everything the server sends until it closes; socket.timeout if it never does."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("half_request", [
+    b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+    b"Content-Type: application/json\r\n\r\n{\"instances\": [",
+    b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
+], ids=["half body", "half headers"])
+def test_half_sent_requests_time_out_with_408(half_request):
+    import uvicorn
+
+    from test_serve_app import fake_predictor
+
+    config = serve_app.ServeConfig(request_timeout=1.0)
+    port = _free_port()
+    server = uvicorn.Server(serve_app.server_config(
+        serve_app.create_app(fake_predictor(), config), config, host="127.0.0.1", port=port,
+        log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "the server did not start"
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(20)  # bounds the test: the server's own timeout is 1 s
+            sock.sendall(half_request)
+            answer = _read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"not received in full within 1 s" in answer
+        # Complete requests on a fresh connection are still served.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(20)
+            sock.sendall(b"GET /v1/models/salgan HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Connection: close\r\n\r\n")
+            assert _read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+    finally:
+        server.should_exit = True
+        thread.join(10)

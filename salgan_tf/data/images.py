@@ -71,7 +71,8 @@ def _read_bytes(source, name):
         except OSError as error:
             raise BadInputError(f"{name}: cannot read file ({error.strerror})") from error
     if not data:
-        raise BadInputError(f"{name}: empty file (0 bytes)")
+        what = "empty" if isinstance(source, (bytes, bytearray, memoryview)) else "empty file"
+        raise BadInputError(f"{name}: {what} (0 bytes)")
     return data, name
 
 
