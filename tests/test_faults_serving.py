@@ -171,7 +171,8 @@ def test_version_directory_modes_follow_the_umask_like_any_export(tmp_path, umas
     for root, _, files in os.walk(version_dir):
         modes[root] = stat.S_IMODE(os.stat(root).st_mode)
         for name in files:
-            modes[os.path.join(root, name)] = stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode)
+            path = os.path.join(root, name)
+            modes[path] = stat.S_IMODE(os.stat(path).st_mode)
     assert modes[version_dir] == dir_mode
     assert any(path.endswith("saved_model.pb") for path in modes)
     for path, mode in modes.items():
@@ -191,7 +192,8 @@ def server_client():
 
     from test_serve_app import fake_predictor
 
-    with TestClient(serve_app.create_app(fake_predictor()), raise_server_exceptions=False) as client:
+    app = serve_app.create_app(fake_predictor())
+    with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is a status, too
         yield client
 
 
@@ -323,3 +325,60 @@ def test_half_sent_requests_time_out_with_408(half_request):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+# --------------------------------------------------------------------------- predict (defect 6)
+
+
+def _two_images_one_stem(folder):
+    folder.mkdir(parents=True)
+    Image.fromarray(util.random_rgb(20, 30, seed=1)).save(folder / "x.jpg")
+    Image.fromarray(util.random_rgb(24, 16, seed=2)).save(folder / "x.png")
+    Image.fromarray(util.random_rgb(10, 12, seed=3)).save(folder / "y.png")
+
+
+def test_predict_never_writes_two_inputs_to_one_map(tmp_path):
+    from salgan_tf import inference, predict_lib
+
+    _, run_dir, _ = util.exported_model()
+    _two_images_one_stem(tmp_path / "in")
+    root, paths = predict_lib.find_images(tmp_path / "in")
+    predictor = inference.load_predictor(run_dir)
+    with pytest.raises(ValueError, match="1 map path.* would be written by more than one input") \
+            as raised:
+        predict_lib.predict_files(predictor, paths, str(tmp_path / "out"), root=root)
+    message = str(raised.value)
+    assert f"{tmp_path / 'out' / 'x.png'} <- {tmp_path / 'in' / 'x.jpg'}, " \
+           f"{tmp_path / 'in' / 'x.png'}" in message
+    assert "\n" not in message
+    assert not (tmp_path / "out").exists()  # refused before anything was created
+
+
+def _run_predict(model, input_path, output):
+    return subprocess.run(
+        [sys.executable, "-m", "salgan_tf.predict", f"--model={model}", f"--input={input_path}",
+         f"--output={output}"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT})
+
+
+@pytest.mark.parametrize("case", ["clash", "output is a file", "output under a file",
+                                  "output not creatable"])
+def test_predict_cli_refuses_with_one_line(tmp_path, case):
+    _, run_dir, _ = util.exported_model()
+    inputs = tmp_path / "in"
+    if case == "clash":
+        _two_images_one_stem(inputs)
+    else:
+        inputs.mkdir()
+        Image.fromarray(util.random_rgb(20, 30)).save(inputs / "a.png")
+    (tmp_path / "file.txt").write_text("keep me")
+    output = {"clash": tmp_path / "out", "output is a file": tmp_path / "file.txt",
+              "output under a file": tmp_path / "file.txt" / "out",
+              "output not creatable": "/proc/salgan_maps"}[case]
+    result = _run_predict(run_dir, inputs, output)
+    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(output) in errors[0], result.stderr[-2000:]
+    assert (tmp_path / "file.txt").read_text() == "keep me"
+    assert not (tmp_path / "out").exists()  # refused before anything was created

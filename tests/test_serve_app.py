@@ -154,7 +154,7 @@ def test_bad_request_bodies_get_400_json(client, body, status, message):
 def _bad_images(huge_png):
     png = encode(half_white(20, 30))
     return {
-        "text": (b"hello, I am a text file\n", "not a known image format"),
+        "text": (b"hello, I am a text file\n", "not a JPEG or PNG image"),
         "empty": (b"", "empty (0 bytes)"),
         "gif": (encode(half_white(20, 30), "GIF"), "is a GIF image"),
         "truncated": (png[:len(png) // 2], "truncated or corrupt"),

@@ -71,8 +71,8 @@ def _read_bytes(source, name):
         except OSError as error:
             raise BadInputError(f"{name}: cannot read file ({error.strerror})") from error
     if not data:
-        what = "empty" if isinstance(source, (bytes, bytearray, memoryview)) else "empty file"
-        raise BadInputError(f"{name}: {what} (0 bytes)")
+        raise BadInputError(f"{name}: the file is empty (0 bytes)" if isinstance(
+            source, (bytes, bytearray, memoryview)) else f"{name}: empty file (0 bytes)")
     return data, name
 
 
@@ -87,8 +87,9 @@ def _open_header(data, name, max_pixels, formats):
         raise BadInputError(f"{name}: image is larger than the limit of {max_pixels} pixels "
                             f"({error})") from error
     except (OSError, SyntaxError, ValueError, struct.error) as error:
-        raise BadInputError(f"{name}: cannot decode image: not a known image format "
-                            f"({len(data)} bytes starting {data[:8].hex(' ')})") from error
+        raise BadInputError(f"{name}: cannot decode image: not a JPEG or PNG image, nor another "
+                            f"format Pillow reads ({len(data)} bytes starting "
+                            f"{data[:8].hex(' ')})") from error
     if formats is not None and image.format not in formats:
         raise BadInputError(f"{name}: is a {image.format} image; only "
                             f"{' and '.join(formats)} are accepted (as by the SavedModel's "
