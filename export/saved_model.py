@@ -122,7 +122,8 @@ class SalganServingModule(tf.Module):
                                           pad_value=preprocessing.IMAGENET_RGB_MEAN)
 
     def _checked_size(self, args):
-        """(JPEG/PNG bytes, item index) -> int64 (H, W) from the header, after every item check.
+        """(JPEG/PNG bytes, item index) -> (int64 upright (H, W) from the header, int32 EXIF
+        orientation), after every item check.
 
         Nothing is decoded here; bad bytes and huge images fail with an InvalidArgument naming
         the request item. Messages hold only ASCII: the first bytes are shown in hex (raw bytes
@@ -142,13 +143,18 @@ class SalganServingModule(tf.Module):
             size = tf.cond(is_jpeg,
                            lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
                            lambda: _png_size(data, item))
+            orientation = _exif_orientation(
+                data, tf.cond(is_jpeg, lambda: _jpeg_exif_offset(data),
+                              lambda: _png_exif_offset(data)))
+            # Orientations 5-8 turn the image by 90 degrees: height and width swap.
+            size = tf.where(orientation >= 5, tf.reverse(size, [0]), size)
             pixels = size[0] * size[1]
             checks.append(_check(
                 tf.logical_and(pixels > 0, pixels <= self._max_pixels),
                 "{} image of {} x {} (HxW) is empty or larger than the limit of {} pixels "
                 "(max_pixels)", item, size[0], size[1], self._max_pixels))
         with tf.control_dependencies(checks):
-            return tf.identity(size)
+            return tf.identity(size), tf.identity(orientation)
 
     def _check_request(self, sizes):
         """Asserts for the request budget, from the `[N, 2]` int64 header sizes (module doc)."""
@@ -174,13 +180,15 @@ class SalganServingModule(tf.Module):
                 tf.cast(padded_width, tf.int64), tf.cast(padded, tf.int64),
                 self._max_request_pixels)
 
-    def _decode_one(self, data):
-        """Checked JPEG/PNG bytes -> (float32 [h, w, 3] at the network size, int32 (H, W))."""
+    def _decode_one(self, args):
+        """(checked JPEG/PNG bytes, EXIF orientation) -> (float32 [h, w, 3] at the network size,
+        int32 upright (H, W))."""
+        data, orientation = args
         is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
         image = tf.cond(is_jpeg,
                         lambda: tf.io.decode_jpeg(data, channels=3),
                         lambda: tf.io.decode_png(data, channels=3))
-        image = tf.ensure_shape(image, [None, None, 3])
+        image = _upright(tf.ensure_shape(image, [None, None, 3]), orientation)
         original_size = tf.shape(image)[:2]
         resized = self._resize_input(tf.cast(image, tf.float32))
         return tf.ensure_shape(resized, [*self._image_size, 3]), original_size
@@ -196,11 +204,12 @@ class SalganServingModule(tf.Module):
         count = tf.shape(images)[0]
         nonempty = _check(count > 0, _EMPTY_BATCH)
         with tf.control_dependencies([nonempty]):
-            header_sizes = tf.map_fn(self._checked_size, (images, tf.range(count)),
-                                     fn_output_signature=tf.TensorSpec([2], tf.int64))
+            header_sizes, orientations = tf.map_fn(
+                self._checked_size, (images, tf.range(count)),
+                fn_output_signature=(tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.int32)))
         with tf.control_dependencies([self._check_request(header_sizes)]):
             resized, sizes = tf.map_fn(
-                self._decode_one, tf.identity(images),
+                self._decode_one, (tf.identity(images), orientations),
                 fn_output_signature=(tf.TensorSpec([*self._image_size, 3], tf.float32),
                                      tf.TensorSpec([2], tf.int32)))
         small = self._network(resized)
@@ -265,6 +274,113 @@ def _format_name(data):
         name = tf.where(tf.equal(tf.strings.substr(data, offset, len(magic)), magic),
                         format_name, name)
     return name
+
+
+# ---------------------------------------------------------------- EXIF orientation, in the graph
+# The same EXIF block Pillow reads from the header (salgan_tf.data.images._orientation): a JPEG's
+# first APP1 "Exif" segment, a PNG's eXIf chunk before IDAT; then IFD0's Orientation tag (0x0112).
+# Every read is bounds-safe (zeros past the end), so corrupt EXIF means "upright", never an error.
+_MAX_SEGMENTS = 64  # JPEG segments / PNG chunks searched
+_MAX_IFD_ENTRIES = 256
+
+
+def _bytes_at(data, offset, count):
+    """int64 `[count]`: the bytes of `data` at `offset`, all zeros unless all are inside it."""
+    length = tf.cast(tf.strings.length(data), tf.int64)
+    piece = tf.strings.substr(data, tf.clip_by_value(offset, 0, length),
+                              tf.constant(count, tf.int64))
+    padded = tf.strings.substr(tf.strings.join([piece, "\0" * count]), 0, count)
+    values = tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
+    inside = tf.logical_and(offset >= 0, offset + count <= length)
+    return tf.where(inside, values, tf.zeros_like(values))
+
+
+def _uint(data, offset, count, little_endian=False):
+    """The unsigned integer of `count` bytes at `offset` (big-endian unless `little_endian`)."""
+    little_weights = tf.constant([256 ** i for i in range(count)], tf.int64)
+    weights = tf.where(little_endian, little_weights, tf.reverse(little_weights, [0]))
+    return tf.reduce_sum(_bytes_at(data, offset, count) * weights)
+
+
+def _bytes_equal(data, offset, expected):
+    return tf.reduce_all(tf.equal(_bytes_at(data, offset, len(expected)), list(expected)))
+
+
+def _jpeg_exif_offset(data):
+    """Offset of the TIFF header in a JPEG's first APP1 "Exif" segment, or -1."""
+
+    def next_segment(count, position, found):
+        is_marker = _bytes_equal(data, position, b"\xff")
+        kind = _uint(data, position + 1, 1)
+        length = _uint(data, position + 2, 2)
+        # Segments before the scan all carry a length; the scan (SOS) or EOI ends the search.
+        stop = (tf.logical_not(is_marker) | tf.equal(kind, 0xDA) | tf.equal(kind, 0xD9)
+                | (length < 2))
+        is_exif = tf.equal(kind, 0xE1) & _bytes_equal(data, position + 4, b"Exif\x00\x00")
+        found = tf.where(is_exif & tf.logical_not(stop), position + 10, found)
+        count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
+        return count, position + 2 + length, found
+
+    _, _, found = tf.while_loop(
+        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_segment,
+        (tf.constant(0, tf.int64), tf.constant(2, tf.int64), tf.constant(-1, tf.int64)))
+    return found
+
+
+def _png_exif_offset(data):
+    """Offset of the TIFF header in a PNG's eXIf chunk before IDAT, or -1."""
+
+    def next_chunk(count, position, found):
+        length = _uint(data, position, 4)
+        kind = position + 4
+        stop = (_bytes_equal(data, kind, b"IDAT") | _bytes_equal(data, kind, b"IEND")
+                | _bytes_equal(data, kind, b"\x00\x00\x00\x00"))
+        is_exif = _bytes_equal(data, kind, b"eXIf")
+        found = tf.where(is_exif & tf.logical_not(stop), position + 8, found)
+        count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
+        return count, position + 12 + length, found
+
+    _, _, found = tf.while_loop(
+        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_chunk,
+        (tf.constant(0, tf.int64), tf.constant(8, tf.int64), tf.constant(-1, tf.int64)))
+    return found
+
+
+def _exif_orientation(data, tiff):
+    """int32 EXIF orientation 1-8 from the TIFF header at `tiff` (1: none, invalid, tiff < 0)."""
+    little = _bytes_equal(data, tiff, b"II")
+    big = _bytes_equal(data, tiff, b"MM")
+    ifd = tiff + _uint(data, tiff + 4, 4, little)
+    entries = tf.minimum(_uint(data, ifd, 2, little), _MAX_IFD_ENTRIES)
+
+    def next_entry(index, orientation):
+        entry = ifd + 2 + 12 * index
+        is_orientation = tf.equal(_uint(data, entry, 2, little), 0x0112)
+        orientation = tf.where(is_orientation, _uint(data, entry + 8, 2, little), orientation)
+        return index + 1, orientation
+
+    _, orientation = tf.while_loop(
+        lambda index, orientation: (index < entries) & tf.equal(orientation, 0), next_entry,
+        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)))
+    valid = (tiff >= 0) & (little | big) & (orientation >= 1) & (orientation <= 8)
+    return tf.cast(tf.where(valid, orientation, 1), tf.int32)
+
+
+def _upright(image, orientation):
+    """`[H, W, C]` as stored -> as shown, for EXIF orientation 1-8 (as images._upright)."""
+    def turned():  # rows become columns
+        return tf.transpose(image, [1, 0, 2])
+
+    return tf.switch_case(orientation - 1, [
+        lambda: image,
+        lambda: tf.reverse(image, [1]),
+        lambda: tf.reverse(image, [0, 1]),
+        lambda: tf.reverse(image, [0]),
+        turned,
+        lambda: tf.reverse(turned(), [1]),  # 6: 90 degrees clockwise
+        lambda: tf.reverse(turned(), [0, 1]),
+        lambda: tf.reverse(turned(), [0]),  # 8: 90 degrees counter-clockwise
+    ])
 
 
 def _png_size(data, item):

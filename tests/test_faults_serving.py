@@ -23,6 +23,7 @@ from PIL import Image
 from export import rest_json
 from export import saved_model as saved_model_lib
 from salgan_tf import serve_app
+from salgan_tf.data import images
 
 import test_export_util as util
 from test_serve_app import blank_png, encode
@@ -382,3 +383,44 @@ def test_predict_cli_refuses_with_one_line(tmp_path, case):
     assert len(errors) == 1 and str(output) in errors[0], result.stderr[-2000:]
     assert (tmp_path / "file.txt").read_text() == "keep me"
     assert not (tmp_path / "out").exists()  # refused before anything was created
+
+
+# --------------------------------------------------------------------------- one decoder
+
+
+def _with_orientation(fmt, orientation, height=12, width=20):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(util.random_rgb(height, width, seed=orientation)).save(
+        buffer, format=fmt, exif=exif.tobytes(), quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_saved_model_applies_exif_orientation_as_the_host_decoder(fmt):
+    serve = _serving_default()
+    predict = util.loaded(util.exported_model()[2]).signatures["predict_tensor"]
+    for orientation in range(1, 9):
+        data = _with_orientation(fmt, orientation)
+        upright = images.decode_image(data)  # predict's, the converter's and the server's pixels
+        assert upright.shape[:2] == ((20, 12) if orientation >= 5 else (12, 20))
+        served = serve(images=tf.constant([data]))
+        assert (int(served["height"][0]), int(served["width"][0])) == upright.shape[:2]
+        expected = predict(images=tf.constant(upright[None].astype(np.float32)))["saliency"]
+        np.testing.assert_allclose(served["saliency"].numpy(), expected.numpy(), atol=1e-5,
+                                   err_msg=f"orientation {orientation}")
+
+
+def test_demo_server_answers_like_the_saved_model_for_a_sideways_photo():
+    from starlette.testclient import TestClient
+
+    from salgan_tf import inference
+
+    version_dir = util.exported_model()[2]
+    body = {"instances": [_b64(_with_orientation("JPEG", 6, 30, 44))]}
+    with TestClient(serve_app.create_app(inference.load_predictor(version_dir))) as client:
+        ours = client.post(PREDICT, json=body).json()["predictions"][0]
+    status, expected = rest_json.predict(util.loaded(version_dir), body)
+    assert status == 200 and (ours["height"], ours["width"]) == (44, 30)
+    np.testing.assert_allclose(ours["saliency"], expected["predictions"][0]["saliency"], atol=1e-5)

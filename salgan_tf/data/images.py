@@ -104,10 +104,21 @@ def _open_header(data, name, max_pixels, formats):
 
 
 def _orientation(image):
-    """The EXIF orientation 1-8 of an opened image (1, upright, when absent or unreadable)."""
+    """The EXIF orientation 1-8 of an opened image (1, upright, when absent or unreadable).
+
+    JPEG and PNG: only the EXIF block Pillow finds in the header (JPEG APP1 "Exif", PNG eXIf
+    chunk before IDAT), never XMP and never by decoding the pixels (`Image.getexif` on a PNG
+    without eXIf decodes it) - exactly what export.saved_model's in-graph parser reads.
+    """
     try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except (OSError, SyntaxError, ValueError, struct.error):
+        if image.format in ("JPEG", "PNG"):
+            exif = Image.Exif()
+            if image.info.get("exif"):
+                exif.load(image.info["exif"])
+        else:
+            exif = image.getexif()
+        orientation = exif.get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
         return 1
     return orientation if orientation in range(1, 9) else 1
 
