@@ -24,7 +24,9 @@ the item or the limit: an empty batch; empty or undecodable bytes; formats other
 `saliency` output (N x H_max x W_max) would. All sizes are read from the headers BEFORE anything is
 decoded, so neither a 10k x 10k image nor a 1x10000 + 10000x1 pair (800 MB of padding) allocates
 its pixels. Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
-alpha dropped). EXIF orientation is not read (as `tf.io.decode_jpeg`): clients send upright pixels.
+alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf chunk) is read
+in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
+decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
 
 The module also carries, for loaders (`salgan_tf.inference`, `export.tflite`), the plain
 `tf.function` `network` (RGB 0-255 at the network size -> map) and read-only variables

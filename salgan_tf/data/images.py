@@ -17,8 +17,8 @@ Decoding (documented in docs/data.md and docs/serve.md):
   8 bits by keeping the high byte (`>> 8`, as libpng and `tf.io.decode_png` do).
 - EXIF orientation is applied: a phone photo stored sideways with "rotate 90" in its EXIF is
   returned upright, as every image viewer and browser shows it (`ImageOps.exif_transpose`'s
-  table). The SavedModel's in-graph decoder cannot read EXIF; TF Serving clients send upright
-  pixels (docs/serve.md).
+  table). The SavedModel's serving signature reads the same EXIF block in its graph and turns
+  the image the same way (export/saved_model.py), so every path sees the same upright pixels.
 Maps may be 8-bit (L), 16-bit (I;16/I), float (F) or RGB (converted to L); they are returned as
 float64 in [0, 1] relative to their full scale (not re-normalised).
 """
