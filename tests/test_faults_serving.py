@@ -424,3 +424,22 @@ def test_demo_server_answers_like_the_saved_model_for_a_sideways_photo():
     status, expected = rest_json.predict(util.loaded(version_dir), body)
     assert status == 200 and (ours["height"], ours["width"]) == (44, 30)
     np.testing.assert_allclose(ours["saliency"], expected["predictions"][0]["saliency"], atol=1e-5)
+
+
+def test_predict_and_the_demo_page_write_the_same_png_for_a_sideways_photo(tmp_path):
+    from starlette.testclient import TestClient
+
+    from salgan_tf import inference, predict_lib
+
+    predictor = inference.load_predictor(util.exported_model()[1])
+    data = _with_orientation("JPEG", 6, 30, 44)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "phone.jpg").write_bytes(data)
+    report = predict_lib.predict_files(predictor, [str(tmp_path / "in" / "phone.jpg")],
+                                       str(tmp_path / "out"), root=str(tmp_path / "in"))
+    assert report.written == [str(tmp_path / "out" / "phone.png")]
+    with TestClient(serve_app.create_app(predictor)) as client:
+        page = client.post("/api/saliency.png?filename=phone.jpg", content=data)
+    written = np.asarray(Image.open(tmp_path / "out" / "phone.png"))
+    assert written.shape == (44, 30)  # upright, as the photo is shown
+    np.testing.assert_array_equal(written, np.asarray(Image.open(io.BytesIO(page.content))))
