@@ -7,8 +7,9 @@ For each input image `<root>/<sub>/<name>.<ext>` it writes
 The maps folder is what `python -m salgan_tf.evaluate --maps=` reads (`<stem>.png`).
 
 Before anything is predicted, the run is refused (ValueError, one line) when `output` is a file
-or cannot be created, or when two inputs would write the same map (`x.jpg` and `x.png` in one
-folder both map to `x.png`; the message lists every clash). A bad file (undecodable, empty, too
+or cannot be created, when two inputs would write the same map (`x.jpg` and `x.png` in one
+folder both map to `x.png`; the message lists every clash), or when a map would overwrite an
+input image (`--output` = the input folder). A bad file (undecodable, empty, too
 large) is reported and skipped; the rest are still written.
 
 Images are read by `salgan_tf.data.images.decode_image`, the decoder the converter and the demo
@@ -87,7 +88,8 @@ def check_output_dir(output_dir):
 
 def check_no_clashes(image_paths, root, output_dir):
     """ValueError listing every map path two or more inputs would write (e.g. `x.jpg` and `x.png`
-    in one folder both give `x.png`): nothing would tell which map is which."""
+    in one folder both give `x.png`: nothing would tell which map is which), and every map or
+    overlay path that is an input image (`--output` = the input folder would overwrite `x.png`)."""
     sources = collections.defaultdict(list)
     for path in image_paths:
         sources[output_paths(path, root, output_dir)[0]].append(path)
@@ -98,6 +100,14 @@ def check_no_clashes(image_paths, root, output_dir):
         raise ValueError(f"{len(clashes)} map path(s) would be written by more than one input "
                          f"({listed}); rename the inputs or predict them into separate output "
                          "folders")
+    inputs = {os.path.realpath(path) for path in image_paths}
+    overwritten = sorted(target for path in image_paths
+                         for target in output_paths(path, root, output_dir)
+                         if os.path.realpath(target) in inputs)
+    if overwritten:
+        raise ValueError(f"the maps would overwrite {len(overwritten)} input image(s) "
+                         f"({', '.join(overwritten)}); choose an --output folder apart from the "
+                         "inputs")
 
 
 def _write_map(path, saliency):

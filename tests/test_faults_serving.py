@@ -353,6 +353,11 @@ def test_predict_never_writes_two_inputs_to_one_map(tmp_path):
            f"{tmp_path / 'in' / 'x.png'}" in message
     assert "\n" not in message
     assert not (tmp_path / "out").exists()  # refused before anything was created
+    original = (tmp_path / "in" / "y.png").read_bytes()
+    with pytest.raises(ValueError, match="would overwrite 1 input image.*y.png"):
+        predict_lib.predict_files(predictor, [str(tmp_path / "in" / "y.png")],
+                                  str(tmp_path / "in"), root=str(tmp_path / "in"))
+    assert (tmp_path / "in" / "y.png").read_bytes() == original
 
 
 def _run_predict(model, input_path, output):
