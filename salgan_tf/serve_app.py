@@ -304,9 +304,11 @@ def _predict_json(service, config, signature_inputs, body):
     except rest_json.RequestError as error:
         raise ClientError(400, str(error)) from error
     items = list(inputs[INPUT_NAME].reshape(-1))
-    if inputs[INPUT_NAME].ndim != 1 or not items:
-        raise ClientError(400, f"{INPUT_NAME} must be a non-empty list of images (string [N]), "
-                               f"got shape {list(inputs[INPUT_NAME].shape)}")
+    if not items:  # the SavedModel's words
+        raise ClientError(400, f"empty batch: `{INPUT_NAME}` holds no image; send at least one")
+    if inputs[INPUT_NAME].ndim != 1:
+        raise ClientError(400, f"{INPUT_NAME} must be a list of images (string [N]), got shape "
+                               f"{list(inputs[INPUT_NAME].shape)}")
     item_name = "instances[{}]" if layout == "row" else "inputs.images[{}]"
     named = [(item_name.format(i), data) for i, data in enumerate(items)]
     check_request_pixels(named, config)

@@ -271,7 +271,7 @@ def test_malformed_json_of_any_shape_gets_json_400(server_client, kind):
 
 def test_empty_batch_is_refused_by_name_by_the_demo_server(server_client):
     response = server_client.post(PREDICT, json={"inputs": {"images": []}})
-    assert response.status_code == 400 and "non-empty" in response.json()["error"]
+    assert response.status_code == 400 and "empty batch" in response.json()["error"]
 
 
 def _free_port():
