@@ -31,6 +31,15 @@ class RequestError(ValueError):
     """The JSON body does not fit the signature (HTTP 400)."""
 
 
+def _loads(body):
+    """JSON text -> value; RequestError for malformed JSON of any shape (also too deep)."""
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise RequestError(f"request body is not JSON ({type(error).__name__}: "
+                           f"{str(error)[:200]})") from error
+
+
 def _input_specs(signature):
     """{input name: TensorSpec} of a loaded signature (a keyword-only ConcreteFunction)."""
     _, kwargs = signature.structured_input_signature
@@ -40,7 +49,11 @@ def _input_specs(signature):
 def _decode_value(value, dtype, where):
     """JSON value (nested lists) -> numpy array of `dtype`, decoding {"b64": ...} objects."""
     if dtype == tf.string:
-        return np.array(_decode_strings(value, where), dtype=object)
+        array = np.array(_decode_strings(value, where), dtype=object)
+        if not all(isinstance(item, bytes) for item in array.reshape(-1)):
+            raise RequestError(f"{where}: nested lists of different lengths (a tensor needs "
+                               "every row the same shape)")
+        return array
     try:
         return np.asarray(value, dtype=dtype.as_numpy_dtype)
     except (TypeError, ValueError) as error:
@@ -75,10 +88,7 @@ def _encode_value(array):
 def parse_request(body, signature):
     """JSON body (str, bytes or dict) -> ({input name: numpy array}, "row" or "columnar")."""
     if isinstance(body, (str, bytes)):
-        try:
-            body = json.loads(body)
-        except json.JSONDecodeError as error:
-            raise RequestError(f"request body is not JSON ({error})") from error
+        body = _loads(body)
     if not isinstance(body, dict):
         raise RequestError("request body must be a JSON object")
     specs = _input_specs(signature)
@@ -140,10 +150,7 @@ def predict(loaded, body):
       `(http_status, response dict)`: 200 with "predictions"/"outputs", or 400 with "error".
     """
     try:
-        try:
-            parsed = json.loads(body) if isinstance(body, (str, bytes)) else body
-        except json.JSONDecodeError as error:
-            raise RequestError(f"request body is not JSON ({error})") from error
+        parsed = _loads(body) if isinstance(body, (str, bytes)) else body
         if not isinstance(parsed, dict):
             raise RequestError("request body must be a JSON object")
         name = parsed.get("signature_name", DEFAULT_SIGNATURE)

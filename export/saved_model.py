@@ -17,14 +17,23 @@ send raw images (see export/README.md for the TF Serving guide):
   predict_tensor    images: float32 [N, H, W, 3], RGB 0-255, one size per batch
                     -> saliency: float32 [N, H, W, 1]; saliency_small: float32 [N, h, w, 1]
 
-Bad input fails the request with InvalidArgument (never crashes the server): empty or undecodable
-bytes, formats other than JPEG/PNG, images larger than `max_pixels` (checked from the header BEFORE
-decoding, so a 10k x 10k image never allocates its pixels). Grayscale and RGBA images are
-accepted: decoded with 3 channels (gray replicated, alpha dropped).
+Bad input fails the request with InvalidArgument (never crashes the server), its message naming
+the item or the limit: an empty batch; empty or undecodable bytes; formats other than JPEG/PNG
+(the message names BMP/GIF/WebP/TIFF and shows the first bytes in hex); an image larger than
+`max_pixels`; a request whose images hold more than `max_request_pixels` in total, or whose padded
+`saliency` output (N x H_max x W_max) would. All sizes are read from the headers BEFORE anything is
+decoded, so neither a 10k x 10k image nor a 1x10000 + 10000x1 pair (800 MB of padding) allocates
+its pixels. Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
+alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf chunk) is read
+in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
+decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
 
 The module also carries, for loaders (`salgan_tf.inference`, `export.tflite`), the plain
 `tf.function` `network` (RGB 0-255 at the network size -> map) and read-only variables
-`image_height`, `image_width`, `resize_mode`, `max_pixels`.
+`image_height`, `image_width`, `resize_mode`, `max_pixels`, `max_request_pixels`.
+
+The version directory is readable by other users (directories 0755, files 0644 under the usual
+umask 022), as TF Serving's own exports: TF Serving often runs as another user.
 """
 from __future__ import annotations
 
@@ -36,16 +45,17 @@ import tempfile
 import tensorflow as tf
 
 from salgan_tf import preprocessing
+from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 
-# 25 megapixels (e.g. 6000x4000, or SUN500's largest 2736x3648 = 10 MP): the decoded uint8 image
-# is 75 MB and its float32 copy 300 MB, which one request may hold; 10k x 10k (100 MP) is refused.
-DEFAULT_MAX_PIXELS = 25_000_000
 RESIZE_MODES = ("stretch", "letterbox")
 SERVING_SIGNATURE = "serving_default"
 TENSOR_SIGNATURE = "predict_tensor"
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# (offset, magic bytes, name) of formats clients send by mistake, named in the refusal.
+_OTHER_FORMATS = ((0, b"BM", "BMP"), (0, b"GIF8", "GIF"), (8, b"WEBP", "WebP"),
+                  (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"))
 
 
 class SalganServingModule(tf.Module):
@@ -56,9 +66,12 @@ class SalganServingModule(tf.Module):
         fixed input size (`salgan_tf.generator.build_generator`).
       resize_mode: "stretch" or "letterbox", as in training (config.json).
       max_pixels: largest accepted H*W of one input image.
+      max_request_pixels: largest total H*W of one request's images, and largest padded output
+        N x H_max x W_max (serving_default) or N x H x W (predict_tensor).
     """
 
-    def __init__(self, generator, *, resize_mode="stretch", max_pixels=DEFAULT_MAX_PIXELS):
+    def __init__(self, generator, *, resize_mode="stretch", max_pixels=DEFAULT_MAX_PIXELS,
+                 max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS):
         super().__init__(name="salgan_serving")
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
@@ -68,6 +81,8 @@ class SalganServingModule(tf.Module):
                              f"{generator.input_shape}")
         if max_pixels <= 0:
             raise ValueError(f"max_pixels must be positive, got {max_pixels}")
+        if max_request_pixels <= 0:
+            raise ValueError(f"max_request_pixels must be positive, got {max_request_pixels}")
         # Save the generator's raw tf.Variables, not the Keras model: tracking the Keras model
         # saves its variables under generic names that the functions do not read, so a
         # session-based loader (TF Serving, `saved_model_cli run`) fails with "Could not find
@@ -77,12 +92,15 @@ class SalganServingModule(tf.Module):
         self._image_size = (int(height), int(width))
         self._resize_mode = resize_mode
         self._max_pixels = int(max_pixels)
+        self._max_request_pixels = int(max_request_pixels)
         # Saved with the model so loaders know how it was trained (read with `.numpy()`).
         self.image_height = tf.Variable(self._image_size[0], trainable=False, name="image_height")
         self.image_width = tf.Variable(self._image_size[1], trainable=False, name="image_width")
         self.resize_mode = tf.Variable(resize_mode, trainable=False, name="resize_mode")
         self.max_pixels = tf.Variable(self._max_pixels, dtype=tf.int64, trainable=False,
                                       name="max_pixels")
+        self.max_request_pixels = tf.Variable(self._max_request_pixels, dtype=tf.int64,
+                                              trainable=False, name="max_request_pixels")
         height, width = self._image_size
         self.network = tf.function(
             self._network,
@@ -105,36 +123,74 @@ class SalganServingModule(tf.Module):
         return preprocessing.resize_image(images, self._image_size, mode=self._resize_mode,
                                           pad_value=preprocessing.IMAGENET_RGB_MEAN)
 
-    def _decode_one(self, args):
-        """(JPEG/PNG bytes, item index) -> (float32 [h, w, 3] at the network size, int32 (H, W)).
+    def _checked_size(self, args):
+        """(JPEG/PNG bytes, item index) -> (int64 upright (H, W) from the header, int32 EXIF
+        orientation), after every item check.
 
-        Every check runs before any decoding (explicit control dependencies), so bad bytes and
-        huge images fail with an InvalidArgument that names the request item.
+        Nothing is decoded here; bad bytes and huge images fail with an InvalidArgument naming
+        the request item. Messages hold only ASCII: the first bytes are shown in hex (raw bytes
+        in an Assert message made Python raise UnicodeDecodeError instead).
         """
         data, index = args
         item = tf.strings.format("images[{}]:", index)
-        checks = [tf.debugging.Assert(tf.strings.length(data) > 0, [item, "image bytes are empty"])]
+        checks = [_check(tf.strings.length(data) > 0, "{} image bytes are empty", item)]
         with tf.control_dependencies(checks):
             is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
             is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
-            checks.append(tf.debugging.Assert(
+            checks.append(_check(
                 tf.logical_or(is_jpeg, is_png),
-                [item, "bytes are neither JPEG nor PNG; first bytes:",
-                 tf.strings.substr(data, 0, 8)]))
+                "{} bytes are neither JPEG nor PNG (the formats this model decodes); they look "
+                "like {} data; first bytes (hex): {}", item, _format_name(data), _hex_head(data)))
         with tf.control_dependencies(checks):
             size = tf.cond(is_jpeg,
                            lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
                            lambda: _png_size(data, item))
+            orientation = _exif_orientation(
+                data, tf.cond(is_jpeg, lambda: _jpeg_exif_offset(data),
+                              lambda: _png_exif_offset(data)))
+            # Orientations 5-8 turn the image by 90 degrees: height and width swap.
+            size = tf.where(orientation >= 5, tf.reverse(size, [0]), size)
             pixels = size[0] * size[1]
-            checks.append(tf.debugging.Assert(
+            checks.append(_check(
                 tf.logical_and(pixels > 0, pixels <= self._max_pixels),
-                [item, "image of", size[0], "x", size[1], "(HxW) is empty or larger than the "
-                 "limit of", self._max_pixels, "pixels"]))
+                "{} image of {} x {} (HxW) is empty or larger than the limit of {} pixels "
+                "(max_pixels)", item, size[0], size[1], self._max_pixels))
         with tf.control_dependencies(checks):
-            image = tf.cond(is_jpeg,
-                            lambda: tf.io.decode_jpeg(data, channels=3),
-                            lambda: tf.io.decode_png(data, channels=3))
-        image = tf.ensure_shape(image, [None, None, 3])
+            return tf.identity(size), tf.identity(orientation)
+
+    def _check_request(self, sizes):
+        """Asserts for the request budget, from the `[N, 2]` int64 header sizes (module doc)."""
+        count = tf.cast(tf.shape(sizes)[0], tf.float64)
+        # float64: N x H_max x W_max may overflow int64 for hostile headers; exact below 2**53.
+        heights, widths = tf.cast(sizes[:, 0], tf.float64), tf.cast(sizes[:, 1], tf.float64)
+        total = tf.reduce_sum(heights * widths)
+        padded_height, padded_width = tf.reduce_max(heights), tf.reduce_max(widths)
+        padded = count * padded_height * padded_width
+        limit = float(self._max_request_pixels)
+        total_check = _check(
+            total <= limit,
+            "request: its images hold {} pixels in total, more than the per-request limit of {} "
+            "pixels (max_request_pixels); send fewer or smaller images per request",
+            tf.cast(total, tf.int64), self._max_request_pixels)
+        with tf.control_dependencies([total_check]):
+            return _check(
+                padded <= limit,
+                "request: the padded saliency output would be {} x {} x {} = {} pixels, more "
+                "than the per-request limit of {} pixels (max_request_pixels); batch images of "
+                "similar size together, or send them in separate requests",
+                tf.cast(count, tf.int64), tf.cast(padded_height, tf.int64),
+                tf.cast(padded_width, tf.int64), tf.cast(padded, tf.int64),
+                self._max_request_pixels)
+
+    def _decode_one(self, args):
+        """(checked JPEG/PNG bytes, EXIF orientation) -> (float32 [h, w, 3] at the network size,
+        int32 upright (H, W))."""
+        data, orientation = args
+        is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
+        image = tf.cond(is_jpeg,
+                        lambda: tf.io.decode_jpeg(data, channels=3),
+                        lambda: tf.io.decode_png(data, channels=3))
+        image = _upright(tf.ensure_shape(image, [None, None, 3]), orientation)
         original_size = tf.shape(image)[:2]
         resized = self._resize_input(tf.cast(image, tf.float32))
         return tf.ensure_shape(resized, [*self._image_size, 3]), original_size
@@ -147,12 +203,19 @@ class SalganServingModule(tf.Module):
                                  [0, 0]])
 
     def _serve_encoded(self, images):
-        resized, sizes = tf.map_fn(
-            self._decode_one, (images, tf.range(tf.shape(images)[0])),
-            fn_output_signature=(tf.TensorSpec([*self._image_size, 3], tf.float32),
-                                 tf.TensorSpec([2], tf.int32)))
+        count = tf.shape(images)[0]
+        nonempty = _check(count > 0, _EMPTY_BATCH)
+        with tf.control_dependencies([nonempty]):
+            header_sizes, orientations = tf.map_fn(
+                self._checked_size, (images, tf.range(count)),
+                fn_output_signature=(tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.int32)))
+        with tf.control_dependencies([self._check_request(header_sizes)]):
+            resized, sizes = tf.map_fn(
+                self._decode_one, (tf.identity(images), orientations),
+                fn_output_signature=(tf.TensorSpec([*self._image_size, 3], tf.float32),
+                                     tf.TensorSpec([2], tf.int32)))
         small = self._network(resized)
-        padded_size = tf.reduce_max(tf.concat([sizes, [[0, 0]]], axis=0), axis=0)
+        padded_size = tf.reduce_max(sizes, axis=0)
         saliency = tf.map_fn(
             lambda args: self._map_to_size(args[0], args[1], padded_size), (small, sizes),
             fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
@@ -162,11 +225,17 @@ class SalganServingModule(tf.Module):
     def _predict_tensor(self, images):
         shape = tf.shape(images)
         pixels = tf.cast(shape[1], tf.int64) * tf.cast(shape[2], tf.int64)
-        check = tf.debugging.Assert(
+        checks = [_check(shape[0] > 0, _EMPTY_BATCH)]
+        checks.append(_check(
             tf.logical_and(pixels > 0, pixels <= self._max_pixels),
-            ["images of", shape[1], "x", shape[2], "(HxW) are empty or larger than the limit of",
-             self._max_pixels, "pixels"])
-        with tf.control_dependencies([check]):
+            "images of {} x {} (HxW) are empty or larger than the limit of {} pixels "
+            "(max_pixels)", shape[1], shape[2], self._max_pixels))
+        checks.append(_check(
+            tf.cast(shape[0], tf.int64) * pixels <= self._max_request_pixels,
+            "request: the saliency output would be {} x {} x {} pixels, more than the "
+            "per-request limit of {} pixels (max_request_pixels); send fewer images per request",
+            shape[0], shape[1], shape[2], self._max_request_pixels))
+        with tf.control_dependencies(checks):
             resized = self._resize_input(images)
         small = self._network(resized)
         saliency = preprocessing.resize_map_to_original(small, shape[1:3], mode=self._resize_mode)
@@ -178,10 +247,148 @@ class SalganServingModule(tf.Module):
                 TENSOR_SIGNATURE: self.predict_tensor.get_concrete_function()}
 
 
+_EMPTY_BATCH = "empty batch: `images` holds no image; send at least one"
+
+
+def _check(condition, template, *values):
+    """`tf.debugging.Assert` with one readable message: `template` with each `{}` replaced by
+    a value (a string tensor as is, a number as its decimal digits)."""
+    texts = [value if isinstance(value, tf.Tensor) and value.dtype == tf.string
+             else tf.strings.as_string(value) for value in values]
+    pieces = template.split("{}")
+    message = [pieces[0]]
+    for text, piece in zip(texts, pieces[1:]):
+        message += [text, piece]
+    return tf.debugging.Assert(condition, [tf.strings.join(message)])
+_HEX_BYTES = [f"{value:02x}" for value in range(256)]
+
+
+def _hex_head(data, length=8):
+    """The first `length` bytes of a string tensor as ASCII hex, e.g. "42 4d 36 00"."""
+    values = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 0, length), tf.uint8), tf.int32)
+    return tf.strings.reduce_join(tf.gather(tf.constant(_HEX_BYTES), values), separator=" ")
+
+
+def _format_name(data):
+    """"BMP", "GIF", "WebP", "TIFF" or "unknown" from a string tensor's magic bytes."""
+    name = tf.constant("unknown")
+    for offset, magic, format_name in _OTHER_FORMATS:
+        name = tf.where(tf.equal(tf.strings.substr(data, offset, len(magic)), magic),
+                        format_name, name)
+    return name
+
+
+# ---------------------------------------------------------------- EXIF orientation, in the graph
+# The same EXIF block Pillow reads from the header (salgan_tf.data.images._orientation): a JPEG's
+# first APP1 "Exif" segment, a PNG's eXIf chunk before IDAT; then IFD0's Orientation tag (0x0112).
+# Every read is bounds-safe (zeros past the end), so corrupt EXIF means "upright", never an error.
+_MAX_SEGMENTS = 64  # JPEG segments / PNG chunks searched
+_MAX_IFD_ENTRIES = 256
+
+
+def _bytes_at(data, offset, count):
+    """int64 `[count]`: the bytes of `data` at `offset`, all zeros unless all are inside it."""
+    length = tf.cast(tf.strings.length(data), tf.int64)
+    piece = tf.strings.substr(data, tf.clip_by_value(offset, 0, length),
+                              tf.constant(count, tf.int64))
+    padded = tf.strings.substr(tf.strings.join([piece, "\0" * count]), 0, count)
+    values = tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
+    inside = tf.logical_and(offset >= 0, offset + count <= length)
+    return tf.where(inside, values, tf.zeros_like(values))
+
+
+def _uint(data, offset, count, little_endian=False):
+    """The unsigned integer of `count` bytes at `offset` (big-endian unless `little_endian`)."""
+    little_weights = tf.constant([256 ** i for i in range(count)], tf.int64)
+    weights = tf.where(little_endian, little_weights, tf.reverse(little_weights, [0]))
+    return tf.reduce_sum(_bytes_at(data, offset, count) * weights)
+
+
+def _bytes_equal(data, offset, expected):
+    return tf.reduce_all(tf.equal(_bytes_at(data, offset, len(expected)), list(expected)))
+
+
+def _jpeg_exif_offset(data):
+    """Offset of the TIFF header in a JPEG's first APP1 "Exif" segment, or -1."""
+
+    def next_segment(count, position, found):
+        is_marker = _bytes_equal(data, position, b"\xff")
+        kind = _uint(data, position + 1, 1)
+        length = _uint(data, position + 2, 2)
+        # Segments before the scan all carry a length; the scan (SOS) or EOI ends the search.
+        stop = (tf.logical_not(is_marker) | tf.equal(kind, 0xDA) | tf.equal(kind, 0xD9)
+                | (length < 2))
+        is_exif = tf.equal(kind, 0xE1) & _bytes_equal(data, position + 4, b"Exif\x00\x00")
+        found = tf.where(is_exif & tf.logical_not(stop), position + 10, found)
+        count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
+        return count, position + 2 + length, found
+
+    _, _, found = tf.while_loop(
+        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_segment,
+        (tf.constant(0, tf.int64), tf.constant(2, tf.int64), tf.constant(-1, tf.int64)))
+    return found
+
+
+def _png_exif_offset(data):
+    """Offset of the TIFF header in a PNG's eXIf chunk before IDAT, or -1."""
+
+    def next_chunk(count, position, found):
+        length = _uint(data, position, 4)
+        kind = position + 4
+        stop = (_bytes_equal(data, kind, b"IDAT") | _bytes_equal(data, kind, b"IEND")
+                | _bytes_equal(data, kind, b"\x00\x00\x00\x00"))
+        is_exif = _bytes_equal(data, kind, b"eXIf")
+        found = tf.where(is_exif & tf.logical_not(stop), position + 8, found)
+        count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
+        return count, position + 12 + length, found
+
+    _, _, found = tf.while_loop(
+        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_chunk,
+        (tf.constant(0, tf.int64), tf.constant(8, tf.int64), tf.constant(-1, tf.int64)))
+    return found
+
+
+def _exif_orientation(data, tiff):
+    """int32 EXIF orientation 1-8 from the TIFF header at `tiff` (1: none, invalid, tiff < 0)."""
+    little = _bytes_equal(data, tiff, b"II")
+    big = _bytes_equal(data, tiff, b"MM")
+    ifd = tiff + _uint(data, tiff + 4, 4, little)
+    entries = tf.minimum(_uint(data, ifd, 2, little), _MAX_IFD_ENTRIES)
+
+    def next_entry(index, orientation):
+        entry = ifd + 2 + 12 * index
+        is_orientation = tf.equal(_uint(data, entry, 2, little), 0x0112)
+        orientation = tf.where(is_orientation, _uint(data, entry + 8, 2, little), orientation)
+        return index + 1, orientation
+
+    _, orientation = tf.while_loop(
+        lambda index, orientation: (index < entries) & tf.equal(orientation, 0), next_entry,
+        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)))
+    valid = (tiff >= 0) & (little | big) & (orientation >= 1) & (orientation <= 8)
+    return tf.cast(tf.where(valid, orientation, 1), tf.int32)
+
+
+def _upright(image, orientation):
+    """`[H, W, C]` as stored -> as shown, for EXIF orientation 1-8 (as images._upright)."""
+    def turned():  # rows become columns
+        return tf.transpose(image, [1, 0, 2])
+
+    return tf.switch_case(orientation - 1, [
+        lambda: image,
+        lambda: tf.reverse(image, [1]),
+        lambda: tf.reverse(image, [0, 1]),
+        lambda: tf.reverse(image, [0]),
+        turned,
+        lambda: tf.reverse(turned(), [1]),  # 6: 90 degrees clockwise
+        lambda: tf.reverse(turned(), [0, 1]),
+        lambda: tf.reverse(turned(), [0]),  # 8: 90 degrees counter-clockwise
+    ])
+
+
 def _png_size(data, item):
     """(H, W) int64 from a PNG's IHDR chunk (bytes 16-23, big-endian width then height)."""
-    check = tf.debugging.Assert(tf.strings.length(data) >= 24,
-                                [item, "PNG bytes too short to hold an IHDR header"])
+    check = _check(tf.strings.length(data) >= 24, "{} PNG bytes too short to hold an IHDR header",
+                   item)
     with tf.control_dependencies([check]):
         header = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int64)
     weights = tf.constant([1 << 24, 1 << 16, 1 << 8, 1], tf.int64)
@@ -203,7 +410,8 @@ def check_version_dir(output):
 
 
 def export_saved_model(generator, output, *, resize_mode="stretch",
-                       max_pixels=DEFAULT_MAX_PIXELS, require_version_dir=True):
+                       max_pixels=DEFAULT_MAX_PIXELS,
+                       max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS, require_version_dir=True):
     """Writes the serving SavedModel of `generator` to `output`.
 
     The model is written to a temporary, non-numeric sibling directory and renamed into place,
@@ -214,6 +422,7 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
       output: the version directory, e.g. `models/salgan/1`.
       resize_mode: "stretch" or "letterbox" (use the training run's mode).
       max_pixels: largest accepted input image, in pixels (H*W).
+      max_request_pixels: per-request budget, in pixels (`SalganServingModule`).
       require_version_dir: check that `output` ends in an integer version (TF Serving layout).
 
     Returns:
@@ -224,12 +433,14 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
         check_version_dir(output)
     elif os.path.exists(output) and os.listdir(output):
         raise FileExistsError(f"{output}: already exists and is not empty")
-    module = SalganServingModule(generator, resize_mode=resize_mode, max_pixels=max_pixels)
+    module = SalganServingModule(generator, resize_mode=resize_mode, max_pixels=max_pixels,
+                                 max_request_pixels=max_request_pixels)
     parent = os.path.dirname(output)
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
     try:
         tf.saved_model.save(module, staging, signatures=module.signatures())
+        _make_readable(staging)
         if os.path.exists(output):
             os.rmdir(output)  # empty (checked above)
         os.replace(staging, output)
@@ -239,7 +450,20 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
     return output
 
 
-def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAULT_MAX_PIXELS):
+def _make_readable(directory):
+    """Gives `directory` and everything in it the modes a plain `mkdir`/`open` would (0755 /
+    0644 under umask 022): `mkdtemp` makes the directory 0700, which a TF Serving running as
+    another user cannot read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for root, _, files in os.walk(directory):
+        os.chmod(root, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~umask)
+
+
+def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAULT_MAX_PIXELS,
+                      max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS):
     """Loads a training run (dir, `checkpoints/` or `ckpt-N`) and exports it to `output`.
 
     The network input size and (unless given) the resize mode come from the run's config.json.
@@ -248,7 +472,7 @@ def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAUL
 
     generator, config = checkpoints.load_generator(checkpoint)
     return export_saved_model(generator, output, resize_mode=resize_mode or config.resize_mode,
-                              max_pixels=max_pixels)
+                              max_pixels=max_pixels, max_request_pixels=max_request_pixels)
 
 
 
@@ -261,7 +485,8 @@ def _main(argv):
     try:
         path = export_checkpoint(flag_values.checkpoint, flag_values.output,
                                  resize_mode=flag_values.resize_mode,
-                                 max_pixels=flag_values.max_pixels)
+                                 max_pixels=flag_values.max_pixels,
+                                 max_request_pixels=flag_values.max_request_pixels)
     except (FileNotFoundError, FileExistsError, ValueError) as error:  # names the path
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -279,4 +504,7 @@ if __name__ == "__main__":
                       "override the run's resize mode (default: config.json)")
     flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS,
                          "largest accepted input image (H*W); larger requests get InvalidArgument")
+    flags.DEFINE_integer("max_request_pixels", DEFAULT_MAX_REQUEST_PIXELS,
+                         "per-request budget (pixels): the images' total H*W and the padded "
+                         "output N x H_max x W_max; larger requests get InvalidArgument")
     app.run(_main)

@@ -27,14 +27,14 @@ import os
 import sys
 import time
 
-import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
 from salgan_tf import inference
+from salgan_tf.data import images
+from salgan_tf.data.images import IMAGE_EXTENSIONS
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_CALIBRATION_STEPS = 100
 
 
@@ -73,14 +73,11 @@ def calibration_images(*, image_paths=None, tfrecords=None, limit=DEFAULT_CALIBR
                                                            limit=limit):
             yield example.image
         return
-    from PIL import Image
-
     files = list_image_files(image_paths)
     if not files:
         raise FileNotFoundError(f"{image_paths}: no calibration images ({IMAGE_EXTENSIONS})")
     for path in files[:limit]:
-        with Image.open(path) as image:
-            yield np.asarray(image.convert("RGB"))
+        yield images.decode_image(path)  # as predict and the server read them
 
 
 def list_image_files(image_paths):

@@ -20,9 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from salgan_tf import preprocessing
+from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model kind
 
-# Same limit as the serving signature (export.saved_model.DEFAULT_MAX_PIXELS).
-DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_BATCH_SIZE = 8
 KINDS = ("checkpoint", "saved_model", "tflite")
 # Written by export.tflite beside `model.tflite` as `model.tflite.json`.

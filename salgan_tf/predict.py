@@ -9,6 +9,8 @@
 file (export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
 (`<output>/<relative path>.png`); --overlay adds heat-map overlays under `<output>/overlays/`.
 Images that cannot be read are listed at the end and the exit status is 1; the others are written.
+Refused up front with a one-line error (exit 1, nothing written): an --output that is a file or
+cannot be created, and inputs that would write the same map (x.jpg and x.png in one folder).
 The library is salgan_tf/predict_lib.py.
 """
 import sys
@@ -18,6 +20,7 @@ from absl import flags
 
 from salgan_tf import inference
 from salgan_tf import predict_lib
+from salgan_tf.data import images
 
 flags.DEFINE_string("model", None, "Training run dir / ckpt-N, SavedModel dir or .tflite file.",
                     required=True)
@@ -28,7 +31,7 @@ flags.DEFINE_bool("overlay", False, "Also write heat-map overlays to <output>/ov
 flags.DEFINE_integer("batch_size", inference.DEFAULT_BATCH_SIZE, "Images per network call.")
 flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
                   "Override the model's resize mode (default: the training run's).")
-flags.DEFINE_integer("max_pixels", inference.DEFAULT_MAX_PIXELS,
+flags.DEFINE_integer("max_pixels", images.DEFAULT_MAX_PIXELS,
                      "Skip (and report) images with more pixels than this.")
 
 FLAGS = flags.FLAGS
@@ -57,10 +60,20 @@ def main(argv):
         print(f"error: {error}", file=sys.stderr)
         return 1
     predictor.max_pixels = FLAGS.max_pixels
+    try:
+        predict_lib.check_no_clashes(paths, root, FLAGS.output)
+        predict_lib.check_output_dir(FLAGS.output)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     update, close = _progress(len(paths))
     try:
         report = predict_lib.predict_files(predictor, paths, FLAGS.output, root=root,
                                            with_overlay=FLAGS.overlay, progress=update)
+    except OSError as error:  # writing failed (disk full, folder removed): one line, no traceback
+        print(f"\nerror: cannot write {error.filename or FLAGS.output}: "
+              f"{error.strerror or error}", file=sys.stderr)
+        return 1
     finally:
         close()
     print(report.summary())

@@ -6,24 +6,31 @@ For each input image `<root>/<sub>/<name>.<ext>` it writes
   `<output>/overlays/<sub>/<name>.jpg`    with `overlay=True`: the image under a jet heat map
 The maps folder is what `python -m salgan_tf.evaluate --maps=` reads (`<stem>.png`).
 
-A bad file (undecodable, empty, too large) is reported and skipped; the rest are still written.
-Grayscale, palette and RGBA images are converted to RGB (alpha dropped). Pixels are read as stored
-(no EXIF rotation), as the eye-tracking datasets and the serving signature do.
+Before anything is predicted, the run is refused (ValueError, one line) when `output` is a file
+or cannot be created, when two inputs would write the same map (`x.jpg` and `x.png` in one
+folder both map to `x.png`; the message lists every clash), or when a map would overwrite an
+input image (`--output` = the input folder). A bad file (undecodable, empty, too
+large) is reported and skipped; the rest are still written.
+
+Images are read by `salgan_tf.data.images.decode_image`, the decoder the converter and the demo
+server use: gray, palette, RGBA and 16-bit images become 8-bit RGB, and EXIF orientation is
+applied (a sideways-stored phone photo gets an upright map, as the page shows it). Maps are
+written by `images.encode_map_png` (value * 255, rounded).
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
 import sys
 from typing import Callable, Sequence
 
-import numpy as np
 from PIL import Image
 
-from salgan_tf import inference
+from salgan_tf.data import images
+from salgan_tf.data.images import IMAGE_EXTENSIONS
 from salgan_tf.heatmap import jet_colormap, overlay  # noqa: F401 (public here too)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 OVERLAY_SUBDIR = "overlays"
 
 
@@ -57,43 +64,56 @@ def find_images(input_path):
     return input_path, found
 
 
-def read_image(path, *, max_pixels=inference.DEFAULT_MAX_PIXELS):
-    """uint8 RGB `[H, W, 3]` of an image file; ValueError naming the file when it cannot be used.
-
-    The size is checked from the header before the pixels are decoded, so a huge image costs no
-    memory.
-    """
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ValueError(f"{path}: image of {height}x{width} (HxW) = {height * width} "
-                                 f"pixels is larger than the limit of {max_pixels} pixels")
-            if width == 0 or height == 0:
-                raise ValueError(f"{path}: image is empty ({height}x{width})")
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                # 16-bit grayscale: scale to 8 bits before RGB (PIL's convert would clip).
-                array = np.asarray(image, dtype=np.float64)
-                array = np.clip(array / 257.0, 0, 255).astype(np.uint8)
-                return np.repeat(array[..., None], 3, axis=-1)
-            return np.asarray(image.convert("RGB"))
-    except Image.DecompressionBombError as error:
-        raise ValueError(f"{path}: {error}") from error
-    except (OSError, SyntaxError) as error:  # PIL raises these for unreadable / truncated files
-        raise ValueError(f"{path}: cannot decode image ({error})") from error
-
-
-def map_to_uint8(saliency):
-    """float map in [0, 1] -> uint8 0-255 (rounded)."""
-    return np.round(np.clip(saliency, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def output_paths(image_path, root, output_dir):
     """`(map png, overlay jpg)` paths for `image_path`, mirroring its place under `root`."""
     relative = os.path.splitext(os.path.relpath(image_path, root))[0]
     return (os.path.join(output_dir, relative + ".png"),
             os.path.join(output_dir, OVERLAY_SUBDIR, relative + ".jpg"))
+
+
+def check_output_dir(output_dir):
+    """Creates `output_dir` if needed; ValueError (one line, naming it) when it is a file, cannot
+    be created or is not writable."""
+    output_dir = os.fspath(output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"{output_dir}: exists and is not a folder; --output must be a folder")
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{output_dir}: cannot create the output folder "
+                         f"({error.strerror})") from error
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise ValueError(f"{output_dir}: the output folder is not writable")
+
+
+def check_no_clashes(image_paths, root, output_dir):
+    """ValueError listing every map path two or more inputs would write (e.g. `x.jpg` and `x.png`
+    in one folder both give `x.png`: nothing would tell which map is which), and every map or
+    overlay path that is an input image (`--output` = the input folder would overwrite `x.png`)."""
+    sources = collections.defaultdict(list)
+    for path in image_paths:
+        sources[output_paths(path, root, output_dir)[0]].append(path)
+    clashes = {target: paths for target, paths in sources.items() if len(paths) > 1}
+    if clashes:
+        listed = "; ".join(f"{target} <- {', '.join(paths)}"
+                           for target, paths in sorted(clashes.items()))
+        raise ValueError(f"{len(clashes)} map path(s) would be written by more than one input "
+                         f"({listed}); rename the inputs or predict them into separate output "
+                         "folders")
+    inputs = {os.path.realpath(path) for path in image_paths}
+    overwritten = sorted(target for path in image_paths
+                         for target in output_paths(path, root, output_dir)
+                         if os.path.realpath(target) in inputs)
+    if overwritten:
+        raise ValueError(f"the maps would overwrite {len(overwritten)} input image(s) "
+                         f"({', '.join(overwritten)}); choose an --output folder apart from the "
+                         "inputs")
+
+
+def _write_map(path, saliency):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as handle:
+        handle.write(images.encode_map_png(saliency, scale_to_max=False))
 
 
 def _write(path, array):
@@ -115,18 +135,25 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
 
     Returns:
       `PredictReport`.
+
+    Raises:
+      ValueError: before anything is read, when `output_dir` is unusable or two inputs would
+        write one map path (`check_output_dir`, `check_no_clashes`).
+      OSError: when writing a map fails (disk full, ...); the maps written so far stay.
     """
     image_paths = list(image_paths)
     if root is None:
         root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in image_paths]) \
             if image_paths else "."
+    check_no_clashes(image_paths, root, output_dir)
+    check_output_dir(output_dir)
     report = PredictReport()
     done = 0
     for start in range(0, len(image_paths), predictor.batch_size):
         batch = []
         for path in image_paths[start:start + predictor.batch_size]:
             try:
-                batch.append((path, read_image(path, max_pixels=predictor.max_pixels)))
+                batch.append((path, images.decode_image(path, max_pixels=predictor.max_pixels)))
             except ValueError as error:
                 report.failed.append((path, str(error)))
                 done += 1
@@ -134,7 +161,7 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
             done += 1
             if saliency is not None:
                 map_path, overlay_path = output_paths(path, root, output_dir)
-                _write(map_path, map_to_uint8(saliency))
+                _write_map(map_path, saliency)
                 if with_overlay:
                     _write(overlay_path, overlay(rgb, saliency))
                 report.written.append(map_path)

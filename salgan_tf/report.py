@@ -31,6 +31,7 @@ from PIL import ImageDraw
 
 from salgan_tf import evaluate_lib
 from salgan_tf import heatmap
+from salgan_tf.data import images
 
 IMAGES_DIR = "images"
 DISTRIBUTIONS_PNG = "distributions.png"
@@ -85,7 +86,9 @@ def _resize_unit_map(unit_map, shape):
 
 
 def _grey_png(unit_map):
-    return Image.fromarray(np.round(np.clip(unit_map, 0, 1) * 255).astype(np.uint8), mode="L")
+    """float map in [0, 1] -> 8-bit grey PIL image, quantised as every map PNG
+    (`images.quantize_map`, the one map encoder's rule)."""
+    return Image.fromarray(images.quantize_map(unit_map, scale_to_max=False), mode="L")
 
 
 class ThumbnailWriter:

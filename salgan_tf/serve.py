@@ -15,6 +15,8 @@ import sys
 
 from absl import app, flags
 
+from salgan_tf.data import images  # light (numpy, PIL): the limits are defined there
+
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("model", None, "SavedModel dir (base or version), .tflite file, training "
@@ -25,10 +27,17 @@ flags.DEFINE_string("host", "127.0.0.1", "loopback address to listen on (127.0.0
 flags.DEFINE_string("model_name", "salgan", "model name in /v1/models/<name>:predict")
 flags.DEFINE_integer("model_version", None, "version reported by /v1/models/<name> (default: "
                      "the SavedModel's version directory, else 1)")
-flags.DEFINE_float("max_request_mb", 32.0, "larger request bodies are refused with 413")
-# 25 MP, as inference.DEFAULT_MAX_PIXELS and the SavedModel (not imported: keeps --help fast).
-flags.DEFINE_integer("max_pixels", 25_000_000, "larger images (H*W) are refused with 400, "
-                     "checked from the header before decoding")
+# Defaults of None take serve_app.ServeConfig's (32 MB, 30 s): defined there once, and importing
+# serve_app here would make `--help` slow (TensorFlow).
+flags.DEFINE_float("max_request_mb", None, "larger request bodies are refused with 413 "
+                   "(default: 32)")
+flags.DEFINE_integer("max_pixels", images.DEFAULT_MAX_PIXELS, "larger images (H*W) are refused "
+                     "with 400, checked from the header before decoding")
+flags.DEFINE_integer("max_request_pixels", images.DEFAULT_MAX_REQUEST_PIXELS,
+                     "per-request budget (pixels): the images' total H*W and the padded output "
+                     "N x H_max x W_max; larger requests are refused with 400 before decoding")
+flags.DEFINE_float("request_timeout", None, "seconds a request may take to arrive in full; "
+                   "slower (half-sent) requests get 408 and are closed (default: 30)")
 flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
                   "override the model's resize mode (default: the model's own)")
 flags.DEFINE_string("log_level", "info", "uvicorn log level")
@@ -44,17 +53,21 @@ def main(argv):
     try:
         host = serve_app.check_loopback(FLAGS.host)
         predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode)
+        optional = {"request_timeout": FLAGS.request_timeout}
+        if FLAGS.max_request_mb is not None:
+            optional["max_request_bytes"] = int(FLAGS.max_request_mb * 2**20)
         config = serve_app.ServeConfig(
             model_name=FLAGS.model_name,
             model_version=FLAGS.model_version or serve_app.version_of(predictor.path),
-            max_request_bytes=int(FLAGS.max_request_mb * 2**20),
-            max_pixels=FLAGS.max_pixels).validate()
+            max_pixels=FLAGS.max_pixels, max_request_pixels=FLAGS.max_request_pixels,
+            **{name: value for name, value in optional.items() if value is not None}).validate()
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
     print(f"loaded {predictor}; page: http://{host}:{FLAGS.port}/  predict: POST "
           f"http://{host}:{FLAGS.port}/v1/models/{config.model_name}:predict", flush=True)
-    uvicorn.run(serve_app.create_app(predictor, config), host=host, port=FLAGS.port,
-                log_level=FLAGS.log_level)
+    uvicorn.Server(serve_app.server_config(serve_app.create_app(predictor, config), config,
+                                           host=host, port=FLAGS.port,
+                                           log_level=FLAGS.log_level)).run()
 
 
 if __name__ == "__main__":

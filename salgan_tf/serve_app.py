@@ -16,12 +16,17 @@ For development and demos only; serve production traffic with TF Serving and the
                                               image's size as an 8-bit grayscale PNG
   GET  /api/info                              model facts and limits, for the page
 
-Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file or request item, and
-the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in full;
-empty bytes, non-images and formats other than JPEG/PNG get 400; an image over `max_pixels` gets
-400 from its header alone, before any pixel is decoded. Decoding and prediction run in a worker
-thread (the event loop keeps answering), one prediction at a time (a TFLite interpreter is not
-thread-safe).
+Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
+and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
+full; a request not received in full within `request_timeout` seconds gets 408 and is closed
+(`server_config`); malformed JSON of any shape (also 100,000-deep nesting) gets 400; empty bytes,
+non-images and formats other than JPEG/PNG get 400; an image over `max_pixels`, or a request whose
+images hold more than `max_request_pixels` in total or would pad the `saliency` output past it,
+gets 400 from the headers alone, before any pixel is decoded (the SavedModel's own checks).
+Images are decoded by `salgan_tf.data.images.decode_image` (as predict and the converter: TF's
+JPEG/PNG decoder, EXIF orientation applied) and maps encoded by `images.encode_map_png`. Decoding
+and prediction run in a worker thread (the event loop keeps answering), one prediction at a time
+(a TFLite interpreter is not thread-safe).
 
 The app takes any predictor with `salgan_tf.inference.Predictor`'s interface (dependency
 injection: tests pass a `Predictor` around a fake network).
@@ -29,32 +34,34 @@ injection: tests pass a `Predictor` around a fake network).
 from __future__ import annotations
 
 import dataclasses
-import io
 import ipaddress
-import json
+import logging
 import os
 import threading
-import warnings
 
+import h11
 import numpy as np
 import orjson
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from export import rest_json
-from salgan_tf import inference
+from salgan_tf.data import images
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
+# A request (headers and body) must arrive in full within this many seconds: a 32 MB body needs
+# ~11 Mbit/s; a client that stops half-way holds no connection longer.
+DEFAULT_REQUEST_TIMEOUT = 30.0
 # Same formats as the SavedModel's serving_default, so a client that works here works on TF
 # Serving too.
-ACCEPTED_FORMATS = ("JPEG", "PNG")
+ACCEPTED_FORMATS = images.SERVING_FORMATS
 SIGNATURE_NAME = rest_json.DEFAULT_SIGNATURE
 INPUT_NAME = "images"
 
@@ -68,19 +75,25 @@ class ServeConfig:
       model_version: the version reported by the status route and accepted in `/versions/<v>`.
       max_request_bytes: larger request bodies get 413 (JSON base64 adds a third to the image).
       max_pixels: largest accepted image (H*W), checked from the header before decoding.
+      max_request_pixels: largest total H*W of one request's images, and of its padded
+        `saliency` output N x H_max x W_max (as the SavedModel's `max_request_pixels`).
+      request_timeout: seconds a request may take to arrive in full (`server_config`).
     """
 
     model_name: str = "salgan"
     model_version: int = 1
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    max_pixels: int = inference.DEFAULT_MAX_PIXELS
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+    max_request_pixels: int = images.DEFAULT_MAX_REQUEST_PIXELS
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
         if not self.model_name or "/" in self.model_name or ":" in self.model_name:
             raise ValueError(f"model_name must be a non-empty name without '/' or ':', got "
                              f"{self.model_name!r}")
-        for name in ("model_version", "max_request_bytes", "max_pixels"):
+        for name in ("model_version", "max_request_bytes", "max_pixels", "max_request_pixels",
+                     "request_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         return self
@@ -118,80 +131,41 @@ class ClientError(Exception):
 # --------------------------------------------------------------------------- images
 
 
-def _open_checked(data, *, name, max_pixels):
-    """PIL image opened lazily (header only) after the format and pixel-count checks."""
-    if not data:
-        raise ClientError(400, f"{name}: the file is empty (0 bytes)")
+def decode_image(data, *, name, config):
+    """Request bytes -> uint8 `[H, W, 3]` (`images.decode_image`), or ClientError 400."""
     try:
-        with warnings.catch_warnings():
-            # Pillow warns above ~89 MP and raises above ~179 MP; our own limit is checked below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as error:
-        raise ClientError(400, f"{name}: image is larger than the limit of {max_pixels} pixels "
-                               f"({error})") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ClientError(400, f"{name}: not a JPEG or PNG image ({len(data)} bytes starting "
-                               f"{data[:8]!r})") from error
-    if image.format not in ACCEPTED_FORMATS:
-        raise ClientError(400, f"{name}: is a {image.format} image; only JPEG and PNG are "
-                               "accepted (as by the SavedModel's serving signature)")
-    width, height = image.size
-    if width * height == 0:
-        raise ClientError(400, f"{name}: image is empty ({height}x{width} HxW)")
-    if width * height > max_pixels:
-        raise ClientError(400, f"{name}: image of {height}x{width} (HxW) = {height * width} "
-                               f"pixels is larger than the limit of {max_pixels} pixels")
-    return image
+        return images.decode_image(data, name=name, max_pixels=config.max_pixels,
+                                   formats=ACCEPTED_FORMATS)
+    except images.BadInputError as error:
+        raise ClientError(400, str(error)) from error
 
 
-# EXIF orientation tag -> the transpose that shows the image upright (as ImageOps.exif_transpose).
-_EXIF_ORIENTATION = 0x0112
-_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
-            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
-            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-            8: Image.Transpose.ROTATE_90}
+def check_request_pixels(items, config):
+    """Refuses (400) a request over `config.max_request_pixels`, from the headers alone.
 
-
-def decode_image(data, *, name="image", max_pixels=inference.DEFAULT_MAX_PIXELS,
-                 apply_exif_orientation=False):
-    """JPEG/PNG bytes -> uint8 `[H, W, 3]` RGB, refusing bad input before decoding pixels.
-
-    Pillow reads only the header (format, size); the pixels are decoded by TF's
-    `decode_jpeg/png(channels=3)`, exactly as the SavedModel's serving signature does (gray
-    replicated, alpha dropped, 16-bit scaled to 8 bits, TF's JPEG IDCT), so both servers give
-    the same map for the same bytes.
-
-    Args:
-      data: the encoded image.
-      name: the file or request item named in errors.
-      max_pixels: largest accepted H*W, read from the header before the pixels are decoded.
-      apply_exif_orientation: turn a JPEG upright as its EXIF orientation says (what a browser
-        shows); the TF Serving API leaves it off, as `tf.io.decode_jpeg` does.
-
-    Raises:
-      ClientError: 400 naming `name` and the problem (empty, not an image, wrong format, too
-        many pixels, truncated/corrupt).
+    `items` are `(name, bytes)`; each header is also checked as `decode_image` would (format,
+    `max_pixels`). The padded `saliency` output is N x H_max x W_max (`serving_outputs`).
     """
-    image = _open_checked(data, name=name, max_pixels=max_pixels)
-    decode = tf.io.decode_jpeg if image.format == "JPEG" else tf.io.decode_png
-    try:
-        rgb = decode(data, channels=3).numpy()
-    except tf.errors.InvalidArgumentError as error:
-        raise ClientError(400, f"{name}: {image.format} image is truncated or corrupt, or a "
-                               f"variant TF cannot decode ({error.message})") from error
-    orientation = image.getexif().get(_EXIF_ORIENTATION, 1) if apply_exif_orientation else 1
-    if orientation in _UPRIGHT:
-        rgb = np.asarray(Image.fromarray(rgb).transpose(_UPRIGHT[orientation]))
-    return rgb
-
-
-def encode_map_png(saliency):
-    """float `[H, W]` map in [0, 1] -> 8-bit grayscale PNG bytes (value * 255, rounded)."""
-    levels = np.round(np.clip(np.asarray(saliency, np.float32), 0.0, 1.0) * 255.0)
-    buffer = io.BytesIO()
-    Image.fromarray(levels.astype(np.uint8), mode="L").save(buffer, format="PNG")
-    return buffer.getvalue()
+    sizes = []
+    for name, data in items:
+        try:
+            sizes.append(images.image_size(data, name=name, max_pixels=config.max_pixels,
+                                           formats=ACCEPTED_FORMATS))
+        except images.BadInputError as error:
+            raise ClientError(400, str(error)) from error
+    limit = config.max_request_pixels
+    total = sum(height * width for height, width in sizes)
+    if total > limit:
+        raise ClientError(400, f"request: its images hold {total} pixels in total, more than the "
+                               f"per-request limit of {limit} pixels (max_request_pixels); send "
+                               "fewer or smaller images per request")
+    height, width = max(h for h, _ in sizes), max(w for _, w in sizes)
+    padded = len(sizes) * height * width
+    if padded > limit:
+        raise ClientError(400, f"request: the padded saliency output would be {len(sizes)} x "
+                               f"{height} x {width} = {padded} pixels, more than the per-request "
+                               f"limit of {limit} pixels (max_request_pixels); batch images of "
+                               "similar size together, or send them in separate requests")
 
 
 # --------------------------------------------------------------------------- model
@@ -252,13 +226,25 @@ async def read_body(request, max_bytes):
             raise ClientError(413, f"request body of {int(declared)} bytes is larger than the "
                                    f"limit of {max_bytes} bytes (--max_request_mb)")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ClientError(413, f"request body is larger than the limit of {max_bytes} bytes "
-                                   "(--max_request_mb)")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise ClientError(413, f"request body is larger than the limit of {max_bytes} "
+                                       "bytes (--max_request_mb)")
+            chunks.append(chunk)
+    except ClientDisconnect as error:  # e.g. closed by the request timeout: nobody to answer
+        raise ClientError(400, "the client disconnected before sending the whole body") from error
     return b"".join(chunks)
+
+
+def parse_json(body):
+    """Request body bytes -> the parsed JSON value, or ClientError 400 for malformed JSON of any
+    shape (orjson refuses nesting deeper than 1024 levels instead of overflowing the stack)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise ClientError(400, f"request body is not JSON ({error})") from error
 
 
 def _error(status, message):
@@ -306,10 +292,7 @@ def _short_path(path):
 
 def _predict_json(service, config, signature_inputs, body):
     """TF Serving REST predict body (bytes) -> response JSON bytes; runs in a worker thread."""
-    try:
-        parsed = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ClientError(400, f"request body is not JSON ({error})") from error
+    parsed = parse_json(body)
     if not isinstance(parsed, dict):
         raise ClientError(400, "request body must be a JSON object")
     signature_name = parsed.get("signature_name", SIGNATURE_NAME)
@@ -321,12 +304,15 @@ def _predict_json(service, config, signature_inputs, body):
     except rest_json.RequestError as error:
         raise ClientError(400, str(error)) from error
     items = list(inputs[INPUT_NAME].reshape(-1))
-    if inputs[INPUT_NAME].ndim != 1 or not items:
-        raise ClientError(400, f"{INPUT_NAME} must be a non-empty list of images (string [N]), "
-                               f"got shape {list(inputs[INPUT_NAME].shape)}")
+    if not items:  # the SavedModel's words
+        raise ClientError(400, f"empty batch: `{INPUT_NAME}` holds no image; send at least one")
+    if inputs[INPUT_NAME].ndim != 1:
+        raise ClientError(400, f"{INPUT_NAME} must be a list of images (string [N]), got shape "
+                               f"{list(inputs[INPUT_NAME].shape)}")
     item_name = "instances[{}]" if layout == "row" else "inputs.images[{}]"
-    rgbs = [decode_image(data, name=item_name.format(i), max_pixels=config.max_pixels)
-            for i, data in enumerate(items)]
+    named = [(item_name.format(i), data) for i, data in enumerate(items)]
+    check_request_pixels(named, config)
+    rgbs = [decode_image(data, name=name, config=config) for name, data in named]
     return serving_response_json(service.serving_outputs(rgbs), layout)
 
 
@@ -350,10 +336,9 @@ def serving_response_json(outputs, layout):
 
 def _saliency_png(service, config, data, filename):
     """Raw image bytes -> (PNG bytes of the map, (H, W)); runs in a worker thread."""
-    rgb = decode_image(data, name=filename, max_pixels=config.max_pixels,
-                       apply_exif_orientation=True)
+    rgb = decode_image(data, name=filename, config=config)
     _, (saliency,) = service.maps([rgb])
-    return encode_map_png(saliency), saliency.shape
+    return images.encode_map_png(saliency, scale_to_max=False), saliency.shape
 
 
 def create_app(predictor, config=ServeConfig()):
@@ -416,6 +401,7 @@ def create_app(predictor, config=ServeConfig()):
             "path": _short_path(predictor.path),
             "image_size": list(predictor.image_size), "resize_mode": predictor.resize_mode,
             "max_request_bytes": config.max_request_bytes, "max_pixels": config.max_pixels,
+            "max_request_pixels": config.max_request_pixels,
             "accepted_formats": list(ACCEPTED_FORMATS)})
 
     async def page(request):
@@ -424,6 +410,13 @@ def create_app(predictor, config=ServeConfig()):
     async def http_error(request, error):
         # TF Serving answers unknown models/routes with a JSON error too.
         return _error(error.status_code, f"{request.method} {request.url.path}: {error.detail}")
+
+    async def server_error(request, error):
+        # A bug, not the client's fault; still JSON (the traceback goes to the server log).
+        logging.getLogger(__name__).error("%s %s failed", request.method, request.url.path,
+                                          exc_info=error)
+        return _error(500, f"{request.method} {request.url.path}: internal server error "
+                           f"({type(error).__name__})")
 
     routes = [
         Route("/", page, methods=["GET"]),
@@ -436,4 +429,65 @@ def create_app(predictor, config=ServeConfig()):
         Route("/api/info", info, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                        Exception: server_error})
+
+
+# --------------------------------------------------------------------------- server
+
+
+def request_timeout_protocol(seconds):
+    """A uvicorn HTTP/1.1 (h11) protocol class that times out slow requests.
+
+    uvicorn waits forever for the rest of a half-sent request (its keep-alive timeout only runs
+    between requests), so one client could hold connections open for good. With this class a
+    request whose headers and body have not arrived in full `seconds` after the connection opened
+    (or the previous response was sent) gets a 408 JSON answer and the connection is closed.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: PLC0415 (server only)
+
+    body = orjson.dumps({"error": f"request not received in full within {seconds:g} s"})
+    answer = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+              b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+              + body)
+
+    class RequestTimeoutProtocol(H11Protocol):
+        _request_timer = None
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._start_request_timer()
+
+        def on_response_complete(self):
+            super().on_response_complete()
+            self._start_request_timer()
+
+        def connection_lost(self, exc):
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+            super().connection_lost(exc)
+
+        def _start_request_timer(self):
+            if self._request_timer is not None:
+                self._request_timer.cancel()
+            self._request_timer = self.loop.call_later(seconds, self._request_timed_out)
+
+        def _request_timed_out(self):
+            if self.transport.is_closing():
+                return
+            state = self.conn.their_state
+            if state not in (h11.IDLE, h11.SEND_BODY):
+                return  # the request arrived in full: the app is answering it
+            if state is h11.SEND_BODY or self.conn.trailing_data[0]:  # half-sent
+                self.transport.write(answer)
+            self.transport.close()
+
+    return RequestTimeoutProtocol
+
+
+def server_config(app, config, *, host, port, log_level="info"):
+    """The `uvicorn.Config` that serves `app` with `config`'s request timeout."""
+    import uvicorn  # noqa: PLC0415 (server only)
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                          http=request_timeout_protocol(config.request_timeout))

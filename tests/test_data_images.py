@@ -1,7 +1,10 @@
 """Host-side image/map loading (bad input!) and fixation -> density maps."""
+import io
+
 import numpy as np
 import pytest
-from PIL import Image
+import tensorflow as tf
+from PIL import Image, ImageOps
 from scipy import ndimage
 
 from salgan_tf.data import density
@@ -51,6 +54,54 @@ def test_bad_files_name_the_file(tmp_path, rgb):
     (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8\xff garbage" * 10)
     with pytest.raises(images.BadInputError, match="junk.jpg: cannot decode"):
         images.load_rgb(tmp_path / "junk.jpg")
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_like_pillows_exif_transpose(tmp_path, orientation):
+    stored = np.random.default_rng(orientation).integers(0, 256, (6, 10, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "phone.png"
+    Image.fromarray(stored).save(path, exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    decoded = images.decode_image(path)
+    np.testing.assert_array_equal(decoded, expected)
+    assert images.image_size(path) == decoded.shape[:2]
+    assert images.image_size(path.read_bytes()) == decoded.shape[:2]
+    rgb, passthrough = images.load_rgb(path, with_passthrough=True)
+    np.testing.assert_array_equal(rgb, expected)
+    # Stored bytes would be decoded sideways by the training pipeline: re-encode instead.
+    assert (passthrough is not None) == (orientation == 1)
+
+
+def test_jpeg_and_png_pixels_are_tensorflows(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    for fmt in ("JPEG", "PNG"):
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format=fmt, quality=95)
+        data = buffer.getvalue()
+        np.testing.assert_array_equal(images.decode_image(data),
+                                      tf.io.decode_image(data, channels=3).numpy())
+
+
+def test_decoder_limits_and_formats():
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(buffer, format="BMP")
+    bmp = buffer.getvalue()
+    assert images.decode_image(bmp, max_pixels=600).shape == (20, 30, 3)
+    with pytest.raises(images.BadInputError, match="^x.bmp: image of 20x30 .*limit of 599"):
+        images.decode_image(bmp, name="x.bmp", max_pixels=599)
+    with pytest.raises(images.BadInputError, match="^item: is a BMP image; only JPEG and PNG"):
+        images.decode_image(bmp, name="item", formats=images.SERVING_FORMATS)
+    with pytest.raises(images.BadInputError, match="not a JPEG or PNG image.*starting 00 ff"):
+        images.decode_image(b"\x00\xff" * 20)
+
+
+def test_saliency_map_png_is_value_times_255():
+    saliency = np.array([[0.0, 0.5, 1.0, 1.7, -0.2, 0.1]])
+    png = Image.open(io.BytesIO(images.encode_map_png(saliency, scale_to_max=False)))
+    assert png.mode == "L"
+    np.testing.assert_array_equal(np.asarray(png), [[0, 128, 255, 255, 0, 26]])
 
 
 def test_map_loading_and_size_check(tmp_path):

@@ -9,6 +9,7 @@ from PIL import Image
 
 from salgan_tf import inference
 from salgan_tf import predict_lib
+from salgan_tf.data import images
 
 import test_export_util as util
 
@@ -58,7 +59,7 @@ def test_huge_image_is_refused_from_its_header(tmp_path):
     path = tmp_path / "huge.png"
     Image.new("L", (5000, 4000)).save(path)  # 20 MP, a few KB on disk
     with pytest.raises(ValueError, match="larger than the limit of 1000000 pixels"):
-        predict_lib.read_image(str(path), max_pixels=1_000_000)
+        images.decode_image(str(path), max_pixels=1_000_000)
 
 
 def test_overlay_and_colormap():

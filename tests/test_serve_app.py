@@ -18,6 +18,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from salgan_tf import inference, serve_app
+from salgan_tf.data import images
 
 NETWORK_SIZE = (32, 48)
 PREDICT = "/v1/models/salgan:predict"
@@ -181,7 +182,7 @@ def test_page_route_returns_the_map_as_png(client):
         "40", "60")
     saliency_png = Image.open(io.BytesIO(response.content))
     assert saliency_png.mode == "L" and saliency_png.size == (60, 40)  # PIL size is (W, H)
-    expected = fake_predictor().predict(serve_app.decode_image(encode(image, "JPEG")))
+    expected = fake_predictor().predict(images.decode_image(encode(image, "JPEG")))
     np.testing.assert_allclose(np.asarray(saliency_png) / 255.0, expected, atol=0.5 / 255 + 1e-6)
 
 
@@ -196,7 +197,7 @@ def test_page_route_names_the_file_in_errors(client, huge_png, kind):
     assert good.status_code == 200
 
 
-def test_page_route_follows_exif_orientation_and_the_api_does_not(client):
+def test_both_routes_follow_exif_orientation_as_predict_does(client):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
     jpeg = encode(half_white(40, 60), "JPEG", exif=exif.tobytes())
@@ -205,7 +206,8 @@ def test_page_route_follows_exif_orientation_and_the_api_does_not(client):
     assert shown.shape == (60, 40)
     assert shown[:25].min() > 0.85 and shown[35:].max() < 0.15  # white half now on top
     api = client.post(PREDICT, json={"instances": [b64(jpeg)]}).json()["predictions"][0]
-    assert (api["height"], api["width"]) == (40, 60)  # as tf.io.decode_jpeg: EXIF ignored
+    assert (api["height"], api["width"]) == (60, 40)  # the one decoder: upright everywhere
+    np.testing.assert_allclose(np.asarray(api["saliency"])[..., 0], shown, atol=0.5 / 255 + 1e-6)
 
 
 def test_request_size_limit_gives_413_before_reading_everything():
@@ -232,14 +234,16 @@ def test_huge_png_is_refused_from_its_header_without_decoding(huge_png, monkeypa
     monkeypatch.setattr(Image.Image, "load", no_decoding)
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
     with pytest.raises(serve_app.ClientError, match="144000000 pixels") as error:
-        serve_app.decode_image(huge_png, name="big.png")
+        serve_app.decode_image(huge_png, name="big.png", config=serve_app.ServeConfig())
     assert error.value.status == 400
 
 
 def test_max_pixels_is_configurable():
     with pytest.raises(serve_app.ClientError, match="600 pixels is larger than the limit of 599"):
-        serve_app.decode_image(encode(half_white(20, 30)), max_pixels=599)
-    assert serve_app.decode_image(encode(half_white(20, 30)), max_pixels=600).shape == (20, 30, 3)
+        serve_app.decode_image(encode(half_white(20, 30)), name="item",
+                               config=serve_app.ServeConfig(max_pixels=599))
+    assert serve_app.decode_image(encode(half_white(20, 30)), name="item",
+                                  config=serve_app.ServeConfig(max_pixels=600)).shape == (20, 30, 3)
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P"])
@@ -255,7 +259,7 @@ def test_channels_are_decoded_as_the_saved_model_decodes_them(mode):
         expected = np.asarray(image.convert("RGB"))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    decoded = serve_app.decode_image(buffer.getvalue())
+    decoded = images.decode_image(buffer.getvalue())
     assert decoded.dtype == np.uint8 and decoded.shape == (12, 17, 3)
     np.testing.assert_array_equal(decoded, expected)
 

@@ -1,77 +1,238 @@
-"""Loading, validating, resizing and encoding images and density maps on the host (PIL + numpy).
+"""Reading, validating, resizing and encoding images and maps on the host: the one place for it.
 
-Used by the converter and the readers, where bad input must be caught before anything is written:
-every failure raises `BadInputError` whose message starts with the file name and says what is
-wrong (missing, empty, truncated/corrupt, unsupported mode, map/image size mismatch).
+Every host-side reader of image files uses `decode_image` (the converter via `load_rgb`, predict,
+the demo server, TFLite calibration) and every writer of a saliency map as an 8-bit PNG uses
+`encode_map_png` (predict, the demo server, the report; training's sample maps), so the same file
+gives the same pixels, and the same map the same PNG, everywhere. Failures raise `BadInputError`
+whose message starts with the file or request item and says what is wrong (missing, empty, not an
+image, wrong format, too many pixels, truncated/corrupt, map/image size mismatch).
 
-Mode handling (documented in docs/data.md): CMYK, grayscale (L, LA, 1), palette (P), RGBA and
-16-bit (I;16, I) images become 8-bit RGB (16-bit values are scaled by 255/65535; alpha is dropped).
+Decoding (documented in docs/data.md and docs/serve.md):
+- The header is read first (Pillow, no pixels): format and size are checked before anything is
+  decoded, so a 100-megapixel PNG bomb costs no memory.
+- JPEG and PNG pixels are decoded by TensorFlow (`tf.io.decode_jpeg/png(channels=3)`), exactly as
+  the training pipeline and the SavedModel's serving signature decode them (Pillow's JPEG decoder
+  differs from TF's by up to ~17 levels on OSIE); other formats by Pillow.
+- Gray is replicated to RGB, alpha dropped, palettes expanded, CMYK converted, 16-bit scaled to
+  8 bits by keeping the high byte (`>> 8`, as libpng and `tf.io.decode_png` do).
+- EXIF orientation is applied: a phone photo stored sideways with "rotate 90" in its EXIF is
+  returned upright, as every image viewer and browser shows it (`ImageOps.exif_transpose`'s
+  table). The SavedModel's serving signature reads the same EXIF block in its graph and turns
+  the image the same way (export/saved_model.py), so every path sees the same upright pixels.
 Maps may be 8-bit (L), 16-bit (I;16/I), float (F) or RGB (converted to L); they are returned as
 float64 in [0, 1] relative to their full scale (not re-normalised).
 """
 import io
 import os
+import struct
+import warnings
 
 import numpy as np
 from PIL import Image
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
+# File name extensions of the images that predict, the dataset readers and TFLite calibration
+# pick up from a folder (case-insensitive): what `decode_image` reads.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Largest accepted decoded image, H*W, for predict, the demo server and the SavedModel: 25
+# megapixels (e.g. 6000x4000, or SUN500's largest 2736x3648 = 10 MP). Its uint8 pixels are 75 MB
+# and their float32 copy 300 MB, which one request may hold; 10k x 10k (100 MP) is refused.
+DEFAULT_MAX_PIXELS = 25_000_000
+# Per-request budget of a serving request (SavedModel `serving_default` and the demo server), in
+# pixels, checked from the headers before anything is decoded: both the decoded images in total
+# (sum of H*W) and the padded `saliency` output (N x max H x max W, dense as TF Serving needs)
+# must fit. As much as one largest image: a 1x10000 and a 10000x1 PNG would otherwise pad to
+# 2 x 10000 x 10000 floats (800 MB).
+DEFAULT_MAX_REQUEST_PIXELS = DEFAULT_MAX_PIXELS
+# The formats the SavedModel's serving signature decodes (and so the demo server accepts).
+SERVING_FORMATS = ("JPEG", "PNG")
+
+_EXIF_ORIENTATION = 0x0112
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
 class BadInputError(ValueError):
     """An input file that cannot be used; the message names the file and the problem."""
 
 
-def _open(path):
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise BadInputError(f"{path}: missing file")
-    if os.path.getsize(path) == 0:
-        raise BadInputError(f"{path}: empty file (0 bytes)")
+def _read_bytes(source, name):
+    """`(bytes, name)` of a path or of bytes; BadInputError for a missing or empty file."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = name or "image"
+    else:
+        path = os.fspath(source)
+        name = name or path
+        if not os.path.exists(path):
+            raise BadInputError(f"{name}: missing file")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            raise BadInputError(f"{name}: cannot read file ({error.strerror})") from error
+    if not data:
+        raise BadInputError(f"{name}: the file is empty (0 bytes)" if isinstance(
+            source, (bytes, bytearray, memoryview)) else f"{name}: empty file (0 bytes)")
+    return data, name
+
+
+def _open_header(data, name, max_pixels, formats):
+    """The lazily opened PIL image (header only) after the format and pixel-count checks."""
     try:
-        image = Image.open(path)
-        image.load()  # decodes fully: truncated/corrupt data fails here, not later
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise BadInputError(f"{path}: cannot decode image ({error})") from error
-    if image.width == 0 or image.height == 0:
-        raise BadInputError(f"{path}: zero-size image ({image.width}x{image.height})")
+        with warnings.catch_warnings():
+            # Pillow warns above ~89 MP and raises above ~179 MP; our own limit is checked below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:
+        raise BadInputError(f"{name}: image is larger than the limit of {max_pixels} pixels "
+                            f"({error})") from error
+    except (OSError, SyntaxError, ValueError, struct.error) as error:
+        raise BadInputError(f"{name}: cannot decode image: not a JPEG or PNG image, nor another "
+                            f"format Pillow reads ({len(data)} bytes starting "
+                            f"{data[:8].hex(' ')})") from error
+    if formats is not None and image.format not in formats:
+        raise BadInputError(f"{name}: is a {image.format} image; only "
+                            f"{' and '.join(formats)} are accepted (as by the SavedModel's "
+                            "serving signature)")
+    width, height = image.size
+    if width * height == 0:
+        raise BadInputError(f"{name}: zero-size image ({height}x{width} HxW)")
+    if max_pixels is not None and width * height > max_pixels:
+        raise BadInputError(f"{name}: image of {height}x{width} (HxW) = {height * width} pixels "
+                            f"is larger than the limit of {max_pixels} pixels")
     return image
 
 
-def _to_uint8_gray(image):
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        return np.clip(np.round(array * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
-    if image.mode == "F":
-        return np.clip(np.round(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(
-            np.uint8)
-    return np.asarray(image.convert("L"))
+def _orientation(image):
+    """The EXIF orientation 1-8 of an opened image (1, upright, when absent or unreadable).
+
+    JPEG and PNG: only the EXIF block Pillow finds in the header (JPEG APP1 "Exif", PNG eXIf
+    chunk before IDAT), never XMP and never by decoding the pixels (`Image.getexif` on a PNG
+    without eXIf decodes it) - exactly what export.saved_model's in-graph parser reads.
+    """
+    try:
+        if image.format in ("JPEG", "PNG"):
+            exif = Image.Exif()
+            if image.info.get("exif"):
+                exif.load(image.info["exif"])
+        else:
+            exif = image.getexif()
+        orientation = exif.get(_EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
+        return 1
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _upright(array, orientation):
+    """`[H, W, ...]` as stored -> as shown, for EXIF orientation 1-8 (TIFF/EXIF 2.3 table)."""
+    if orientation == 2:
+        return array[:, ::-1]
+    if orientation == 3:
+        return array[::-1, ::-1]
+    if orientation == 4:
+        return array[::-1]
+    if orientation == 5:
+        return array.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(array, k=-1)
+    if orientation == 7:
+        return array[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:
+        return np.rot90(array, k=1)
+    return array
+
+
+def _pixels(image, data, name):
+    """uint8 `[H, W, 3]` as stored (no EXIF orientation applied) of an opened image."""
+    if image.format in ("JPEG", "PNG"):
+        import tensorflow as tf  # noqa: PLC0415 (only the pixel decoding needs TF)
+
+        decode = tf.io.decode_jpeg if image.format == "JPEG" else tf.io.decode_png
+        try:
+            return decode(data, channels=3).numpy()
+        except tf.errors.InvalidArgumentError as error:
+            raise BadInputError(f"{name}: cannot decode image: {image.format} data is truncated "
+                                f"or corrupt ({error.message.splitlines()[0]})") from error
+    try:
+        image.load()
+        if image.mode in _SIXTEEN_BIT_MODES:
+            gray = (np.clip(np.asarray(image, np.int64), 0, 65535) >> 8).astype(np.uint8)
+            return np.repeat(gray[..., None], 3, axis=-1)
+        if image.mode == "F":
+            gray = np.clip(np.round(np.asarray(image, np.float64) * 255.0), 0, 255)
+            return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=-1)
+        return np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadInputError(f"{name}: cannot decode image: {image.format} data is truncated, "
+                            f"corrupt or of an unsupported mode {image.mode} ({error})") from error
+
+
+def image_size(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None):
+    """`(H, W)` of an image as `decode_image` returns it (EXIF orientation applied), from its
+    header alone; BadInputError as `decode_image`."""
+    data, name = _read_bytes(source, name)
+    image = _open_header(data, name, max_pixels, formats)
+    width, height = image.size
+    return (width, height) if _orientation(image) >= 5 else (height, width)
+
+
+def decode_image(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None):
+    """An image file or its bytes -> uint8 `[H, W, 3]` RGB, upright; the one host image decoder.
+
+    Args:
+      source: a path, or the encoded bytes.
+      name: what errors call the image (default: the path, or "image").
+      max_pixels: largest accepted H*W, checked from the header before decoding; None: only
+        Pillow's own decompression-bomb limit (~179 MP).
+      formats: accepted Pillow format names (e.g. `SERVING_FORMATS`); None: any Pillow reads.
+
+    Returns:
+      uint8 `[H, W, 3]`, EXIF orientation applied (module docstring).
+
+    Raises:
+      BadInputError: naming `name` and the problem (missing, empty, not an image, wrong format,
+        too many pixels, truncated or corrupt).
+    """
+    data, name = _read_bytes(source, name)
+    return _decode(data, name, max_pixels, formats)[0]
+
+
+def _decode(data, name, max_pixels, formats):
+    """`(upright uint8 [H, W, 3], the opened PIL image)` of encoded bytes."""
+    image = _open_header(data, name, max_pixels, formats)
+    rgb = _upright(_pixels(image, data, name), _orientation(image))
+    return np.ascontiguousarray(rgb), image
+
+
+def _open(path):
+    """A fully decoded PIL image of a map file; BadInputError naming the file."""
+    data, name = _read_bytes(path, None)
+    image = _open_header(data, name, None, None)
+    try:
+        image.load()  # decodes fully: truncated/corrupt data fails here, not later
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadInputError(f"{name}: cannot decode image ({error})") from error
+    return image
 
 
 def load_rgb(path, *, with_passthrough=False):
-    """Reads an image file as `uint8 [H, W, 3]` RGB; raises `BadInputError` naming the file.
+    """Reads an image file as `uint8 [H, W, 3]` RGB (`decode_image`, no pixel limit beyond
+    Pillow's bomb check); raises `BadInputError` naming the file.
 
     With `with_passthrough=True` returns `(rgb, passthrough)` where `passthrough` is
-    `(file_bytes, "jpeg"|"png")` when the file is already an RGB JPEG/PNG that can be stored
-    byte for byte (no re-encoding loss), else None.
+    `(file_bytes, "jpeg"|"png")` when the file is an upright RGB JPEG/PNG that can be stored byte
+    for byte (no re-encoding loss; the training pipeline decodes it as `decode_image` does), else
+    None (re-encode `rgb`).
     """
-    image = _open(path)
-    if with_passthrough:
-        rgb = load_rgb(path)
-        passthrough = None
-        if image.mode == "RGB" and image.format in ("JPEG", "PNG"):
-            with open(os.fspath(path), "rb") as handle:
-                passthrough = (handle.read(), image.format.lower())
-        return rgb, passthrough
-    if image.mode == "RGB":
-        return np.asarray(image)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        gray = _to_uint8_gray(image)
-        return np.repeat(gray[..., None], 3, axis=-1)
-    try:
-        return np.asarray(image.convert("RGB"))
-    except (OSError, ValueError) as error:
-        raise BadInputError(f"{path}: unsupported image mode {image.mode} ({error})") from error
+    data, name = _read_bytes(path, None)
+    rgb, image = _decode(data, name, None, None)
+    if not with_passthrough:
+        return rgb
+    passthrough = None
+    if (image.mode == "RGB" and image.format in ("JPEG", "PNG")
+            and _orientation(image) == 1):
+        passthrough = (data, image.format.lower())
+    return rgb, passthrough
 
 
 def load_map(path):
@@ -126,27 +287,36 @@ def encode_rgb(rgb, image_format="jpeg", quality=95):
     return buffer.getvalue()
 
 
-def quantize_map(map_array, bit_depth=8):
-    """Scales a non-negative map to max = full scale and rounds: uint8 or uint16 `[H, W]`.
+def quantize_map(map_array, bit_depth=8, *, scale_to_max=True):
+    """A non-negative map -> uint8 or uint16 `[H, W]` levels (rounded half to even).
 
-    An all-zero map stays zero (an image nobody looked at is legal, if useless).
+    Args:
+      map_array: `[H, W]` or `[H, W, 1]`.
+      bit_depth: 8 or 16.
+      scale_to_max: True for ground-truth densities (stored with max = full scale; an all-zero
+        map stays zero); False for saliency maps already in [0, 1] (clipped, 1.0 = full scale).
     """
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth!r}")
     array = np.asarray(map_array, np.float64)
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    array = np.clip(array, 0.0, None)
+    array = np.clip(array, 0.0, None if scale_to_max else 1.0)
     top = array.max() if array.size else 0.0
-    if top > 0:
+    if scale_to_max and top > 0:
         array = array / top
     full = 255 if bit_depth == 8 else 65535
     return np.round(array * full).astype(np.uint8 if bit_depth == 8 else np.uint16)
 
 
-def encode_map_png(map_array, bit_depth=8):
-    """Encodes a map (scaled to its max) as a grayscale 8- or 16-bit PNG."""
-    quantized = quantize_map(map_array, bit_depth)
+def encode_map_png(map_array, bit_depth=8, *, scale_to_max=True):
+    """Encodes a map as a grayscale 8- or 16-bit PNG: the one map encoder.
+
+    Predicted saliency maps (float in [0, 1], value * 255 rounded) use `scale_to_max=False`:
+    predict, the demo server's page route, the report's thumbnails (`quantize_map`) and
+    training's sample maps; ground-truth densities in the records are scaled to their max.
+    """
+    quantized = quantize_map(map_array, bit_depth, scale_to_max=scale_to_max)
     buffer = io.BytesIO()
     Image.fromarray(quantized).save(buffer, format="PNG")
     return buffer.getvalue()

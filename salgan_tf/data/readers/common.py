@@ -11,9 +11,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 import scipy.io
-from PIL import Image
 
-from salgan_tf.data.images import BadInputError
+from salgan_tf.data import images
+from salgan_tf.data.images import IMAGE_EXTENSIONS, BadInputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,15 +71,9 @@ def one_based_to_index(values, length):
 
 
 def image_size_of(path):
-    """`(H, W)` of an image file from its header (no decoding); BadInputError if unreadable."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise BadInputError(f"{path}: missing file")
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadInputError(f"{path}: cannot read image header ({error})") from error
+    """`(H, W)` of an image file as the converter decodes it (EXIF orientation applied), from
+    its header (no decoding); BadInputError if unreadable."""
+    return images.image_size(path, max_pixels=None)
 
 
 def load_mat(path, **kwargs):
@@ -108,9 +102,6 @@ def find_dir(root, *candidates):
         if os.path.isdir(path):
             return path
     return None
-
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def list_images(folder):

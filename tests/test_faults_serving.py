@@ -1,0 +1,450 @@
+"""Hostile serving, predict and I/O-edge input (issue 13): each test pins one defect.
+
+Sizes stay small: the mixed-size bombs are PNGs of a few kB (1x4000 and 4000x1) whose padded
+output would be 32 M floats; refused from the headers, they cost nothing. The memory check runs
+in a subprocess so its peak RSS belongs to that one request alone.
+"""
+import base64
+import io
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from export import rest_json
+from export import saved_model as saved_model_lib
+from salgan_tf import serve_app
+from salgan_tf.data import images
+
+import test_export_util as util
+from test_serve_app import blank_png, encode
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PREDICT = "/v1/models/salgan:predict"
+
+
+def _serving_default():
+    _, _, version_dir = util.exported_model()
+    return util.loaded(version_dir).signatures["serving_default"]
+
+
+def _module(**kwargs):
+    """The serving module around the test generator, not saved (limits set per test)."""
+    generator, _, _ = util.exported_model()
+    return saved_model_lib.SalganServingModule(generator, **kwargs)
+
+
+# --------------------------------------------------------------------------- defect 5: padding
+
+
+_MEMORY_PROBE = textwrap.dedent("""
+    import json, resource, sys
+    import tensorflow as tf
+    sys.path.insert(0, sys.argv[2])
+    from test_serve_app import blank_png
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    serve(images=tf.constant([blank_png(8, 8)]))  # warm up: traces and allocates the network
+    wide, tall = blank_png(1, 4000), blank_png(4000, 1)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        shape = serve(images=tf.constant([wide, tall]))["saliency"].shape.as_list()
+        outcome = {"shape": shape}
+    except tf.errors.InvalidArgumentError as error:
+        outcome = {"error": error.message}
+    outcome["peak_growth_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    print(json.dumps(outcome))
+""")
+
+
+def test_mixed_sizes_padding_past_the_request_budget_are_refused_in_bounded_memory():
+    # 1x4000 + 4000x1: 8000 pixels decoded, but padded to 2 x 4000 x 4000 = 32 M floats
+    # (128 MB, ~0.5 GB peak on the old code) > the default budget of 25 M pixels.
+    _, _, version_dir = util.exported_model()
+    probe = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, version_dir, os.path.dirname(__file__)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    outcome = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert "error" in outcome, f"the request was served: {outcome}"
+    assert "padded saliency output would be 2 x 4000 x 4000 = 32000000 pixels" in \
+        outcome["error"]
+    assert "max_request_pixels" in outcome["error"]
+    assert outcome["peak_growth_kb"] < 64 * 1024, outcome  # nothing big was allocated
+
+
+def test_request_budget_names_which_limit_and_admits_what_fits():
+    module = _module(max_request_pixels=1200)
+    serve = module.serve_encoded
+    small = encode(np.zeros((20, 30, 3), np.uint8))  # 600 pixels
+    assert serve(tf.constant([small, small]))["saliency"].shape == (2, 20, 30, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="1800 pixels in total, more than "
+                                                             "the per-request limit of 1200"):
+        serve(tf.constant([small, small, small]))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="padded saliency output would be 2 x 40 x 40 = 3200 pixels"):
+        serve(tf.constant([blank_png(1, 40), blank_png(40, 1)]))
+    predict = module.predict_tensor
+    assert predict(tf.zeros([2, 20, 30, 3]))["saliency"].shape == (2, 20, 30, 1)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="per-request limit of 1200"):
+        predict(tf.zeros([3, 20, 30, 3]))
+
+
+# --------------------------------------------------------------------------- defect 7: bad bytes
+
+
+def _encoded(fmt, **kwargs):
+    buffer = io.BytesIO()
+    Image.fromarray(util.random_rgb(8, 8)).save(buffer, format=fmt, **kwargs)
+    return buffer.getvalue()
+
+
+_RANDOM = np.random.default_rng(13).integers(0, 256, 200, dtype=np.uint8).tobytes()
+_PNG = util.encode(util.random_rgb(40, 40), "PNG")
+_JPEG = util.encode(util.random_rgb(40, 40), "JPEG")
+MALFORMED = {
+    "bmp": (_encoded("BMP"), "look like BMP data"),
+    "gif": (_encoded("GIF"), "look like GIF data"),
+    "webp": (_encoded("WEBP"), "look like WebP data"),
+    "tiff": (_encoded("TIFF"), "look like TIFF data"),
+    "random": (_RANDOM, "neither JPEG nor PNG"),
+    "high bytes": (bytes(range(255, 0, -1)), "first bytes \\(hex\\): ff fe fd fc"),
+    "jpeg magic, random body": (b"\xff\xd8\xff" + _RANDOM, None),
+    "png magic, random body": (b"\x89PNG\r\n\x1a\n" + _RANDOM, None),
+    "png magic only": (b"\x89PNG\r\n\x1a\n", "too short"),
+    "truncated png": (_PNG[:len(_PNG) // 2], None),
+    "truncated jpeg": (_JPEG[:len(_JPEG) // 2], None),
+    "png of 0x0": (blank_png(0, 0), "is empty or larger"),
+    "empty": (b"", "image bytes are empty"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_every_malformed_image_is_invalid_argument(kind):
+    data, message = MALFORMED[kind]
+    serve = _serving_default()
+    good = util.encode(util.random_rgb(8, 8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message) as raised:
+        serve(images=tf.constant([good, data]))
+    raised.value.message.encode("ascii")  # readable text, never the raw bytes
+    # TF Serving's REST handler answers an InvalidArgument with 400 JSON.
+    status, body = rest_json.predict(util.loaded(util.exported_model()[2]),
+                                     {"instances": [{"b64": base64.b64encode(data).decode()}]})
+    assert status == 400 and body["error"]
+    assert serve(images=tf.constant([good]))["saliency"].shape == (1, 8, 8, 1)
+
+
+# --------------------------------------------------------------------------- defect 9: empty batch
+
+
+def test_empty_batch_is_refused_by_name():
+    _, _, version_dir = util.exported_model()
+    signatures = util.loaded(version_dir).signatures
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+        signatures["serving_default"](images=tf.constant([], tf.string))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+        signatures["predict_tensor"](images=tf.zeros([0, 20, 30, 3]))
+
+
+# --------------------------------------------------------------------------- defect 8: modes
+
+
+@pytest.mark.parametrize("umask,dir_mode,file_mode", [(0o022, 0o755, 0o644),
+                                                      (0o077, 0o700, 0o600)])
+def test_version_directory_modes_follow_the_umask_like_any_export(tmp_path, umask, dir_mode,
+                                                                  file_mode):
+    generator, _, _ = util.exported_model()
+    previous = os.umask(umask)
+    try:
+        version_dir = saved_model_lib.export_saved_model(generator, str(tmp_path / "salgan" / "1"))
+    finally:
+        os.umask(previous)
+    modes = {}
+    for root, _, files in os.walk(version_dir):
+        modes[root] = stat.S_IMODE(os.stat(root).st_mode)
+        for name in files:
+            path = os.path.join(root, name)
+            modes[path] = stat.S_IMODE(os.stat(path).st_mode)
+    assert modes[version_dir] == dir_mode
+    assert any(path.endswith("saved_model.pb") for path in modes)
+    for path, mode in modes.items():
+        assert mode == (dir_mode if os.path.isdir(path) else file_mode), (path, oct(mode))
+
+
+# --------------------------------------------------------------------------- the demo server
+
+
+def _b64(data):
+    return {"b64": base64.b64encode(data).decode("ascii")}
+
+
+@pytest.fixture
+def server_client():
+    from starlette.testclient import TestClient
+
+    from test_serve_app import fake_predictor
+
+    app = serve_app.create_app(fake_predictor())
+    with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is a status, too
+        yield client
+
+
+def _no_decoding(*args, **kwargs):
+    raise AssertionError("pixels were decoded")
+
+
+def test_demo_server_refuses_padding_past_the_budget_before_decoding(server_client, monkeypatch):
+    # The issue's 277-byte request (1x5000 + 5000x1) returned 300 MB of JSON; 1x4000 + 4000x1
+    # here, refused from the headers: any pixel decoding fails the test.
+    monkeypatch.setattr(tf.io, "decode_png", _no_decoding)
+    monkeypatch.setattr(tf.io, "decode_jpeg", _no_decoding)
+    response = server_client.post(PREDICT, json={"instances": [_b64(blank_png(1, 4000)),
+                                                               _b64(blank_png(4000, 1))]})
+    assert response.status_code == 400, response.text[:300]
+    assert "padded saliency output would be 2 x 4000 x 4000 = 32000000 pixels" in \
+        response.json()["error"]
+
+
+def test_demo_server_request_budget_counts_decoded_pixels_too():
+    from starlette.testclient import TestClient
+
+    from test_serve_app import fake_predictor
+
+    config = serve_app.ServeConfig(max_request_pixels=1200)
+    small = _b64(encode(np.zeros((20, 30, 3), np.uint8)))
+    with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
+        assert client.post(PREDICT, json={"instances": [small, small]}).status_code == 200
+        response = client.post(PREDICT, json={"instances": [small, small, small]})
+    assert response.status_code == 400
+    assert "1800 pixels in total, more than the per-request limit of 1200" in \
+        response.json()["error"]
+
+
+@pytest.mark.parametrize("kind", ["bmp", "random", "high bytes", "truncated png", "empty"])
+def test_demo_server_answers_malformed_images_with_json_400(server_client, kind):
+    data, _ = MALFORMED[kind]
+    response = server_client.post(PREDICT, json={"instances": [_b64(data)]})
+    assert response.status_code == 400 and response.json()["error"].startswith("instances[0]: ")
+    page = server_client.post("/api/saliency.png?filename=x.bin", content=data)
+    assert page.status_code == 400 and page.json()["error"].startswith("x.bin: ")
+
+
+_DEEP = 100_000
+MALFORMED_JSON = {
+    "deep list": b"[" * _DEEP + b"]" * _DEEP,
+    "deep object": b'{"a":' * _DEEP + b"1" + b"}" * _DEEP,
+    "deep instances": b'{"instances": ' + b"[" * _DEEP + b"]" * _DEEP + b"}",
+    "deep b64": b'{"instances": [{"b64": ' + b"[" * _DEEP + b"]" * _DEEP + b"}]}",
+    "not utf-8": b'{"instances": ["\xff\xfe"]}',
+    "empty body": b"",
+    "null": b"null",
+    "number": b"1e999",
+    "nan": b'{"instances": [NaN]}',
+    "b64 not a string": b'{"instances": [{"b64": 5}]}',
+    "instances an object": b'{"instances": {"b64": "aGk="}}',
+    "inputs a number": b'{"inputs": 5}',
+    "ragged inputs": b'{"inputs": {"images": [[{"b64": "aGk="}], {"b64": "aGk="}]}}',
+    "nested instances": b'{"instances": [[[{"b64": "aGk="}]]]}',
+    "null instance": b'{"instances": [null]}',
+    "bool instance": b'{"instances": [true]}',
+    "signature a list": b'{"signature_name": ["x"], "instances": [{"b64": "aGk="}]}',
+    "both layouts": b'{"instances": [{"b64": "aGk="}], "inputs": [{"b64": "aGk="}]}',
+    "extra key": b'{"instances": [{"images": {"b64": "aGk="}, "extra": 1}]}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_JSON))
+def test_malformed_json_of_any_shape_gets_json_400(server_client, kind):
+    response = server_client.post(PREDICT, content=MALFORMED_JSON[kind])
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert response.json()["error"]
+
+
+def test_empty_batch_is_refused_by_name_by_the_demo_server(server_client):
+    response = server_client.post(PREDICT, json={"inputs": {"images": []}})
+    assert response.status_code == 400 and "empty batch" in response.json()["error"]
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _read_until_closed(sock):
+    """Everything the server sends until it closes; socket.timeout if it never does."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("half_request", [
+    b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+    b"Content-Type: application/json\r\n\r\n{\"instances\": [",
+    b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
+], ids=["half body", "half headers"])
+def test_half_sent_requests_time_out_with_408(half_request):
+    import uvicorn
+
+    from test_serve_app import fake_predictor
+
+    config = serve_app.ServeConfig(request_timeout=1.0)
+    port = _free_port()
+    server = uvicorn.Server(serve_app.server_config(
+        serve_app.create_app(fake_predictor(), config), config, host="127.0.0.1", port=port,
+        log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "the server did not start"
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(20)  # bounds the test: the server's own timeout is 1 s
+            sock.sendall(half_request)
+            answer = _read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"not received in full within 1 s" in answer
+        # Complete requests on a fresh connection are still served.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(20)
+            sock.sendall(b"GET /v1/models/salgan HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Connection: close\r\n\r\n")
+            assert _read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+# --------------------------------------------------------------------------- predict (defect 6)
+
+
+def _two_images_one_stem(folder):
+    folder.mkdir(parents=True)
+    Image.fromarray(util.random_rgb(20, 30, seed=1)).save(folder / "x.jpg")
+    Image.fromarray(util.random_rgb(24, 16, seed=2)).save(folder / "x.png")
+    Image.fromarray(util.random_rgb(10, 12, seed=3)).save(folder / "y.png")
+
+
+def test_predict_never_writes_two_inputs_to_one_map(tmp_path):
+    from salgan_tf import inference, predict_lib
+
+    _, run_dir, _ = util.exported_model()
+    _two_images_one_stem(tmp_path / "in")
+    root, paths = predict_lib.find_images(tmp_path / "in")
+    predictor = inference.load_predictor(run_dir)
+    with pytest.raises(ValueError, match="1 map path.* would be written by more than one input") \
+            as raised:
+        predict_lib.predict_files(predictor, paths, str(tmp_path / "out"), root=root)
+    message = str(raised.value)
+    assert f"{tmp_path / 'out' / 'x.png'} <- {tmp_path / 'in' / 'x.jpg'}, " \
+           f"{tmp_path / 'in' / 'x.png'}" in message
+    assert "\n" not in message
+    assert not (tmp_path / "out").exists()  # refused before anything was created
+    original = (tmp_path / "in" / "y.png").read_bytes()
+    with pytest.raises(ValueError, match="would overwrite 1 input image.*y.png"):
+        predict_lib.predict_files(predictor, [str(tmp_path / "in" / "y.png")],
+                                  str(tmp_path / "in"), root=str(tmp_path / "in"))
+    assert (tmp_path / "in" / "y.png").read_bytes() == original
+
+
+def _run_predict(model, input_path, output):
+    return subprocess.run(
+        [sys.executable, "-m", "salgan_tf.predict", f"--model={model}", f"--input={input_path}",
+         f"--output={output}"], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT})
+
+
+@pytest.mark.parametrize("case", ["clash", "output is a file", "output under a file",
+                                  "output not creatable"])
+def test_predict_cli_refuses_with_one_line(tmp_path, case):
+    _, run_dir, _ = util.exported_model()
+    inputs = tmp_path / "in"
+    if case == "clash":
+        _two_images_one_stem(inputs)
+    else:
+        inputs.mkdir()
+        Image.fromarray(util.random_rgb(20, 30)).save(inputs / "a.png")
+    (tmp_path / "file.txt").write_text("keep me")
+    output = {"clash": tmp_path / "out", "output is a file": tmp_path / "file.txt",
+              "output under a file": tmp_path / "file.txt" / "out",
+              "output not creatable": "/proc/salgan_maps"}[case]
+    result = _run_predict(run_dir, inputs, output)
+    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(output) in errors[0], result.stderr[-2000:]
+    assert (tmp_path / "file.txt").read_text() == "keep me"
+    assert not (tmp_path / "out").exists()  # refused before anything was created
+
+
+# --------------------------------------------------------------------------- one decoder
+
+
+def _with_orientation(fmt, orientation, height=12, width=20):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.fromarray(util.random_rgb(height, width, seed=orientation)).save(
+        buffer, format=fmt, exif=exif.tobytes(), quality=95)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_saved_model_applies_exif_orientation_as_the_host_decoder(fmt):
+    serve = _serving_default()
+    predict = util.loaded(util.exported_model()[2]).signatures["predict_tensor"]
+    for orientation in range(1, 9):
+        data = _with_orientation(fmt, orientation)
+        upright = images.decode_image(data)  # predict's, the converter's and the server's pixels
+        assert upright.shape[:2] == ((20, 12) if orientation >= 5 else (12, 20))
+        served = serve(images=tf.constant([data]))
+        assert (int(served["height"][0]), int(served["width"][0])) == upright.shape[:2]
+        expected = predict(images=tf.constant(upright[None].astype(np.float32)))["saliency"]
+        np.testing.assert_allclose(served["saliency"].numpy(), expected.numpy(), atol=1e-5,
+                                   err_msg=f"orientation {orientation}")
+
+
+def test_demo_server_answers_like_the_saved_model_for_a_sideways_photo():
+    from starlette.testclient import TestClient
+
+    from salgan_tf import inference
+
+    version_dir = util.exported_model()[2]
+    body = {"instances": [_b64(_with_orientation("JPEG", 6, 30, 44))]}
+    with TestClient(serve_app.create_app(inference.load_predictor(version_dir))) as client:
+        ours = client.post(PREDICT, json=body).json()["predictions"][0]
+    status, expected = rest_json.predict(util.loaded(version_dir), body)
+    assert status == 200 and (ours["height"], ours["width"]) == (44, 30)
+    np.testing.assert_allclose(ours["saliency"], expected["predictions"][0]["saliency"], atol=1e-5)
+
+
+def test_predict_and_the_demo_page_write_the_same_png_for_a_sideways_photo(tmp_path):
+    from starlette.testclient import TestClient
+
+    from salgan_tf import inference, predict_lib
+
+    predictor = inference.load_predictor(util.exported_model()[1])
+    data = _with_orientation("JPEG", 6, 30, 44)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "phone.jpg").write_bytes(data)
+    report = predict_lib.predict_files(predictor, [str(tmp_path / "in" / "phone.jpg")],
+                                       str(tmp_path / "out"), root=str(tmp_path / "in"))
+    assert report.written == [str(tmp_path / "out" / "phone.png")]
+    with TestClient(serve_app.create_app(predictor)) as client:
+        page = client.post("/api/saliency.png?filename=phone.jpg", content=data)
+    written = np.asarray(Image.open(tmp_path / "out" / "phone.png"))
+    assert written.shape == (44, 30)  # upright, as the photo is shown
+    np.testing.assert_array_equal(written, np.asarray(Image.open(io.BytesIO(page.content))))
