@@ -18,7 +18,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from PIL import Image
 
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
@@ -29,6 +28,7 @@ from salgan_tf import losses
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
 from salgan_tf import validation
+from salgan_tf.data import images
 from salgan_tf.data import pipeline
 from salgan_tf.data import synthetic
 
@@ -114,8 +114,9 @@ def _save_sample_maps(generator, samples, directory):
     for i, name in enumerate(samples["name"].numpy()):
         stem = os.path.splitext(os.path.basename(name.decode()))[0] or f"sample{i}"
         for suffix, maps in (("pred", predicted), ("gt", samples["map"].numpy())):
-            pixels = np.clip(np.rint(maps[i, :, :, 0] * 255.0), 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(os.path.join(directory, f"{stem}_{suffix}.png"))
+            png = images.encode_map_png(maps[i, :, :, 0].astype(np.float32), scale_to_max=False)
+            with open(os.path.join(directory, f"{stem}_{suffix}.png"), "wb") as f:
+                f.write(png)
 
 
 class _Sigterm:
