@@ -145,6 +145,10 @@ def detect_kind(path):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: TFLite file not found")
         return "tflite"
+    if path.endswith(".weights.h5"):  # generator weights: checkpoints.load_generator reads it
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: generator weights file not found")
+        return "checkpoint"
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "saved_model.pb")) or _latest_version(path):
             return "saved_model"
