@@ -19,6 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf import preprocessing
 
 # Same limit as the serving signature (export.saved_model.DEFAULT_MAX_PIXELS).
@@ -100,8 +101,14 @@ class Predictor:
             rgb, self.image_size, mode=self.resize_mode,
             pad_value=preprocessing.IMAGENET_RGB_MEAN).numpy()
 
+    # "none" or "paper" (the authors' cubic resize + 5x5 blur, salgan_tf.postprocess).
+    postprocess = "none"
+
     def to_original_size(self, small_map, original_size):
         """Network-size map `[h, w]` -> float32 `[H, W]` in [0, 1] at `original_size`."""
+        if self.postprocess == "paper":
+            return postprocess_lib.paper_to_original_size(small_map, original_size,
+                                                          self.resize_mode)
         saliency = preprocessing.resize_map_to_original(
             np.asarray(small_map, np.float32)[..., None], original_size, mode=self.resize_mode)
         return np.clip(saliency.numpy()[..., 0], 0.0, 1.0)

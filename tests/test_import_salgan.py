@@ -19,6 +19,7 @@ from scipy import signal
 from salgan_tf import checkpoints
 from salgan_tf import generator as generator_lib
 from salgan_tf import inference
+from salgan_tf import predict_lib
 from salgan_tf import preprocessing
 from salgan_tf.tools import import_salgan
 
@@ -211,21 +212,25 @@ def test_cli_refuses_discriminator_with_one_line_and_exit_1(tmp_path):
 
 
 def test_imported_weights_work_in_predict_and_saved_model(imported, tmp_path):
-    """`predict --model=X.weights.h5` and `export.saved_model --checkpoint=X.weights.h5`."""
+    """`predict --model=X.weights.h5 --postprocess=paper`; `export.saved_model --checkpoint=X...`."""
     _, _, weights = imported
     image = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "photo.png")
     result = _run("salgan_tf.predict", f"--model={weights}", f"--input={tmp_path / 'photo.png'}",
-                  f"--output={tmp_path / 'maps'}")
+                  f"--output={tmp_path / 'maps'}", "--postprocess=paper")
     assert result.returncode == 0, result.stderr
     with Image.open(tmp_path / "maps" / "photo.png") as saliency:
-        assert saliency.size == (80, 60)
+        written = np.asarray(saliency)
+    assert written.shape == (60, 80)
     generator, config = checkpoints.load_generator(weights)
     assert config.image_size == generator_lib.DEFAULT_IMAGE_SIZE
+    direct = inference.load_predictor(weights)
+    rgb = image.astype(np.float32)
+    direct.postprocess = "paper"
+    np.testing.assert_allclose(written, predict_lib.map_to_uint8(direct.predict(rgb)), atol=1)
+    direct.postprocess = "none"
     result = _run("export.saved_model", f"--checkpoint={weights}",
                   f"--output={tmp_path / 'models' / '1'}")
     assert result.returncode == 0, result.stderr
     served = inference.load_predictor(str(tmp_path / "models" / "1"))
-    direct = inference.load_predictor(weights)
-    rgb = image.astype(np.float32)
     np.testing.assert_allclose(served.predict(rgb), direct.predict(rgb), atol=1e-5)

@@ -18,6 +18,24 @@ import sys
 import numpy as np
 
 
+def _compare_postprocess(theirs):
+    """salgan_tf.postprocess (paper) vs their OpenCV post-processing, both on THEIR maps."""
+    from salgan_tf import postprocess
+
+    print("\npost-processing: salgan_tf.postprocess.paper_to_original_size vs OpenCV "
+          "(cv2.resize INTER_CUBIC + GaussianBlur((5, 5), 0)) on their maps, in map units [0, 1]")
+    print("| image | original HxW | max abs diff vs OpenCV float | mean abs diff vs OpenCV float | "
+          "mean abs diff vs their uint8 output / 255 |")
+    print("| --- | --- | --- | --- | --- |")
+    for i, (name, their_map) in enumerate(zip(theirs["names"], theirs["maps"])):
+        reference = theirs[f"paper_float_{i}"]
+        ours = postprocess.paper_to_original_size(their_map, reference.shape)
+        uint8 = theirs[f"paper_uint8_{i}"] / 255.0
+        print(f"| {name} | {reference.shape[0]}x{reference.shape[1]} | "
+              f"{np.abs(ours - reference).max():.2e} | {np.abs(ours - reference).mean():.2e} | "
+              f"{np.abs(ours - uint8).mean():.2e} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", required=True)
@@ -43,6 +61,8 @@ def main():
         worst = max(worst, diff.max())
         print(f"| {name} | {their_map.mean():.4f} | {their_map.std():.4f} | {diff.max():.2e} | "
               f"{diff.mean():.2e} |")
+    if "paper_float_0" in theirs.files:
+        _compare_postprocess(theirs)
     verdict = "PASS" if worst <= args.tolerance else "FAIL"
     print(f"\n{verdict}: largest max |diff| {worst:.2e} over {len(ours)} images "
           f"(tolerance {args.tolerance:g})")

@@ -23,7 +23,9 @@ What it does, with their own files (`git archive` of imatge-upc/saliency-salgan-
    (cv2.INTER_AREA to 256x192 W x H), runs their `predictFunction` on the RGB 0-255 blob.
 Writes `<workdir>/theirs.npz`: `rgb` float32 [N, 192, 256, 3] (the exact network inputs),
 `maps` float32 [N, 192, 256] (their output before the uint8/cubic/blur post-processing),
-`names`; and `<workdir>/gen_modelWeights0090.npz` (the weights) for compare.py.
+`names`, `paper_uint8_<i>` / `paper_float_<i>` (their post-processing at the original size, on
+the uint8 map as they do / on the float map); and `<workdir>/gen_modelWeights0090.npz` (the
+weights) for compare.py.
 """
 import argparse
 import glob
@@ -147,11 +149,11 @@ def main():
           "loaded back with their utils.load_weights")
 
     paths = sorted(glob.glob(os.path.join(args.images, "*.jpg")))[:args.count]
-    rgbs, maps, names = [], [], []
+    rgbs, maps, names, extra = [], [], [], {}
     for path in paths:
         # As their 03-predict.py and utils.predict (before its post-processing).
-        image = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        image = cv2.resize(image, (model.inputWidth, model.inputHeight),
+        full = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        image = cv2.resize(full, (model.inputWidth, model.inputHeight),
                            interpolation=cv2.INTER_AREA)
         blob = np.zeros((1, 3, model.inputHeight, model.inputWidth), theano.config.floatX)
         blob[0, ...] = image.astype(theano.config.floatX).transpose(2, 0, 1)
@@ -159,11 +161,20 @@ def main():
         result = np.squeeze(model.predictFunction(blob))
         print(f"{os.path.basename(path)}: their map {result.shape}, mean {result.mean():.4f} "
               f"std {result.std():.4f} ({time.time() - start:.1f} s)")
+        # Their post-processing (utils.predict): uint8 map, cubic resize back, 5x5 blur; and the
+        # same on the float map, to check salgan_tf.postprocess without the uint8 step.
+        original_size = (full.shape[1], full.shape[0])  # cv2 sizes are (W, H)
+        paper = cv2.GaussianBlur(cv2.resize((result * 255).astype(np.uint8), original_size,
+                                            interpolation=cv2.INTER_CUBIC), (5, 5), 0)
+        extra[f"paper_uint8_{len(names)}"] = np.clip(paper, 0, 255)
+        extra[f"paper_float_{len(names)}"] = cv2.GaussianBlur(
+            cv2.resize(result.astype(np.float32), original_size, interpolation=cv2.INTER_CUBIC),
+            (5, 5), 0)
         rgbs.append(image.astype(np.float32))
         maps.append(result.astype(np.float32))
         names.append(os.path.basename(path))
     np.savez(os.path.join(workdir, "theirs.npz"), rgb=np.stack(rgbs), maps=np.stack(maps),
-             names=np.array(names))
+             names=np.array(names), **extra)
     print(f"wrote {workdir}/theirs.npz")
 
 

@@ -18,4 +18,4 @@ git clone -q "$lasagne_git" "$src/Lasagne"
 git -C "$src/Lasagne" log -1 --format='Lasagne revision %H %cd'
 "$venv/bin/pip" install -q --no-deps "$src/Lasagne"
 rm -rf "$src"
-"$venv/bin/python" -c "import numpy, theano, lasagne; print('numpy', numpy.__version__, 'theano', theano.__version__, 'lasagne', lasagne.__version__)"
+THEANO_FLAGS=blas.ldflags= "$venv/bin/python" -c "import numpy, theano, lasagne; print('numpy', numpy.__version__, 'theano', theano.__version__, 'lasagne', lasagne.__version__)"
