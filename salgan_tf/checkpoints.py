@@ -38,7 +38,7 @@ def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress
                                g_optimizer=g_optimizer, d_optimizer=d_optimizer, progress=progress)
 
 
-def _find_run_dir_and_prefix(path):
+def find_run_dir_and_prefix(path):
     """Resolves a run directory, its checkpoints/ folder or a ckpt-N prefix."""
     path = os.path.abspath(path)
     if os.path.isdir(path):
@@ -70,7 +70,7 @@ def load_generator(path):
     """
     if os.fspath(path).endswith(WEIGHTS_SUFFIX):
         return _load_weights_file(os.fspath(path))
-    run_dir, prefix = _find_run_dir_and_prefix(path)
+    run_dir, prefix = find_run_dir_and_prefix(path)
     config = config_lib.load(run_dir)
     generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
     status = tf.train.Checkpoint(generator=generator).restore(prefix)
