@@ -11,6 +11,7 @@ A training output directory holds:
 from __future__ import annotations
 
 import os
+import warnings
 
 import tensorflow as tf
 
@@ -78,6 +79,21 @@ def load_generator(path):
     return generator, config
 
 
+def load_generator_weights(generator, path):
+    """Loads a generator `.weights.h5` into `generator`; ValueError naming the file if it does
+    not fit (Keras' per-layer warnings on the way are silenced: the error says it)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: generator weights file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            generator.load_weights(path)
+    except Exception as error:  # Keras/h5py raise many types for a foreign file
+        raise ValueError(f"{path}: not a SalGAN generator weights file "
+                         f"({type(error).__name__}: {str(error).splitlines()[0]})") from error
+    return generator
+
+
 def _load_weights_file(path):
     """`(generator, config)` from a generator `.weights.h5` (see `load_generator`)."""
     if not os.path.isfile(path):
@@ -88,9 +104,4 @@ def _load_weights_file(path):
     else:
         config = config_lib.TrainConfig(output_dir=directory)
     generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
-    try:
-        generator.load_weights(path)
-    except Exception as error:  # Keras/h5py raise many types for a foreign file
-        raise ValueError(f"{path}: not a SalGAN generator weights file "
-                         f"({type(error).__name__}: {str(error).splitlines()[0]})") from error
-    return generator, config
+    return load_generator_weights(generator, path), config

@@ -31,6 +31,9 @@ class TrainConfig:
     weight_decay: float = 1e-4  # Sec. 4.2, L2 on all trainable kernels of both nets
     downsample: int = 4  # Sec. 3.3: BCE computed on maps downsampled ×4
     encoder_weights: str = "none"  # "imagenet", a local VGG-16 weights file, or "none"
+    # Fine-tuning: a trained run dir / ckpt-N / generator .weights.h5 to start from instead of
+    # encoder_weights + a random decoder (salgan_tf.init_from); "" = train from scratch.
+    init_from: str = ""
     seed: int = 0
     mixed_precision: str = "float32"  # "float32", "mixed_float16" or "mixed_bfloat16"
     jit_compile: bool = False

@@ -64,11 +64,9 @@ def load_into(path, generator, discriminator=None):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: --init_from weights file not found")
         try:
-            generator.load_weights(path)
-        except Exception as error:  # Keras/h5py raise many types for a foreign file
-            raise InitFromError(f"{path}: not a SalGAN generator weights file "
-                                f"({type(error).__name__}: {str(error).splitlines()[0]})"
-                                ) from error
+            checkpoints.load_generator_weights(generator, path)
+        except ValueError as error:
+            raise InitFromError(str(error)) from error
         return f"generator from {path}; discriminator random (a weights file holds no D)"
     _, prefix = checkpoints.find_run_dir_and_prefix(path)
     saved = _saved_objects(prefix)
