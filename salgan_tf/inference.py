@@ -266,7 +266,8 @@ def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num
     """Loads any SalGAN model kind behind one `Predictor`.
 
     Args:
-      path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a SavedModel
+      path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a generator
+        `.weights.h5` (see `checkpoints.load_generator` for its image size); a SavedModel
         written by `export.saved_model` (version dir, or the base dir: newest version); or a
         `.tflite` file written by `export.tflite`.
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the

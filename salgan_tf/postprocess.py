@@ -14,7 +14,7 @@ map back to the image size with `cv2.resize(..., INTER_CUBIC)`, then applies
   antialiased bilinear (salgan_tf.preprocessing.resize_map_to_original);
 - their cast of the map to uint8 before resizing (truncating, 1/255 steps) is not reproduced:
   maps stay float32 in [0, 1] until the caller writes them.
-bench/salgan_theano/compare.py measures the difference to OpenCV on real maps (docs/import_salgan.md).
+bench/salgan_theano/compare.py measures the difference to OpenCV (docs/import_salgan.md).
 """
 from __future__ import annotations
 

@@ -89,7 +89,8 @@ def main(argv):
     try:
         result = train_lib.train(config)
     except (encoder_weights.EncoderWeightsError, FileNotFoundError, train_lib.RunSettingsError,
-            init_from.InitFromError, FloatingPointError) as error:  # bad input or a diverged run: the message says which
+            init_from.InitFromError,
+            FloatingPointError) as error:  # bad input or a diverged run: the message says which
         print(f"error: {error}", file=sys.stderr)
         return 1
     logging.info("done: %s", result)

@@ -1,5 +1,7 @@
 """--init_from: a training run starts from a trained generator (and discriminator), once."""
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -135,3 +137,16 @@ def test_training_starts_from_source_and_a_rerun_resumes_instead(tmp_path):
     train_lib.train(_tiny_config(run_dir, init_from=source))
     final, _ = checkpoints.load_generator(str(run_dir / checkpoints.FINAL_WEIGHTS))
     _assert_same(final, after_step)  # one step per epoch: nothing left to train after resuming
+
+
+def test_cli_bad_init_from_is_one_line_error(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.getcwd(), TF_CPP_MIN_LOG_LEVEL="3")
+    missing = tmp_path / "missing.weights.h5"
+    result = subprocess.run(
+        [sys.executable, "-m", "salgan_tf.train", f"--output_dir={tmp_path / 'run'}",
+         "--train_data=demo", "--demo_examples=4", "--image_height=32", "--image_width=48",
+         "--batch_size=4", "--bce_epochs=1", "--gan_epochs=0", f"--init_from={missing}"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {missing}: --init_from weights file not found")
