@@ -96,8 +96,6 @@ def load_generator_weights(generator, path):
 
 def _load_weights_file(path):
     """`(generator, config)` from a generator `.weights.h5` (see `load_generator`)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: generator weights file not found")
     directory = os.path.dirname(os.path.abspath(path))
     if os.path.isfile(os.path.join(directory, config_lib.CONFIG_FILENAME)):
         config = config_lib.load(directory)

@@ -61,8 +61,6 @@ def load_into(path, generator, discriminator=None):
     """
     path = os.fspath(path)
     if path.endswith(checkpoints.WEIGHTS_SUFFIX):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: --init_from weights file not found")
         try:
             checkpoints.load_generator_weights(generator, path)
         except ValueError as error:

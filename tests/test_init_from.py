@@ -91,7 +91,7 @@ def test_discriminator_of_another_size_stays_random_and_whole(tmp_path):
 
 def test_bad_sources_are_clear_errors(tmp_path):
     generator, discriminator = _nets(seed=2)
-    with pytest.raises(FileNotFoundError, match="missing.weights.h5: --init_from weights file"):
+    with pytest.raises(FileNotFoundError, match="missing.weights.h5: generator weights file not found"):
         init_from.load_into(str(tmp_path / "missing.weights.h5"), generator)
     with pytest.raises(FileNotFoundError, match="no-run"):
         init_from.load_into(str(tmp_path / "no-run"), generator)
@@ -149,4 +149,4 @@ def test_cli_bad_init_from_is_one_line_error(tmp_path):
         capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
-        f"error: {missing}: --init_from weights file not found")
+        f"error: {missing}: generator weights file not found")
