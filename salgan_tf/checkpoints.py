@@ -11,6 +11,7 @@ A training output directory holds:
 from __future__ import annotations
 
 import os
+import warnings
 
 import tensorflow as tf
 
@@ -19,6 +20,7 @@ from salgan_tf import generator as generator_lib
 
 CHECKPOINT_SUBDIR = "checkpoints"
 FINAL_WEIGHTS = "generator.weights.h5"
+WEIGHTS_SUFFIX = ".weights.h5"
 
 
 class TrainingProgress(tf.Module):
@@ -37,7 +39,7 @@ def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress
                                g_optimizer=g_optimizer, d_optimizer=d_optimizer, progress=progress)
 
 
-def _find_run_dir_and_prefix(path):
+def find_run_dir_and_prefix(path):
     """Resolves a run directory, its checkpoints/ folder or a ckpt-N prefix."""
     path = os.path.abspath(path)
     if os.path.isdir(path):
@@ -59,15 +61,45 @@ def load_generator(path):
     """Rebuilds the generator of a training run and restores its weights.
 
     Args:
-      path: a training output directory (latest checkpoint), its `checkpoints/` folder, or a
-        checkpoint prefix `.../checkpoints/ckpt-N`.
+      path: a training output directory (latest checkpoint), its `checkpoints/` folder, a
+        checkpoint prefix `.../checkpoints/ckpt-N`, or a generator weights file `*.weights.h5`
+        (a run's generator.weights.h5, or salgan_tf.tools.import_salgan's output): built at the
+        image size and resize mode of a config.json beside it, else the paper's 192x256 stretch.
 
     Returns:
       `(generator, config)`: the Keras generator and the run's TrainConfig.
     """
-    run_dir, prefix = _find_run_dir_and_prefix(path)
+    if os.fspath(path).endswith(WEIGHTS_SUFFIX):
+        return _load_weights_file(os.fspath(path))
+    run_dir, prefix = find_run_dir_and_prefix(path)
     config = config_lib.load(run_dir)
     generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
     status = tf.train.Checkpoint(generator=generator).restore(prefix)
     status.expect_partial().assert_existing_objects_matched()
     return generator, config
+
+
+def load_generator_weights(generator, path):
+    """Loads a generator `.weights.h5` into `generator`; ValueError naming the file if it does
+    not fit (Keras' per-layer warnings on the way are silenced: the error says it)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: generator weights file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            generator.load_weights(path)
+    except Exception as error:  # Keras/h5py raise many types for a foreign file
+        raise ValueError(f"{path}: not a SalGAN generator weights file "
+                         f"({type(error).__name__}: {str(error).splitlines()[0]})") from error
+    return generator
+
+
+def _load_weights_file(path):
+    """`(generator, config)` from a generator `.weights.h5` (see `load_generator`)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(os.path.join(directory, config_lib.CONFIG_FILENAME)):
+        config = config_lib.load(directory)
+    else:
+        config = config_lib.TrainConfig(output_dir=directory)
+    generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
+    return load_generator_weights(generator, path), config

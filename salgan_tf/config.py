@@ -35,6 +35,9 @@ class TrainConfig:
     # one departure that makes D learn (docs/discriminator.md).
     d_map_input: str = "standardized"
     encoder_weights: str = "none"  # "imagenet", a local VGG-16 weights file, or "none"
+    # Fine-tuning: a trained run dir / ckpt-N / generator .weights.h5 to start from instead of
+    # encoder_weights + a random decoder (salgan_tf.init_from); "" = train from scratch.
+    init_from: str = ""
     seed: int = 0
     # Validation (docs/training.md): metric that picks the best epoch's weights (CC: invariant to
     # the map's scale and defined for records without fixations); 0 = every --val_data record.

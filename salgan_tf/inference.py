@@ -19,6 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf import preprocessing
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model kind
 
@@ -99,8 +100,14 @@ class Predictor:
             rgb, self.image_size, mode=self.resize_mode,
             pad_value=preprocessing.IMAGENET_RGB_MEAN).numpy()
 
+    # "none" or "paper" (the authors' cubic resize + 5x5 blur, salgan_tf.postprocess).
+    postprocess = "none"
+
     def to_original_size(self, small_map, original_size):
         """Network-size map `[h, w]` -> float32 `[H, W]` in [0, 1] at `original_size`."""
+        if self.postprocess == "paper":
+            return postprocess_lib.paper_to_original_size(small_map, original_size,
+                                                          self.resize_mode)
         saliency = preprocessing.resize_map_to_original(
             np.asarray(small_map, np.float32)[..., None], original_size, mode=self.resize_mode)
         return np.clip(saliency.numpy()[..., 0], 0.0, 1.0)
@@ -144,6 +151,10 @@ def detect_kind(path):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: TFLite file not found")
         return "tflite"
+    if path.endswith(".weights.h5"):  # generator weights: checkpoints.load_generator reads it
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: generator weights file not found")
+        return "checkpoint"
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "saved_model.pb")) or _latest_version(path):
             return "saved_model"
@@ -254,7 +265,8 @@ def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num
     """Loads any SalGAN model kind behind one `Predictor`.
 
     Args:
-      path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a SavedModel
+      path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a generator
+        `.weights.h5` (see `checkpoints.load_generator` for its image size); a SavedModel
         written by `export.saved_model` (version dir, or the base dir: newest version); or a
         `.tflite` file written by `export.tflite`.
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the

@@ -5,8 +5,9 @@
       --output=maps/osie --overlay
   python -m salgan_tf.predict --model=salgan_int8.tflite --input=images/ --output=maps/
 
---model is a training run dir / checkpoint prefix, a SavedModel (export.saved_model) or a .tflite
-file (export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
+--model is a training run dir / checkpoint prefix, a generator `.weights.h5` (e.g. from
+salgan_tf.tools.import_salgan), a SavedModel (export.saved_model) or a .tflite file
+(export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
 (`<output>/<relative path>.png`); --overlay adds heat-map overlays under `<output>/overlays/`.
 Images that cannot be read are listed at the end and the exit status is 1; the others are written.
 Refused up front with a one-line error (exit 1, nothing written): an --output that is a file or
@@ -22,7 +23,8 @@ from salgan_tf import inference
 from salgan_tf import predict_lib
 from salgan_tf.data import images
 
-flags.DEFINE_string("model", None, "Training run dir / ckpt-N, SavedModel dir or .tflite file.",
+flags.DEFINE_string("model", None, "Training run dir / ckpt-N, generator .weights.h5, SavedModel "
+                    "dir or .tflite file.",
                     required=True)
 flags.DEFINE_string("input", None, "An image file or a folder of images (recursive).",
                     required=True)
@@ -31,6 +33,8 @@ flags.DEFINE_bool("overlay", False, "Also write heat-map overlays to <output>/ov
 flags.DEFINE_integer("batch_size", inference.DEFAULT_BATCH_SIZE, "Images per network call.")
 flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
                   "Override the model's resize mode (default: the training run's).")
+flags.DEFINE_enum("postprocess", "none", ["none", "paper"],
+                  "'paper': the authors' cubic resize + 5x5 Gaussian blur (salgan_tf.postprocess).")
 flags.DEFINE_integer("max_pixels", images.DEFAULT_MAX_PIXELS,
                      "Skip (and report) images with more pixels than this.")
 
@@ -66,6 +70,7 @@ def main(argv):
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    predictor.postprocess = FLAGS.postprocess
     update, close = _progress(len(paths))
     try:
         report = predict_lib.predict_files(predictor, paths, FLAGS.output, root=root,

@@ -52,6 +52,10 @@ flags.DEFINE_string("encoder_weights", _DEFAULTS.encoder_weights,
                     "'imagenet' (Keras download), a local VGG-16 weights file "
                     "(.h5/.weights.h5/.keras, see `python -m salgan_tf.tools.import_vgg16`), "
                     "or 'none'.")
+flags.DEFINE_string("init_from", _DEFAULTS.init_from,
+                    "Fine-tune: start from a trained run dir, ckpt-N or generator .weights.h5 "
+                    "(e.g. from salgan_tf.tools.import_salgan) with fresh optimizers; a rerun "
+                    "resumes the new run.")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for init, shuffling and augmentation.")
 flags.DEFINE_enum("mixed_precision", _DEFAULTS.mixed_precision,
                   ["float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy.")
@@ -87,6 +91,7 @@ def main(argv):
     import tensorflow as tf  # after flag parsing, so --help is fast
 
     from salgan_tf import encoder_weights
+    from salgan_tf import init_from
     from salgan_tf import train_lib
 
     if FLAGS.debug:
@@ -99,6 +104,7 @@ def main(argv):
     try:
         result = train_lib.train(config)
     except (encoder_weights.EncoderWeightsError, FileNotFoundError, train_lib.RunSettingsError,
+            init_from.InitFromError,
             FloatingPointError) as error:  # bad input or a diverged run: the message says which
         print(f"error: {error}", file=sys.stderr)
         return 1

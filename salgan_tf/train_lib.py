@@ -24,6 +24,7 @@ from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import distribution
 from salgan_tf import generator as generator_lib
+from salgan_tf import init_from as init_from_lib
 from salgan_tf import losses
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
@@ -183,7 +184,8 @@ def train(config, on_step=None):
 
     with strategy.scope():
         generator = generator_lib.build_generator(
-            config.image_size, encoder_weights="none" if resuming else config.encoder_weights)
+            config.image_size,
+            encoder_weights="none" if resuming or config.init_from else config.encoder_weights)
         discriminator = discriminator_lib.build_discriminator(config.image_size,
                                                               map_input=config.d_map_input)
         g_optimizer = optimizers.make_optimizer(config)
@@ -200,6 +202,9 @@ def train(config, on_step=None):
         logging.info("resumed from %s at epoch %d, step %d of the epoch (global step %d)",
                      manager.latest_checkpoint, int(progress.epoch), int(progress.step_in_epoch),
                      int(progress.global_step))
+    elif config.init_from:  # only a new run: a rerun resumes the fine-tuning run itself
+        logging.info("initialised %s", init_from_lib.load_into(config.init_from, generator,
+                                                               discriminator))
 
     salgan_steps = steps_lib.SalGANSteps(
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
