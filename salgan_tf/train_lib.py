@@ -19,6 +19,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
+from salgan_tf import atomic
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
@@ -28,6 +29,7 @@ from salgan_tf import losses
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
 from salgan_tf.data import pipeline
+from salgan_tf.data import shards
 from salgan_tf.data import synthetic
 
 # Config fields a resumed run must share with the run that wrote the checkpoint.
@@ -50,18 +52,29 @@ def glob_patterns(patterns):
 
 
 def resolve_train_files(config):
-    """TFRecord paths for training; writes the bundled synthetic set for `train_data == "demo"`."""
+    """The checked training records (`shards.RecordSet`, see `shards.check_records`).
+
+    For `train_data == "demo"` the bundled synthetic set is written (whole or not at all) to
+    `<output_dir>/demo_data` on first use.
+
+    Raises:
+      FileNotFoundError: the glob matches nothing.
+      shards.ManifestError: the files do not match their manifest.json.
+    """
+    pattern = config.train_data
     if config.train_data == "demo":
         demo_dir = os.path.join(config.output_dir, DEMO_DATA_SUBDIR)
-        files = glob_patterns(os.path.join(demo_dir, "*.tfrecord*"))
-        return files or synthetic.write_synthetic_tfrecords(
-            demo_dir, n=config.demo_examples, height=config.image_height,
-            width=config.image_width, seed=config.seed)
-    files = glob_patterns(config.train_data)
+        pattern = os.path.join(demo_dir, "*.tfrecord")
+        if not os.path.isdir(demo_dir):
+            with atomic.replaced_directory(demo_dir) as staging:
+                synthetic.write_synthetic_tfrecords(
+                    staging, n=config.demo_examples, height=config.image_height,
+                    width=config.image_width, seed=config.seed)
+    files = glob_patterns(pattern)
     if not files:
         raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
-    return files
+    return shards.check_records(files)
 
 
 def validation_content_loss(generator, files, config):
@@ -77,13 +90,10 @@ def validation_content_loss(generator, files, config):
     return total / max(count, 1)
 
 
-def count_records(files):
-    """Number of examples in TFRecord files (one cheap pass, no decoding)."""
-    return int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
-
-
-def _check_resume_config(config, output_dir):
-    if not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME)):
+def _check_resume_config(config, output_dir, checkpoint_dir):
+    """Refuses settings that cannot change on resume; a run without checkpoint may change all."""
+    if (tf.train.latest_checkpoint(checkpoint_dir) is None
+            or not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME))):
         return
     previous = config_lib.load(output_dir)
     changed = [name for name in _FIXED_ON_RESUME
@@ -93,6 +103,55 @@ def _check_resume_config(config, output_dir):
                             for n in changed)
         raise RunSettingsError(f"{output_dir} holds a run with other settings ({details}); use "
                                "a new --output_dir or the same flags to resume")
+
+
+def _adapt_position(progress, *, batch_size, steps_per_epoch, records, output_dir):
+    """Puts a restored in-epoch position into this run's epoch layout, or refuses.
+
+    `step_in_epoch` counts batches of the batch size the checkpoint was saved with. Each epoch's
+    example order depends only on (seed, epoch), and batches are cut after shuffling, so
+    `step × saved batch` examples are done in any layout: with another batch size the run
+    resumes at the batch holding that example (re-training fewer than one batch), and an epoch
+    made shorter (`--steps_per_epoch`) than the position counts as done. Other training data
+    than the checkpoint's (same glob, other content) is refused.
+    """
+    saved_data = progress.data_fingerprint.numpy().decode()
+    if saved_data and saved_data != records.fingerprint:
+        raise RunSettingsError(
+            f"{output_dir} was trained on other data than --train_data holds now (the records' "
+            "checksums differ from the checkpoint's); restore that data or use a new --output_dir")
+    step, saved_batch = int(progress.step_in_epoch), int(progress.batch_size)
+    if step and saved_batch and saved_batch != batch_size:
+        logging.warning("batch size %d -> %d: step %d of the epoch becomes step %d", saved_batch,
+                        batch_size, step, step * saved_batch // batch_size)
+        step = step * saved_batch // batch_size
+    progress.step_in_epoch.assign(min(step, steps_per_epoch))
+    progress.batch_size.assign(batch_size)
+    progress.data_fingerprint.assign(records.fingerprint)
+
+
+def _resume_advice(manager):
+    last = manager.latest_checkpoint
+    if last is None:
+        return "no checkpoint was written; rerun with a lower --learning_rate"
+    return (f"the last good checkpoint is {last}: rerun with a lower --learning_rate and the same "
+            "--output_dir to resume from it")
+
+
+def _save_if_finite(manager, checkpoint, step):
+    """Saves a checkpoint, unless a weight or optimizer slot is NaN/inf: then raises.
+
+    A diverged update can leave the loss of its own step finite; checking the weights here
+    keeps every checkpoint one a rerun can resume from.
+    """
+    values = [v for name in ("generator", "discriminator", "g_optimizer", "d_optimizer")
+              for v in getattr(checkpoint, name).variables if v.dtype.is_floating]
+    finite = [tf.reduce_all(tf.math.is_finite(v)) for v in values]
+    if not bool(tf.reduce_all(finite)):
+        bad = next(v for v, ok in zip(values, finite) if not bool(ok))
+        raise FloatingPointError(f"non-finite weights at global step {step} ({bad.path}), not "
+                                 f"checkpointed; {_resume_advice(manager)}")
+    return manager.save(checkpoint_number=step)
 
 
 def _format_seconds(seconds):
@@ -148,19 +207,21 @@ def train(config, on_step=None):
     config.validate()
     output_dir = config.output_dir
     os.makedirs(output_dir, exist_ok=True)
-    _check_resume_config(config, output_dir)
+    _check_resume_config(config, output_dir,
+                         os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR))
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = distribution.make_strategy(config.strategy)
     chief = distribution.is_chief(strategy)
-    if chief:
-        config_lib.save(config, output_dir)
 
-    files = resolve_train_files(config)
+    records = resolve_train_files(config)
+    files = list(records.files)
     val_files = glob_patterns(config.val_data)
     if config.val_data and not val_files:
         raise FileNotFoundError(f"--val_data={config.val_data}: no TFRecord files match")
-    num_examples = count_records(files)
+    if val_files:
+        shards.check_records(val_files)
+    num_examples = records.num_examples
     global_batch = config.batch_size
     steps_per_epoch = max(num_examples // global_batch, 1)  # one partial batch if fewer examples
     if config.steps_per_epoch:
@@ -189,9 +250,15 @@ def train(config, on_step=None):
                                          max_to_keep=config.max_checkpoints)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        for optimizer in (g_optimizer, d_optimizer):  # the rate of this run, not the saved one
+            optimizer.learning_rate = config.learning_rate
         logging.info("resumed from %s at epoch %d, step %d of the epoch (global step %d)",
                      manager.latest_checkpoint, int(progress.epoch), int(progress.step_in_epoch),
                      int(progress.global_step))
+    _adapt_position(progress, batch_size=global_batch, steps_per_epoch=steps_per_epoch,
+                    records=records, output_dir=output_dir)
+    if chief:  # only now: a run that failed before this point leaves the directory reusable
+        config_lib.save(config, output_dir)
 
     salgan_steps = steps_lib.SalGANSteps(
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
@@ -233,12 +300,13 @@ def train(config, on_step=None):
                         sums[k] = sums.get(k, 0.0) + v
                     step = int(progress.global_step)
                     if not all(np.isfinite(v) for v in scalars.values()):
-                        raise FloatingPointError(f"non-finite loss at global step {step}: {scalars}")
+                        raise FloatingPointError(f"non-finite loss at global step {step}: "
+                                                 f"{scalars}; {_resume_advice(manager)}")
                     with writer.as_default(step=step):
                         for k, v in scalars.items():
                             tf.summary.scalar(f"{phase}/{k}", v)
                     if step % config.checkpoint_every_steps == 0:
-                        manager.save(checkpoint_number=step)
+                        _save_if_finite(manager, checkpoint, step)
                     if on_step is not None:
                         on_step(step, scalars)
                     if step % config.log_every_steps == 0:
@@ -255,7 +323,7 @@ def train(config, on_step=None):
                         tf.summary.scalar("val/content_loss", means["val_content_loss"])
                 progress.epoch.assign_add(1)
                 progress.step_in_epoch.assign(0)
-                manager.save(checkpoint_number=int(progress.global_step))
+                _save_if_finite(manager, checkpoint, int(progress.global_step))
                 with writer.as_default(step=int(progress.global_step)):
                     maps = generator(samples["image"], training=False)
                     tf.summary.image("predicted_maps", maps, max_outputs=config.num_sample_maps)
@@ -268,10 +336,11 @@ def train(config, on_step=None):
                              config.total_epochs, phase,
                              " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())),
                              elapsed, _format_seconds(eta))
-    except (KeyboardInterrupt, TrainingInterrupted):
-        saved = manager.save(checkpoint_number=int(progress.global_step))
-        logging.warning("interrupted: saved %s; rerun the same command to resume", saved)
-        raise
+    except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
+        step = int(progress.global_step)
+        saved = _save_if_finite(manager, checkpoint, step)
+        raise TrainingInterrupted(f"interrupted ({str(interrupt) or 'Ctrl-C'}) at global step {step}: "
+                                  f"saved {saved}; rerun the same command to resume") from None
     writer.flush()
     if chief:
         generator.save_weights(os.path.join(output_dir, checkpoints.FINAL_WEIGHTS))
