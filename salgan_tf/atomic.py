@@ -7,9 +7,11 @@ The one atomic-write helper of the package (local filesystems):
   `os.replace` (atomic on POSIX), otherwise it is removed and `path` is untouched.
 - `open_replaced(path, mode)` is the same around `open()`, for text/JSON/CSV/HTML writers.
 - `replaced_directory(path)` yields an empty staging folder beside `path`; when the block ends
-  without error the staging folder is renamed to `path` and the previous folder, kept until then,
-  is deleted. A failed run removes its staging folder; a killed one leaves it behind, and the next
-  `replaced_directory` (or `recover_directory`) of the same `path` deletes it.
+  without error the staging folder takes the place of `path` in one atomic exchange
+  (`renameat2(RENAME_EXCHANGE)`, Linux >= 3.15 on ext4/xfs/btrfs/tmpfs), or else in two renames
+  with the previous folder kept until the new one is in place; then the previous folder is
+  deleted. A failed run removes its staging folder; a killed one leaves it behind, and the next
+  `replaced_directory` (or `recover_directory`) of the same `path` cleans up.
 
 Temporary names start with a dot and hold the writer's process id: `.tmp-<pid>-<hex>-<name>` for
 files (the full name is kept at the end, so suffix checks such as Keras' `.weights.h5` pass) and
@@ -17,6 +19,8 @@ files (the full name is kept at the end, so suffix checks such as Keras' `.weigh
 permissions (0666/0777 minus the umask), unlike `tempfile.mkstemp`/`mkdtemp` (0600/0700).
 """
 import contextlib
+import ctypes
+import errno
 import os
 import secrets
 import shutil
@@ -92,14 +96,41 @@ def recover_directory(path):
     return messages
 
 
+def _exchange(first, second):
+    """Swaps two paths atomically (Linux renameat2); False where the system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2  # <fcntl.h>, <linux/fs.h>
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second),
+                 rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), second)
+
+
+def _swap_in(staging, path, old):
+    """Puts `staging` at `path`; the previous `path` (if any) ends up at `staging` or `old`."""
+    if not os.path.lexists(path):
+        os.rename(staging, path)
+    elif _exchange(staging, path):
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        os.rename(path, old)
+        os.rename(staging, path)
+        shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def replaced_directory(path):
     """Yields an empty staging folder beside `path`; on success it takes the place of `path`.
 
-    The swap is two renames (`path` -> `.<name>.old-<pid>`, staging -> `path`) followed by the
-    deletion of the old folder, so the previous content exists until the new one is in place;
-    `recover_directory` repairs a kill between the renames. On error the staging folder is
-    deleted and `path` is left exactly as it was.
+    The swap is one atomic exchange, or where unsupported two renames (`path` ->
+    `.<name>.old-<pid>`, staging -> `path`), so the previous content exists until the new one is
+    in place (`recover_directory` repairs a kill between the renames). On error the staging
+    folder is deleted and `path` is left exactly as it was.
     """
     path = os.path.abspath(os.fspath(path))
     parent, name = os.path.split(path)
@@ -110,13 +141,7 @@ def replaced_directory(path):
     os.mkdir(staging)
     try:
         yield staging
-        if os.path.lexists(path):
-            old = os.path.join(parent, f".{name}{OLD_MARKER}{os.getpid()}")
-            os.rename(path, old)
-            os.rename(staging, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, path)
+        _swap_in(staging, path, os.path.join(parent, f".{name}{OLD_MARKER}{os.getpid()}"))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -138,19 +138,28 @@ def _resume_advice(manager):
             "--output_dir to resume from it")
 
 
-def _save_if_finite(manager, checkpoint, step):
-    """Saves a checkpoint, unless a weight or optimizer slot is NaN/inf: then raises.
+def _save_checked(manager, checkpoint, images, step):
+    """Saves a checkpoint of a sane state only, else raises naming the last good checkpoint.
 
-    A diverged update can leave the loss of its own step finite; checking the weights here
-    keeps every checkpoint one a rerun can resume from.
+    Sane: every weight and optimizer slot finite, and so are the generator's and the
+    discriminator's outputs on `images`. A diverged update can leave its own step's loss finite
+    (the loss is computed before the update): at --learning_rate=1e10 the weights after step 1
+    are ~1e10, finite, and only the next forward pass overflows. Checking here keeps every
+    checkpoint one that a rerun can resume from.
     """
-    values = [v for name in ("generator", "discriminator", "g_optimizer", "d_optimizer")
-              for v in getattr(checkpoint, name).variables if v.dtype.is_floating]
-    finite = [tf.reduce_all(tf.math.is_finite(v)) for v in values]
+    generator, discriminator = checkpoint.generator, checkpoint.discriminator
+    predicted = generator(images, training=False)
+    tensors = [v for owner in (generator, discriminator, checkpoint.g_optimizer,
+                               checkpoint.d_optimizer)
+               for v in owner.variables if tf.as_dtype(v.dtype).is_floating]
+    tensors += [predicted, discriminator([images, predicted], training=False)]
+    finite = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
     if not bool(tf.reduce_all(finite)):
-        bad = next(v for v, ok in zip(values, finite) if not bool(ok))
-        raise FloatingPointError(f"non-finite weights at global step {step} ({bad.path}), not "
-                                 f"checkpointed; {_resume_advice(manager)}")
+        bad = next(t for t, ok in zip(tensors, finite) if not bool(ok))
+        raise FloatingPointError(
+            f"diverged at global step {step}: non-finite "
+            f"{getattr(bad, 'path', None) or 'output on the sample images'}, not checkpointed; "
+            f"{_resume_advice(manager)}")
     return manager.save(checkpoint_number=step)
 
 
@@ -306,7 +315,7 @@ def train(config, on_step=None):
                         for k, v in scalars.items():
                             tf.summary.scalar(f"{phase}/{k}", v)
                     if step % config.checkpoint_every_steps == 0:
-                        _save_if_finite(manager, checkpoint, step)
+                        _save_checked(manager, checkpoint, samples["image"], step)
                     if on_step is not None:
                         on_step(step, scalars)
                     if step % config.log_every_steps == 0:
@@ -323,7 +332,7 @@ def train(config, on_step=None):
                         tf.summary.scalar("val/content_loss", means["val_content_loss"])
                 progress.epoch.assign_add(1)
                 progress.step_in_epoch.assign(0)
-                _save_if_finite(manager, checkpoint, int(progress.global_step))
+                _save_checked(manager, checkpoint, samples["image"], int(progress.global_step))
                 with writer.as_default(step=int(progress.global_step)):
                     maps = generator(samples["image"], training=False)
                     tf.summary.image("predicted_maps", maps, max_outputs=config.num_sample_maps)
@@ -338,7 +347,7 @@ def train(config, on_step=None):
                              elapsed, _format_seconds(eta))
     except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
         step = int(progress.global_step)
-        saved = _save_if_finite(manager, checkpoint, step)
+        saved = _save_checked(manager, checkpoint, samples["image"], step)
         raise TrainingInterrupted(f"interrupted ({str(interrupt) or 'Ctrl-C'}) at global step {step}: "
                                   f"saved {saved}; rerun the same command to resume") from None
     writer.flush()
