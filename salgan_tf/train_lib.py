@@ -42,7 +42,7 @@ class RunSettingsError(ValueError):
 
 
 class TrainingInterrupted(Exception):
-    """Raised inside the loop on SIGTERM so the run saves a checkpoint before it exits."""
+    """Stops the loop (SIGTERM/Ctrl-C at the next step, or an on_step hook) after a save."""
 
 
 def glob_patterns(patterns):
@@ -180,24 +180,41 @@ def _save_sample_maps(generator, samples, directory):
             Image.fromarray(pixels).save(os.path.join(directory, f"{stem}_{suffix}.png"))
 
 
-class _Sigterm:
-    """Turns SIGTERM into TrainingInterrupted while training runs (main thread only)."""
+class _StopSignals:
+    """SIGTERM and Ctrl-C (SIGINT) ask the loop to stop at the next step boundary.
+
+    The handler only records the signal: raising from it could land inside logging (which
+    swallows exceptions) or a TensorFlow call. `check()` raises TrainingInterrupted at a safe
+    point, so the run saves a checkpoint first. A second signal gets the previous handler back
+    (a second Ctrl-C interrupts at once). Main thread only; elsewhere signals keep their defaults.
+    """
+
+    _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __enter__(self):
-        self._previous = None
+        self.received, self._previous = None, {}
         try:
-            self._previous = signal.signal(signal.SIGTERM, self._raise)
-        except ValueError:  # not the main thread (e.g. some test runners): keep the default
+            for signum in self._SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._record)
+        except ValueError:  # not the main thread (e.g. some test runners)
             pass
         return self
 
-    @staticmethod
-    def _raise(signum, frame):
-        raise TrainingInterrupted(f"signal {signum}")
+    def _record(self, signum, frame):
+        self.received = signum
+        self._restore()
+
+    def _restore(self):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def check(self):
+        if self.received is not None:
+            raise TrainingInterrupted(f"signal {self.received}")
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        self._restore()
         return False
 
 
@@ -292,7 +309,7 @@ def train(config, on_step=None):
     run_start, run_steps = time.time(), 0
     total_steps = config.total_epochs * steps_per_epoch
     try:
-        with _Sigterm():
+        with _StopSignals() as stop_signals:
             while int(progress.epoch) < config.total_epochs:
                 epoch = int(progress.epoch)
                 phase = "bce" if epoch < config.bce_epochs else "gan"
@@ -318,6 +335,7 @@ def train(config, on_step=None):
                         _save_checked(manager, checkpoint, samples["image"], step)
                     if on_step is not None:
                         on_step(step, scalars)
+                    stop_signals.check()
                     if step % config.log_every_steps == 0:
                         logging.info("epoch %d/%d [%s] step %d/%d %s", epoch + 1,
                                      config.total_epochs, phase, int(progress.step_in_epoch),
