@@ -366,8 +366,9 @@ def train(config, on_step=None):
     except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
         step = int(progress.global_step)
         saved = _save_checked(manager, checkpoint, samples["image"], step)
-        raise TrainingInterrupted(f"interrupted ({str(interrupt) or 'Ctrl-C'}) at global step {step}: "
-                                  f"saved {saved}; rerun the same command to resume") from None
+        reason = str(interrupt) or "Ctrl-C"
+        raise TrainingInterrupted(f"interrupted ({reason}) at global step {step}: saved {saved}; "
+                                  "rerun the same command to resume") from None
     writer.flush()
     if chief:
         generator.save_weights(os.path.join(output_dir, checkpoints.FINAL_WEIGHTS))

@@ -49,7 +49,8 @@ def _saved(run_dir, name):
 
 
 def _all_checkpoints_finite(run_dir):
-    for prefix in tf.train.get_checkpoint_state(str(run_dir / "checkpoints")).all_model_checkpoint_paths:
+    state = tf.train.get_checkpoint_state(str(run_dir / "checkpoints"))
+    for prefix in state.all_model_checkpoint_paths:
         reader = tf.train.load_checkpoint(prefix)
         for key, dtype in reader.get_variable_to_dtype_map().items():
             if dtype.is_floating and not np.all(np.isfinite(reader.get_tensor(key))):
