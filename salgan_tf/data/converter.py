@@ -68,7 +68,7 @@ def _check_output_dir(output_dir):
         return
     others = sorted(name for name in os.listdir(output_dir)
                     if name != shards.MANIFEST_NAME and not name.endswith(".tfrecord")
-                    and not name.startswith(".tmp-"))
+                    and ".tmp-" not in name)  # temporaries of a killed (older) run
     if others:
         raise ConversionError(f"--output={output_dir} holds files other than records and "
                               f"{shards.MANIFEST_NAME} (e.g. {others[0]}), which the conversion "
