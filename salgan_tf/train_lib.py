@@ -130,6 +130,24 @@ def _adapt_position(progress, *, batch_size, steps_per_epoch, records, output_di
     progress.data_fingerprint.assign(records.fingerprint)
 
 
+def _restore(checkpoint, prefix):
+    """Restores every object, also from checkpoints written before the layout counters.
+
+    Those lack `progress/batch_size` and `progress/data_fingerprint`: they restore through a
+    checkpoint of the older shape, leaving the counters unset (0 and "", read as unknown).
+    """
+    if any(name.startswith("progress/batch_size/") for name, _ in tf.train.list_variables(prefix)):
+        checkpoint.restore(prefix).assert_consumed()
+        return
+    progress = checkpoint.progress
+    older = tf.train.Checkpoint(
+        generator=checkpoint.generator, discriminator=checkpoint.discriminator,
+        g_optimizer=checkpoint.g_optimizer, d_optimizer=checkpoint.d_optimizer,
+        progress=tf.train.Checkpoint(epoch=progress.epoch, step_in_epoch=progress.step_in_epoch,
+                                     global_step=progress.global_step))
+    older.restore(prefix).assert_consumed()
+
+
 def _resume_advice(manager):
     last = manager.latest_checkpoint
     if last is None:
@@ -275,7 +293,7 @@ def train(config, on_step=None):
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                          max_to_keep=config.max_checkpoints)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        _restore(checkpoint, manager.latest_checkpoint)
         for optimizer in (g_optimizer, d_optimizer):  # the rate of this run, not the saved one
             optimizer.learning_rate = config.learning_rate
         logging.info("resumed from %s at epoch %d, step %d of the epoch (global step %d)",
