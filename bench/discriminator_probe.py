@@ -96,7 +96,14 @@ def main():
     parser.add_argument("--eval_every", type=int, default=50)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mixed_precision", default="",
+                        help="Keras dtype policy for both nets (default: the run's)")
     args = parser.parse_args()
+
+    run_dir, _ = checkpoints.find_run_dir_and_prefix(args.generator)
+    policy = args.mixed_precision or config_lib.load(run_dir).mixed_precision
+    keras.mixed_precision.set_global_policy(policy)
+    print(f"dtype policy: {policy}")
 
     generator, run_config = checkpoints.load_generator(args.generator)
     heldout = list(pipeline.make_dataset(train_lib.glob_patterns(args.heldout_data), image_size=run_config.image_size,

@@ -40,7 +40,9 @@ def write_records(records_dir, first, last, shared_data=None):
             fixation_cols=points[:, 1], dataset="osie", image_format="jpeg", map_bit_depth=8)
         serialized.append(record)
     records_dir.mkdir(parents=True, exist_ok=True)
-    shards.write_shard(str(records_dir / f"osie-{first}-{last}.tfrecord"), serialized)
+    name = f"osie-{first}-{last}.tfrecord"
+    shards.write_shard(str(records_dir / name), serialized)
+    shards.write_manifest(str(records_dir), {name: len(serialized)})  # readers check it
     return len(serialized)
 
 

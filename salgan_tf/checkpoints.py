@@ -31,6 +31,11 @@ class TrainingProgress(tf.Module):
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.step_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_in_epoch")
         self.global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        # What step_in_epoch counts in: batches of this size over the data with this fingerprint
+        # (`salgan_tf.data.shards.RecordSet.fingerprint`), so a resume can check or convert it.
+        self.batch_size = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_size")
+        self.data_fingerprint = tf.Variable("", dtype=tf.string, trainable=False,
+                                            name="data_fingerprint")
 
 
 def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress):

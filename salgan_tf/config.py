@@ -8,6 +8,8 @@ import dataclasses
 import json
 import os
 
+from salgan_tf import atomic
+
 CONFIG_FILENAME = "config.json"
 
 
@@ -105,10 +107,8 @@ def save(config, directory):
     """Writes `config.json` into `directory` (atomically)."""
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, CONFIG_FILENAME)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(config.to_json())
-    os.replace(tmp, path)
+    with atomic.open_replaced(path) as handle:
+        handle.write(config.to_json())
     return path
 
 

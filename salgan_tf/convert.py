@@ -4,7 +4,8 @@
         --output=/tmp/records/osie --resize=256x192
 
 Exit status: 0 = all converted, 2 = some bad inputs skipped (listed in the manifest), 1 = error.
-Writes `<dataset>-<split>-0000i-of-0000N.tfrecord` shards (docs/data.md) and `manifest.json`.
+Writes `<dataset>-<split>-0000i-of-0000N.tfrecord` shards (docs/data.md) and `manifest.json`,
+replacing the output folder whole when done; a failed or killed run leaves it as it was.
 `--resize` is W x H like the paper's "256x192"; the stored (H, W) is (192, 256).
 """
 import sys

@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 from PIL import Image
 
+from salgan_tf import atomic
 from salgan_tf import baselines
 from salgan_tf import metrics
 
@@ -424,15 +425,19 @@ def read_tfrecord_examples(file_pattern, *, with_images=True, limit=None):
 
     Raises:
       FileNotFoundError: the glob matches nothing.
+      salgan_tf.data.shards.ManifestError: the files do not match their manifest.json (checked
+        before the first example is yielded).
       ValueError: a corrupt record, naming its file.
     """
     import tensorflow as tf
 
     from salgan_tf.data import pipeline
+    from salgan_tf.data import shards
 
     paths = sorted(glob.glob(os.fspath(file_pattern)))
     if not paths:
         raise FileNotFoundError(f"--data {file_pattern} matches no TFRecord file")
+    shards.check_records(paths)
     count = 0
     for path in paths:
         try:
@@ -530,13 +535,11 @@ def write_results(rows, summary, output_dir, *, config=None, extra=None):
     csv_path = output_dir / "per_image.csv"
     json_path = output_dir / "summary.json"
     fieldnames = list(rows[0]) if rows else ["source", "image"]
-    tmp = csv_path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic.open_replaced(csv_path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fieldnames)
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
-    os.replace(tmp, csv_path)
     payload = {
         "summary": _json_safe(summary),
         "per_image": _json_safe(rows),
@@ -546,10 +549,8 @@ def write_results(rows, summary, output_dir, *, config=None, extra=None):
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),
     }
-    tmp = json_path.with_suffix(".json.tmp")
-    with open(tmp, "w") as handle:
+    with atomic.open_replaced(json_path) as handle:
         json.dump(payload, handle, indent=1, allow_nan=False)
-    os.replace(tmp, json_path)
     return csv_path, json_path
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import pathlib
 import re
 import time
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
+from salgan_tf import atomic
 from salgan_tf import evaluate_lib
 from salgan_tf import heatmap
 from salgan_tf.data import images
@@ -361,9 +361,8 @@ def write_report(report_dir, rows, summary, *, metric_names, thumbnails, sort_me
                           sort_metric, digits))
     parts.append(f"<script>{_JS}</script></body></html>\n")
     index = report_dir / INDEX_HTML
-    tmp = index.with_suffix(".html.tmp")
-    tmp.write_text("\n".join(parts), encoding="utf-8")
-    os.replace(tmp, index)
+    with atomic.open_replaced(index, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(parts))
     return index
 
 

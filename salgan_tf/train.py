@@ -93,6 +93,7 @@ def main(argv):
     from salgan_tf import encoder_weights
     from salgan_tf import init_from
     from salgan_tf import train_lib
+    from salgan_tf.data import shards
 
     if FLAGS.debug:
         tf.config.run_functions_eagerly(True)
@@ -103,10 +104,15 @@ def main(argv):
     logging.info("config:\n%s", config.to_json())
     try:
         result = train_lib.train(config)
-    except (encoder_weights.EncoderWeightsError, FileNotFoundError, train_lib.RunSettingsError,
-            init_from.InitFromError,
-            FloatingPointError) as error:  # bad input or a diverged run: the message says which
-        print(f"error: {error}", file=sys.stderr)
+    except (encoder_weights.EncoderWeightsError, FileNotFoundError, shards.ManifestError,
+            init_from.InitFromError, train_lib.RunSettingsError, FloatingPointError) as error:
+        print(f"error: {error}", file=sys.stderr)  # bad input or a diverged run: says which
+        return 1
+    except train_lib.TrainingInterrupted as interrupted:  # SIGTERM/Ctrl-C after the save
+        print(str(interrupted), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # Ctrl-C before the first step: nothing to save
+        print("interrupted before training started; nothing saved", file=sys.stderr)
         return 1
     logging.info("done: %s", result)
 

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from salgan_tf import atomic
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
@@ -31,6 +32,7 @@ from salgan_tf import steps as steps_lib
 from salgan_tf import validation
 from salgan_tf.data import images
 from salgan_tf.data import pipeline
+from salgan_tf.data import shards
 from salgan_tf.data import synthetic
 
 # Config fields a resumed run must share with the run that wrote the checkpoint.
@@ -45,7 +47,7 @@ class RunSettingsError(ValueError):
 
 
 class TrainingInterrupted(Exception):
-    """Raised inside the loop on SIGTERM so the run saves a checkpoint before it exits."""
+    """Stops the loop (SIGTERM/Ctrl-C at the next step, or an on_step hook) after a save."""
 
 
 def glob_patterns(patterns):
@@ -55,27 +57,35 @@ def glob_patterns(patterns):
 
 
 def resolve_train_files(config):
-    """TFRecord paths for training; writes the bundled synthetic set for `train_data == "demo"`."""
+    """The checked training records (`shards.RecordSet`, see `shards.check_records`).
+
+    For `train_data == "demo"` the bundled synthetic set is written (whole or not at all) to
+    `<output_dir>/demo_data` on first use.
+
+    Raises:
+      FileNotFoundError: the glob matches nothing.
+      shards.ManifestError: the files do not match their manifest.json.
+    """
+    pattern = config.train_data
     if config.train_data == "demo":
         demo_dir = os.path.join(config.output_dir, DEMO_DATA_SUBDIR)
-        files = glob_patterns(os.path.join(demo_dir, "*.tfrecord*"))
-        return files or synthetic.write_synthetic_tfrecords(
-            demo_dir, n=config.demo_examples, height=config.image_height,
-            width=config.image_width, seed=config.seed)
-    files = glob_patterns(config.train_data)
+        pattern = os.path.join(demo_dir, "*.tfrecord")
+        if not os.path.isdir(demo_dir):
+            with atomic.replaced_directory(demo_dir) as staging:
+                synthetic.write_synthetic_tfrecords(
+                    staging, n=config.demo_examples, height=config.image_height,
+                    width=config.image_width, seed=config.seed)
+    files = glob_patterns(pattern)
     if not files:
         raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
-    return files
+    return shards.check_records(files)
 
 
-def count_records(files):
-    """Number of examples in TFRecord files (one cheap pass, no decoding)."""
-    return int(tf.data.TFRecordDataset(files).reduce(np.int64(0), lambda n, _: n + 1))
-
-
-def _check_resume_config(config, output_dir):
-    if not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME)):
+def _check_resume_config(config, output_dir, checkpoint_dir):
+    """Refuses settings that cannot change on resume; a run without checkpoint may change all."""
+    if (tf.train.latest_checkpoint(checkpoint_dir) is None
+            or not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME))):
         return
     previous = config_lib.load(output_dir)
     changed = [name for name in _FIXED_ON_RESUME
@@ -102,6 +112,82 @@ def read_epoch_log(output_dir):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _adapt_position(progress, *, batch_size, steps_per_epoch, records, output_dir):
+    """Puts a restored in-epoch position into this run's epoch layout, or refuses.
+
+    `step_in_epoch` counts batches of the batch size the checkpoint was saved with. Each epoch's
+    example order depends only on (seed, epoch), and batches are cut after shuffling, so
+    `step × saved batch` examples are done in any layout: with another batch size the run
+    resumes at the batch holding that example (re-training fewer than one batch), and an epoch
+    made shorter (`--steps_per_epoch`) than the position counts as done. Other training data
+    than the checkpoint's (same glob, other content) is refused.
+    """
+    saved_data = progress.data_fingerprint.numpy().decode()
+    if saved_data and saved_data != records.fingerprint:
+        raise RunSettingsError(
+            f"{output_dir} was trained on other data than --train_data holds now (the records' "
+            "checksums differ from the checkpoint's); restore that data or use a new --output_dir")
+    step, saved_batch = int(progress.step_in_epoch), int(progress.batch_size)
+    if step and saved_batch and saved_batch != batch_size:
+        logging.warning("batch size %d -> %d: step %d of the epoch becomes step %d", saved_batch,
+                        batch_size, step, step * saved_batch // batch_size)
+        step = step * saved_batch // batch_size
+    progress.step_in_epoch.assign(min(step, steps_per_epoch))
+    progress.batch_size.assign(batch_size)
+    progress.data_fingerprint.assign(records.fingerprint)
+
+
+def _restore(checkpoint, prefix):
+    """Restores every object, also from checkpoints written before the layout counters.
+
+    Those lack `progress/batch_size` and `progress/data_fingerprint`: they restore through a
+    checkpoint of the older shape, leaving the counters unset (0 and "", read as unknown).
+    """
+    if any(name.startswith("progress/batch_size/") for name, _ in tf.train.list_variables(prefix)):
+        checkpoint.restore(prefix).assert_consumed()
+        return
+    progress = checkpoint.progress
+    older = tf.train.Checkpoint(
+        generator=checkpoint.generator, discriminator=checkpoint.discriminator,
+        g_optimizer=checkpoint.g_optimizer, d_optimizer=checkpoint.d_optimizer,
+        progress=tf.train.Checkpoint(epoch=progress.epoch, step_in_epoch=progress.step_in_epoch,
+                                     global_step=progress.global_step))
+    older.restore(prefix).assert_consumed()
+
+
+def _resume_advice(manager):
+    last = manager.latest_checkpoint
+    if last is None:
+        return "no checkpoint was written; rerun with a lower --learning_rate"
+    return (f"the last good checkpoint is {last}: rerun with a lower --learning_rate and the same "
+            "--output_dir to resume from it")
+
+
+def _save_checked(manager, checkpoint, images, step):
+    """Saves a checkpoint of a sane state only, else raises naming the last good checkpoint.
+
+    Sane: every weight and optimizer slot finite, and so are the generator's and the
+    discriminator's outputs on `images`. A diverged update can leave its own step's loss finite
+    (the loss is computed before the update): at --learning_rate=1e10 the weights after step 1
+    are ~1e10, finite, and only the next forward pass overflows. Checking here keeps every
+    checkpoint one that a rerun can resume from.
+    """
+    generator, discriminator = checkpoint.generator, checkpoint.discriminator
+    predicted = generator(images, training=False)
+    tensors = [v for owner in (generator, discriminator, checkpoint.g_optimizer,
+                               checkpoint.d_optimizer)
+               for v in owner.variables if tf.as_dtype(v.dtype).is_floating]
+    tensors += [predicted, discriminator([images, predicted], training=False)]
+    finite = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors]
+    if not bool(tf.reduce_all(finite)):
+        bad = next(t for t, ok in zip(tensors, finite) if not bool(ok))
+        raise FloatingPointError(
+            f"diverged at global step {step}: non-finite "
+            f"{getattr(bad, 'path', None) or 'output on the sample images'}, not checkpointed; "
+            f"{_resume_advice(manager)}")
+    return manager.save(checkpoint_number=step)
+
+
 def _format_seconds(seconds):
     seconds = int(max(seconds, 0))
     hours, rest = divmod(seconds, 3600)
@@ -120,24 +206,41 @@ def _save_sample_maps(generator, samples, directory):
                 f.write(png)
 
 
-class _Sigterm:
-    """Turns SIGTERM into TrainingInterrupted while training runs (main thread only)."""
+class _StopSignals:
+    """SIGTERM and Ctrl-C (SIGINT) ask the loop to stop at the next step boundary.
+
+    The handler only records the signal: raising from it could land inside logging (which
+    swallows exceptions) or a TensorFlow call. `check()` raises TrainingInterrupted at a safe
+    point, so the run saves a checkpoint first. A second signal gets the previous handler back
+    (a second Ctrl-C interrupts at once). Main thread only; elsewhere signals keep their defaults.
+    """
+
+    _SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __enter__(self):
-        self._previous = None
+        self.received, self._previous = None, {}
         try:
-            self._previous = signal.signal(signal.SIGTERM, self._raise)
-        except ValueError:  # not the main thread (e.g. some test runners): keep the default
+            for signum in self._SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._record)
+        except ValueError:  # not the main thread (e.g. some test runners)
             pass
         return self
 
-    @staticmethod
-    def _raise(signum, frame):
-        raise TrainingInterrupted(f"signal {signum}")
+    def _record(self, signum, frame):
+        self.received = signum
+        self._restore()
+
+    def _restore(self):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def check(self):
+        if self.received is not None:
+            raise TrainingInterrupted(f"signal {self.received}")
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        self._restore()
         return False
 
 
@@ -156,19 +259,21 @@ def train(config, on_step=None):
     config.validate()
     output_dir = config.output_dir
     os.makedirs(output_dir, exist_ok=True)
-    _check_resume_config(config, output_dir)
+    _check_resume_config(config, output_dir,
+                         os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR))
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = distribution.make_strategy(config.strategy)
     chief = distribution.is_chief(strategy)
-    if chief:
-        config_lib.save(config, output_dir)
 
-    files = resolve_train_files(config)
+    records = resolve_train_files(config)
+    files = list(records.files)
     val_files = glob_patterns(config.val_data)
     if config.val_data and not val_files:
         raise FileNotFoundError(f"--val_data={config.val_data}: no TFRecord files match")
-    num_examples = count_records(files)
+    if val_files:
+        shards.check_records(val_files)
+    num_examples = records.num_examples
     global_batch = config.batch_size
     steps_per_epoch = max(num_examples // global_batch, 1)  # one partial batch if fewer examples
     if config.steps_per_epoch:
@@ -198,13 +303,19 @@ def train(config, on_step=None):
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                          max_to_keep=config.max_checkpoints)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        _restore(checkpoint, manager.latest_checkpoint)
+        for optimizer in (g_optimizer, d_optimizer):  # the rate of this run, not the saved one
+            optimizer.learning_rate = config.learning_rate
         logging.info("resumed from %s at epoch %d, step %d of the epoch (global step %d)",
                      manager.latest_checkpoint, int(progress.epoch), int(progress.step_in_epoch),
                      int(progress.global_step))
     elif config.init_from:  # only a new run: a rerun resumes the fine-tuning run itself
         logging.info("initialised %s", init_from_lib.load_into(config.init_from, generator,
                                                                discriminator))
+    _adapt_position(progress, batch_size=global_batch, steps_per_epoch=steps_per_epoch,
+                    records=records, output_dir=output_dir)
+    if chief:  # only now: a run that failed before this point leaves the directory reusable
+        config_lib.save(config, output_dir)
 
     salgan_steps = steps_lib.SalGANSteps(
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
@@ -257,7 +368,7 @@ def train(config, on_step=None):
     run_start, run_steps = time.time(), 0
     total_steps = config.total_epochs * steps_per_epoch
     try:
-        with _Sigterm():
+        with _StopSignals() as stop_signals:
             while int(progress.epoch) < config.total_epochs:
                 epoch = int(progress.epoch)
                 phase = "bce" if epoch < config.bce_epochs else "gan"
@@ -276,10 +387,12 @@ def train(config, on_step=None):
                     log_now = step % config.log_every_steps == 0
                     checkpoint_now = step % config.checkpoint_every_steps == 0
                     if not (log_now or checkpoint_now or on_step is not None):
+                        stop_signals.check()
                         continue
                     scalars = {k: float(v) for k, v in step_scalars.items()}
                     if not all(np.isfinite(v) for v in scalars.values()):
-                        raise FloatingPointError(f"non-finite loss at global step {step}: {scalars}")
+                        raise FloatingPointError(f"non-finite loss at global step {step}: "
+                                                 f"{scalars}; {_resume_advice(manager)}")
                     if phase == "gan" and log_now:
                         terms = {k: float(v) for k, v in salgan_steps.gradient_terms(batch).items()}
                         terms["g_adversarial_to_content_grad_ratio"] = (
@@ -294,7 +407,7 @@ def train(config, on_step=None):
                             for k, v in scalars.items():
                                 tf.summary.scalar(f"{phase}/{k}", v)
                     if checkpoint_now:
-                        manager.save(checkpoint_number=step)
+                        _save_checked(manager, checkpoint, samples["image"], step)
                     if on_step is not None:
                         on_step(step, scalars)
                     if log_now:
@@ -302,6 +415,7 @@ def train(config, on_step=None):
                                      config.total_epochs, phase, int(progress.step_in_epoch),
                                      steps_per_epoch, " ".join(
                                          f"{k}={v:.4g}" for k, v in sorted(scalars.items())))
+                    stop_signals.check()
                 means = {k: float(v) / max(count, 1) for k, v in sums.items()}
                 if not all(np.isfinite(v) for v in means.values()):
                     raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}: {means}")
@@ -311,7 +425,7 @@ def train(config, on_step=None):
                     epoch_content_loss.append(means["content_loss"])
                 progress.epoch.assign_add(1)
                 progress.step_in_epoch.assign(0)
-                manager.save(checkpoint_number=int(progress.global_step))
+                _save_checked(manager, checkpoint, samples["image"], int(progress.global_step))
                 if validator is not None:  # after the save: a recorded epoch is never rolled back
                     means.update({f"val_{k}": v for k, v in validate(epoch + 1).items()})
                 if chief:
@@ -330,10 +444,12 @@ def train(config, on_step=None):
                              config.total_epochs, phase,
                              " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())),
                              elapsed, _format_seconds(eta))
-    except (KeyboardInterrupt, TrainingInterrupted):
-        saved = manager.save(checkpoint_number=int(progress.global_step))
-        logging.warning("interrupted: saved %s; rerun the same command to resume", saved)
-        raise
+    except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
+        step = int(progress.global_step)
+        saved = _save_checked(manager, checkpoint, samples["image"], step)
+        reason = str(interrupt) or "Ctrl-C"
+        raise TrainingInterrupted(f"interrupted ({reason}) at global step {step}: saved {saved}; "
+                                  "rerun the same command to resume") from None
     writer.flush()
     if chief:
         generator.save_weights(os.path.join(output_dir, checkpoints.FINAL_WEIGHTS))

@@ -140,6 +140,7 @@ def test_evaluation_dataset_gives_original_size(tmp_path):
         name="big", rgb=rgb, saliency=saliency, fixation_rows=[12], fixation_cols=[59],
         fixation_observers=[4], resize=(32, 48), image_format="png")
     shards.write_shard(str(tmp_path / "x.tfrecord"), [serialized])
+    shards.write_manifest(str(tmp_path), {"x.tfrecord": 1})
     (example,) = list(pipeline.evaluation_dataset(str(tmp_path / "x.tfrecord")))
     assert example["image"].shape == (40, 60, 3) and example["image"].dtype == tf.uint8
     assert example["map"].shape == (40, 60, 1)

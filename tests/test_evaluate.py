@@ -14,6 +14,7 @@ from PIL import Image
 from salgan_tf import baselines
 from salgan_tf import evaluate_lib
 from salgan_tf import metrics
+from salgan_tf.data import shards
 from salgan_tf.data import synthetic
 
 H, W = 32, 48
@@ -60,7 +61,8 @@ def test_missing_and_corrupt_records_name_the_file(tmp_path):
         list(evaluate_lib.read_tfrecord_examples(str(tmp_path / "none-*.tfrecord")))
     bad = tmp_path / "bad.tfrecord"
     bad.write_bytes(b"\x00" * 40)
-    with pytest.raises(ValueError, match="bad.tfrecord"):
+    shards.write_manifest(str(tmp_path), {"bad.tfrecord": 1})  # listed: the records are checked
+    with pytest.raises(ValueError, match="bad.tfrecord: corrupt"):
         list(evaluate_lib.read_tfrecord_examples(str(bad)))
 
 

@@ -1,12 +1,17 @@
-"""The TFRecord conversion tool's library: readers -> checked, encoded records -> atomic shards.
+"""The TFRecord conversion tool's library: readers -> checked, encoded records -> shards.
 
 `convert()` lists a dataset with its reader (`salgan_tf.data.readers`), decodes and checks each
 image/map/fixation set in a pool of worker processes (one per CPU core), writes contiguous blocks
-of examples to shards atomically (`salgan_tf.data.shards`), and finishes with `manifest.json`
-(counts, SHA-256 per shard, skipped examples with their reasons). Bad input (corrupt or truncated
-image, zero-size, unsupported mode, a map whose size differs from its image, fixations outside
-the image, a missing file) is skipped and counted, or stops the run with `strict=True`; in both
-cases no half-written shard is left under a real name.
+of examples to shards (`salgan_tf.data.shards`), and finishes with `manifest.json` (counts, size
+and SHA-256 per shard, skipped examples with their reasons, the command that rewrites the folder).
+Bad input (corrupt or truncated image, zero-size, unsupported mode, a map whose size differs from
+its image, fixations outside the image, a missing file) is skipped and counted, or stops the run
+with `strict=True`.
+
+The output is all or nothing: shards and manifest are written into a staging folder beside the
+output folder, which replaces it only once complete (`salgan_tf.atomic.replaced_directory`). A run
+that fails or is killed leaves the previous output exactly as it was (a killed run's staging
+folder is deleted by the next run).
 """
 import math
 import multiprocessing
@@ -16,6 +21,7 @@ import time
 
 import tensorflow as tf
 
+from salgan_tf import atomic
 from salgan_tf.data import prepare
 from salgan_tf.data import readers
 from salgan_tf.data import schema
@@ -51,6 +57,43 @@ def parse_resize(text):
     return height, width
 
 
+def _check_output_dir(output_dir):
+    """Refuses an `--output` that is a file, or a folder holding more than records + manifest.
+
+    The whole folder is replaced by the new conversion, so it must not hold anything else.
+    """
+    if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
+        raise ConversionError(f"--output={output_dir} is a file, not a folder")
+    if not os.path.isdir(output_dir):
+        return
+    others = sorted(name for name in os.listdir(output_dir)
+                    if name != shards.MANIFEST_NAME and not name.endswith(".tfrecord")
+                    and ".tmp-" not in name)  # temporaries of a killed (older) run
+    if others:
+        raise ConversionError(f"--output={output_dir} holds files other than records and "
+                              f"{shards.MANIFEST_NAME} (e.g. {others[0]}), which the conversion "
+                              "would replace; choose an empty or new folder")
+
+
+def rerun_command(dataset, input_dir, output_dir, *, split, num_shards, resize, image_format,
+                  jpeg_quality, map_bit_depth, limit):
+    """The `python -m salgan_tf.convert` command that writes this conversion again."""
+    args = [f"--dataset={dataset}", f"--input={os.path.abspath(input_dir)}",
+            f"--output={os.path.abspath(output_dir)}", f"--split={split}",
+            f"--num_shards={num_shards}"]
+    if resize:
+        args.append(f"--resize={resize[1]}x{resize[0]}")
+    if image_format != "jpeg":
+        args.append(f"--image_format={image_format}")
+    if jpeg_quality != 95:
+        args.append(f"--jpeg_quality={jpeg_quality}")
+    if map_bit_depth != 8:
+        args.append(f"--map_bits={map_bit_depth}")
+    if limit is not None:
+        args.append(f"--limit={limit}")
+    return "python -m salgan_tf.convert " + " ".join(args)
+
+
 def shard_blocks(num_examples, num_shards):
     """Contiguous `[start, stop)` blocks splitting `num_examples` into `num_shards` shards."""
     bounds = [round(i * num_examples / num_shards) for i in range(num_shards + 1)]
@@ -65,12 +108,13 @@ def convert(dataset, input_dir, output_dir, *, split=None, num_shards=None, resi
     Args:
       dataset: reader name (`salgan_tf.data.readers.READERS`).
       input_dir: the dataset's folder, laid out as its release (see the reader's docstring).
-      output_dir: created if needed; shards are `<dataset>-<split>-0000i-of-0000N.tfrecord`.
+      output_dir: replaced as a whole when the conversion is complete (it may hold only records
+        and a manifest); shards are `<dataset>-<split>-0000i-of-0000N.tfrecord`.
       split: dataset split (reader default if None).
       num_shards: default one per 256 examples.
       resize: optional `(height, width)` to pre-resize images and maps (stretch); fixations stay
         in the original grid.
-      strict: stop at the first bad example (removing this run's shards) instead of skipping.
+      strict: stop at the first bad example instead of skipping it.
       workers: worker processes (default: CPU cores); 1 = in this process.
       image_format, jpeg_quality, map_bit_depth: storage options.
       limit: convert only the first `limit` examples (smoke tests).
@@ -81,9 +125,13 @@ def convert(dataset, input_dir, output_dir, *, split=None, num_shards=None, resi
       the manifest dict (also written to `output_dir/manifest.json`).
 
     Raises:
-      ConversionError: in strict mode on bad input, or when no example could be converted.
+      ConversionError: in strict mode on bad input, when no example could be converted, or when
+        `output_dir` is a file, holds other files, or cannot be written. In every case the
+        previous content of `output_dir` is left as it was.
     """
     start_time = time.time()
+    output_dir = os.path.abspath(output_dir)
+    _check_output_dir(output_dir)
     reader = readers.get_reader(dataset)
     if split is None:
         splits = (reader.available_splits(input_dir) if hasattr(reader, "available_splits")
@@ -103,11 +151,35 @@ def convert(dataset, input_dir, output_dir, *, split=None, num_shards=None, resi
     options = prepare.EncodeOptions(dataset=dataset, resize=tuple(resize) if resize else None,
                             image_format=image_format, jpeg_quality=jpeg_quality,
                             map_bit_depth=map_bit_depth)
-    tf.io.gfile.makedirs(output_dir)
-    for path in shards.remove_stale_temporaries(output_dir):
-        log(f"removed leftover temporary file {path}")
-
     prefix = f"{dataset}-{split}"
+    command = rerun_command(dataset, input_dir, output_dir, split=split, num_shards=num_shards,
+                            resize=options.resize, image_format=image_format,
+                            jpeg_quality=jpeg_quality, map_bit_depth=map_bit_depth, limit=limit)
+    try:
+        for message in atomic.recover_directory(output_dir):
+            log(message)
+        with atomic.replaced_directory(output_dir) as staging:
+            manifest = _write_shards_and_manifest(
+                staging, raw_examples, options, prefix=prefix, num_shards=num_shards,
+                workers=workers, strict=strict, progress=progress, log=log,
+                manifest_fields=dict(dataset=dataset, split=split,
+                                     input_dir=os.path.abspath(input_dir), command=command))
+    except OSError as error:
+        raise ConversionError(f"--output={output_dir}: cannot write there "
+                              f"({error.strerror or error})") from error
+    elapsed = time.time() - start_time
+    num_examples = manifest["num_examples"]
+    log(f"{dataset}/{split}: wrote {num_examples} examples in {num_shards} shard(s) to "
+        f"{output_dir}, skipped {manifest['num_skipped']} bad input(s), "
+        f"{manifest['num_fixations']} fixations, {elapsed:.1f} s "
+        f"({num_examples / max(elapsed, 1e-9):.1f} img/s)")
+    return manifest
+
+
+def _write_shards_and_manifest(output_dir, raw_examples, options, *, prefix, num_shards, workers,
+                               strict, progress, log, manifest_fields):
+    """Prepares the examples (in worker processes) into shards + manifest in `output_dir`."""
+    start_time = time.time()
     jobs = ((raw, options) for raw in raw_examples)
     pool = None
     if workers > 1:
@@ -117,7 +189,7 @@ def convert(dataset, input_dir, output_dir, *, split=None, num_shards=None, resi
     else:
         results = map(prepare.prepare_star, jobs)
     bar = _progress(len(raw_examples), progress)
-    counts, written, skipped = {}, [], []
+    counts, skipped = {}, []
     totals = {"fixations": 0, "unique_pixels": 0}
 
     def examples_of_shard(stop_after):
@@ -138,39 +210,21 @@ def convert(dataset, input_dir, output_dir, *, split=None, num_shards=None, resi
     try:
         for index, (begin, end) in enumerate(shard_blocks(len(raw_examples), num_shards)):
             name = shards.shard_name(prefix, index, num_shards)
-            path = os.path.join(output_dir, name)
-            counts[name] = shards.write_shard(path, examples_of_shard(end - begin))
-            written.append(path)
-    except BaseException:
-        for path in written:  # a stopped run leaves no shard of its own behind
-            if tf.io.gfile.exists(path):
-                tf.io.gfile.remove(path)
-        raise
+            counts[name] = shards.write_shard(os.path.join(output_dir, name),
+                                              examples_of_shard(end - begin))
     finally:
         if bar is not None:
             bar.close()
         if pool is not None:
             pool.terminate()
             pool.join()
-    num_examples = sum(counts.values())
-    if num_examples == 0:
-        for path in written:
-            tf.io.gfile.remove(path)
-        raise ConversionError(f"{input_dir}: all {len(raw_examples)} examples were bad input; "
-                              f"first: {skipped[0]['error']}")
-    # shards of an earlier run with another shard count would be read with these: remove them
-    for old in tf.io.gfile.glob(os.path.join(output_dir, f"{prefix}-*-of-*.tfrecord")):
-        if os.path.basename(old) not in counts:
-            tf.io.gfile.remove(old)
-            log(f"removed shard of an earlier run: {old}")
-    elapsed = time.time() - start_time
-    manifest = shards.write_manifest(
-        output_dir, counts, dataset=dataset, split=split, input_dir=os.path.abspath(input_dir),
-        resize=list(options.resize) if options.resize else None, image_format=image_format,
-        map_bit_depth=map_bit_depth, num_skipped=len(skipped), skipped=skipped,
-        num_fixations=totals["fixations"], num_unique_fixated_pixels=totals["unique_pixels"],
-        seconds=round(elapsed, 2))
-    log(f"{dataset}/{split}: wrote {num_examples} examples in {num_shards} shard(s) to "
-        f"{output_dir}, skipped {len(skipped)} bad input(s), {totals['fixations']} fixations, "
-        f"{elapsed:.1f} s ({num_examples / max(elapsed, 1e-9):.1f} img/s)")
-    return manifest
+    if sum(counts.values()) == 0:
+        raise ConversionError(f"{manifest_fields['input_dir']}: all {len(raw_examples)} examples "
+                              f"were bad input; first: {skipped[0]['error']}")
+    return shards.write_manifest(
+        output_dir, counts, **manifest_fields,
+        resize=list(options.resize) if options.resize else None,
+        image_format=options.image_format, map_bit_depth=options.map_bit_depth,
+        num_skipped=len(skipped), skipped=skipped, num_fixations=totals["fixations"],
+        num_unique_fixated_pixels=totals["unique_pixels"],
+        seconds=round(time.time() - start_time, 2))

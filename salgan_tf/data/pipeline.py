@@ -24,6 +24,7 @@ import tensorflow as tf
 from salgan_tf import losses
 from salgan_tf import preprocessing
 from salgan_tf.data import schema
+from salgan_tf.data import shards
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -38,6 +39,7 @@ def _files(file_pattern):
     if not files:
         raise FileNotFoundError(f"{file_pattern}: no TFRecord file matches "
                                 "(convert a dataset with `python -m salgan_tf.convert`)")
+    shards.check_records(files)  # refuses files that do not match their manifest.json
     return files
 
 

@@ -1,22 +1,44 @@
-"""Writing TFRecord shards atomically, and the manifest that lists them.
+"""TFRecord shards, the `manifest.json` that lists them, and the check every reader makes.
 
-A shard is written to `<name>.tmp-<pid>` in the output folder and renamed to its final name only
-after the writer has been closed, so a killed conversion leaves complete shards and temporary files,
-never a half shard under a real name (rename is atomic within one filesystem, also for
-`tf.io.gfile` on local disks). `remove_stale_temporaries` deletes leftovers of a killed run.
+Writers: `write_shard` writes one shard atomically (`salgan_tf.atomic.replaced_file`); the
+converter writes all shards and the manifest into a staging folder that replaces the output folder
+only when complete (`salgan_tf.atomic.replaced_directory`), so a folder of records is always one
+whole conversion. `write_manifest` records, per shard, the file name, the number of examples, the
+byte size and the SHA-256, plus totals and conversion settings (and `command`, the command that
+rewrites the folder).
 
-The manifest (`manifest.json`, written last and also atomically) records, per shard, the file name,
-the number of examples and the SHA-256 of the bytes, plus totals and conversion counts, so a reader
-can check a copy (`verify_manifest`).
+Readers (training, validation, evaluation, TFLite calibration) call `check_records` on the files a
+glob matched: each file's folder must hold a manifest that lists it with its size and SHA-256, and
+every shard the manifest lists must exist. A mismatch raises `ManifestError`, one line naming the
+file, the problem and what to rerun. Sizes are compared on every call (one `stat`); the SHA-256 of
+a file is computed once per process and file version (size, mtime), so a validation pass every
+epoch costs a `stat` per shard, not a re-read.
 """
+import dataclasses
 import hashlib
 import json
 import os
 
 import tensorflow as tf
 
+from salgan_tf import atomic
+
 MANIFEST_NAME = "manifest.json"
-TEMP_MARKER = ".tmp-"
+_SHARD_FIELDS = {"file", "examples", "bytes", "sha256"}
+
+_hashed = {}  # absolute path -> (size, mtime_ns) whose SHA-256 matched its manifest (this process)
+
+
+class ManifestError(ValueError):
+    """TFRecord files that do not match the `manifest.json` of their folder."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordSet:
+    """Checked TFRecord files: their example count and a fingerprint of their content."""
+    files: tuple
+    num_examples: int
+    fingerprint: str  # SHA-256 over the (file name, SHA-256) pairs of `files`
 
 
 def shard_name(prefix, index, num_shards):
@@ -27,85 +49,124 @@ def shard_name(prefix, index, num_shards):
 def sha256_of(path, chunk=1 << 20):
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as handle:
-        while True:
-            block = handle.read(chunk)
-            if not block:
-                return digest.hexdigest()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
+    return digest.hexdigest()
 
 
 def write_shard(path, serialized_examples):
-    """Writes serialized examples to `path` atomically (temp file + rename); returns the count.
+    """Writes serialized examples to `path` atomically; returns the count.
 
-    If writing fails or is interrupted the temporary file is removed (when Python still runs) and
-    `path` is not created.
+    If writing fails or is interrupted, `path` is not created (or keeps its earlier content).
     """
-    temp = f"{path}{TEMP_MARKER}{os.getpid()}"
     count = 0
-    try:
+    with atomic.replaced_file(path) as temp:
         with tf.io.TFRecordWriter(temp) as writer:
             for serialized in serialized_examples:
                 writer.write(serialized)
                 count += 1
-        tf.io.gfile.rename(temp, path, overwrite=True)
-    except BaseException:
-        if tf.io.gfile.exists(temp):
-            tf.io.gfile.remove(temp)
-        raise
     return count
-
-
-def write_text_atomically(path, text):
-    """Writes a text file via temp file + rename."""
-    temp = f"{path}{TEMP_MARKER}{os.getpid()}"
-    with tf.io.gfile.GFile(temp, "w") as handle:
-        handle.write(text)
-    tf.io.gfile.rename(temp, path, overwrite=True)
-
-
-def remove_stale_temporaries(output_dir):
-    """Deletes `*.tmp-*` leftovers of an interrupted run in `output_dir`; returns their paths."""
-    stale = [os.path.join(output_dir, name) for name in tf.io.gfile.listdir(output_dir)
-             if TEMP_MARKER in name]
-    for path in stale:
-        tf.io.gfile.remove(path)
-    return stale
 
 
 def write_manifest(output_dir, shard_counts, **extra):
     """Writes `manifest.json` for shards `{file_name: num_examples}` in `output_dir`.
 
-    Returns the manifest dict: `shards` (name, examples, sha256, bytes), `num_examples` and any
-    `extra` fields (dataset, split, skipped counts, sizes, ...).
+    Returns the manifest dict: `shards` (file, examples, sha256, bytes), `num_examples` and any
+    `extra` fields (dataset, split, skipped counts, sizes, command, ...).
     """
     shards = []
     for name in sorted(shard_counts):
         path = os.path.join(output_dir, name)
         shards.append({"file": name, "examples": int(shard_counts[name]),
-                       "sha256": sha256_of(path), "bytes": tf.io.gfile.stat(path).length})
+                       "sha256": sha256_of(path), "bytes": os.path.getsize(path)})
     manifest = {"schema_version": 1, "num_examples": sum(s["examples"] for s in shards),
                 "shards": shards, **extra}
-    write_text_atomically(os.path.join(output_dir, MANIFEST_NAME),
-                          json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    with atomic.open_replaced(os.path.join(output_dir, MANIFEST_NAME)) as handle:
+        handle.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 
-def verify_manifest(output_dir):
-    """Checks every shard listed in `manifest.json` exists with its SHA-256; returns the manifest.
+def _rerun_hint(folder, manifest):
+    if manifest and manifest.get("command"):
+        return f"rerun `{manifest['command']}`"
+    if manifest and manifest.get("dataset") == "synthetic":
+        return f"delete {folder} and rerun (the synthetic set is written again)"
+    return f"convert again into {folder} (`python -m salgan_tf.convert ... --output={folder}`)"
+
+
+def _read_manifest(folder, first_file):
+    path = os.path.join(folder, MANIFEST_NAME)
+    try:
+        with open(path) as handle:
+            manifest = json.load(handle)
+        if not all(_SHARD_FIELDS <= set(shard) for shard in manifest["shards"]):
+            raise KeyError(f"each shard needs {sorted(_SHARD_FIELDS)}")
+    except FileNotFoundError:
+        raise ManifestError(f"{first_file}: no {MANIFEST_NAME} beside it (left by an "
+                            f"interrupted or older conversion?); {_rerun_hint(folder, None)}"
+                            ) from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ManifestError(f"{path}: not a readable manifest ({error}); "
+                            f"{_rerun_hint(folder, None)}") from None
+    return manifest
+
+
+def _check_shard(path, shard, manifest_path, hint):
+    stat = os.stat(path)
+    if stat.st_size != shard["bytes"]:
+        raise ManifestError(f"{path}: {stat.st_size} bytes but {manifest_path} lists "
+                            f"{shard['bytes']} (changed since it was written); {hint}")
+    version = (stat.st_size, stat.st_mtime_ns)
+    if _hashed.get(os.path.abspath(path)) != version:
+        if sha256_of(path) != shard["sha256"]:
+            raise ManifestError(f"{path}: SHA-256 differs from {manifest_path} (changed since "
+                                f"it was written); {hint}")
+        _hashed[os.path.abspath(path)] = version
+
+
+def check_records(paths):
+    """Checks TFRecord files against the `manifest.json` of their folders; returns a RecordSet.
+
+    Files from several folders (a comma-separated glob) are checked against each folder's own
+    manifest. A file may be left out on purpose (a glob selecting some shards), but every file
+    given must be listed, unchanged, and every shard its manifest lists must exist.
 
     Raises:
-      ValueError: naming the shard that is missing or whose checksum differs.
+      ManifestError: no or unreadable manifest, a shard missing, a file not listed (e.g. a
+        shard of another conversion), or a changed size or SHA-256.
     """
-    manifest_path = os.path.join(output_dir, MANIFEST_NAME)
-    if not tf.io.gfile.exists(manifest_path):
-        raise ValueError(f"{manifest_path}: missing manifest")
-    with tf.io.gfile.GFile(manifest_path) as handle:
-        manifest = json.load(handle)
-    for shard in manifest["shards"]:
-        path = os.path.join(output_dir, shard["file"])
-        if not tf.io.gfile.exists(path):
-            raise ValueError(f"{path}: listed in {manifest_path} but missing")
-        if sha256_of(path) != shard["sha256"]:
-            raise ValueError(f"{path}: SHA-256 differs from {manifest_path}")
+    paths = [os.fspath(p) for p in paths]
+    by_folder = {}
+    for path in paths:
+        by_folder.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+    listed_shards = {}
+    for folder, chosen in by_folder.items():
+        manifest = _read_manifest(folder, chosen[0])
+        manifest_path = os.path.join(folder, MANIFEST_NAME)
+        hint = _rerun_hint(folder, manifest)
+        listed = {shard["file"]: shard for shard in manifest["shards"]}
+        for name in sorted(listed):
+            if not os.path.isfile(os.path.join(folder, name)):
+                raise ManifestError(f"{os.path.join(folder, name)}: listed in {manifest_path} "
+                                    f"but missing; {hint}")
+        for path in chosen:
+            shard = listed.get(os.path.basename(path))
+            if shard is None:
+                raise ManifestError(f"{path}: not listed in {manifest_path} (a file of another "
+                                    f"run?); {hint}")
+            _check_shard(path, shard, manifest_path, hint)
+            listed_shards[path] = shard
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{os.path.basename(path)}:{listed_shards[path]['sha256']}\n".encode())
+    return RecordSet(files=tuple(paths),
+                     num_examples=sum(listed_shards[p]["examples"] for p in paths),
+                     fingerprint=digest.hexdigest())
+
+
+def verify_manifest(output_dir):
+    """Checks every shard listed in `output_dir/manifest.json`; returns the manifest."""
+    manifest = _read_manifest(output_dir, os.path.join(output_dir, MANIFEST_NAME))
+    check_records([os.path.join(output_dir, shard["file"]) for shard in manifest["shards"]])
     return manifest

