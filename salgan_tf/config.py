@@ -30,6 +30,7 @@ class TrainConfig:
     gan_epochs: int = 105  # Sec. 4.2: adversarial training, ~120 epochs in all
     learning_rate: float = 3e-4  # Sec. 4.2, AdaGrad
     alpha: float = 0.05  # Sec. 3.3, weight of the content (BCE) loss in the generator loss
+    adversarial_weight: float = 1.0  # Sec. 3.3, Eq. 4: weight of -log D (1 in the paper)
     weight_decay: float = 1e-4  # Sec. 4.2, L2 on all trainable kernels of both nets
     downsample: int = 4  # Sec. 3.3: BCE computed on maps downsampled ×4 (Table 2: 1, 2, 4, 8)
     content_loss: str = "bce"  # Sec. 3.1: "bce" (Eq. 2) or "mse" (Table 3's MSE baseline)
@@ -86,7 +87,7 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("bce_epochs", "gan_epochs", "steps_per_epoch", "weight_decay", "alpha",
-                     "val_limit"):
+                     "adversarial_weight", "val_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:

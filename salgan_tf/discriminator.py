@@ -47,7 +47,9 @@ IMAGE_SCALE = 1.0 / 128.0
 # image channels dominate the first conv and D barely sees the map); "standardized": each map
 # shifted and scaled to mean 0, std 1 (the normalisation of NSS), so the map reaches D at the
 # image channels' scale and D judges the map's shape, not its overall level.
-MAP_INPUTS = ("raw", "standardized")
+MAP_INPUTS = ("raw", "standardized", "scaled")
+# "scaled": the map times a fixed factor, about 1 / (std of a human map) on OSIE/SUN500.
+MAP_SCALE = 10.0
 _STD_EPSILON = 1e-6
 
 
@@ -79,6 +81,8 @@ def build_discriminator(image_size=(192, 256), map_input="standardized",
         raise ValueError(f"map_input must be one of {MAP_INPUTS}, got {map_input!r}")
     scaled_image = keras.layers.Rescaling(IMAGE_SCALE, name="image_scale")(image)
     scaled_map = saliency
+    if map_input == "scaled":
+        scaled_map = keras.layers.Rescaling(MAP_SCALE, name="map_scale")(saliency)
     if map_input == "standardized":
         # float32 even under mixed precision: a bfloat16 mean over H*W pixels is too coarse.
         scaled_map = keras.layers.Lambda(standardize_maps, name="map_standardize",

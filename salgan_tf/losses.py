@@ -91,14 +91,18 @@ def adversarial_generator_loss(d_fake_logits):
 
 
 def salgan_generator_loss(target_small, predicted_full, d_fake_logits, alpha=0.05, factor=4,
-                          kind="bce"):
-    """L_G = alpha * L_content(S, Ŝ) - log D(I, Ŝ) per example (Sec. 3.3, Eq. 4).
+                          kind="bce", adversarial_weight=1.0):
+    """L_G = alpha * L_content(S, Ŝ) - adversarial_weight * log D(I, Ŝ) per example (Eq. 4).
+
+    The paper's Eq. 4 has adversarial_weight = 1; only the ratio adversarial_weight / alpha
+    sets the balance of the two gradients (docs/discriminator.md).
 
     Returns:
       `(total, content)`, both `[B]` float32.
     """
     content = content_loss(target_small, predicted_full, factor, kind)
-    return alpha * content + adversarial_generator_loss(d_fake_logits), content
+    return (alpha * content + adversarial_weight * adversarial_generator_loss(d_fake_logits),
+            content)
 
 
 def discriminator_loss(d_real_logits, d_fake_logits):

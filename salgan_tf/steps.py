@@ -26,13 +26,14 @@ class SalGANSteps:
     """Holds both nets and optimizers and builds the `tf.function` train steps."""
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, *, alpha=0.05,
-                 weight_decay=1e-4, downsample=4, content_loss="bce",
+                 weight_decay=1e-4, downsample=4, content_loss="bce", adversarial_weight=1.0,
                  strategy=None, jit_compile=False):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.alpha = alpha
+        self.adversarial_weight = adversarial_weight
         self.weight_decay = weight_decay
         self.downsample = downsample
         self.content_loss = content_loss
@@ -120,7 +121,7 @@ class SalGANSteps:
             fake_logits = self.discriminator([image, predicted], training=False)
             total, content = losses.salgan_generator_loss(
                 batch["map_small"], predicted, fake_logits, self.alpha, self.downsample,
-                self.content_loss)
+                self.content_loss, self.adversarial_weight)
             g_l2 = self._l2(self.generator, self.weight_decay)
             g_loss = tf.nn.compute_average_loss(total) + g_l2
             scaled = self.g_optimizer.scale_loss(g_loss)
@@ -135,7 +136,7 @@ class SalGANSteps:
         }
 
     def _generator_gradient_terms(self, batch):
-        """Norms of G's gradient from alpha * content and from -log D, separately (no update).
+        """Norms of G's gradient from alpha * content and from -w log D, separately (no update).
 
         The first diagnostic of a GAN (big_vision logs per-term gradient norms): if the
         adversarial norm is ~0 beside the content norm, G is trained by the content loss alone.
@@ -146,7 +147,7 @@ class SalGANSteps:
             predicted = self.generator(image, training=False)
             fake_logits = self.discriminator([image, predicted], training=False)
             content = self.alpha * tf.nn.compute_average_loss(self._content(batch, predicted))
-            adversarial = tf.nn.compute_average_loss(
+            adversarial = self.adversarial_weight * tf.nn.compute_average_loss(
                 losses.adversarial_generator_loss(fake_logits))
             scaled = [self.g_optimizer.scale_loss(content),
                       self.g_optimizer.scale_loss(adversarial)]

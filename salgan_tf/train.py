@@ -39,6 +39,9 @@ flags.DEFINE_integer("gan_epochs", _DEFAULTS.gan_epochs,
                      "Epochs of adversarial training after the bootstrap (paper: ~105).")
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate, "AdaGrad learning rate (paper: 3e-4).")
 flags.DEFINE_float("alpha", _DEFAULTS.alpha, "Weight of BCE in the generator loss (paper: 0.05).")
+flags.DEFINE_float("adversarial_weight", _DEFAULTS.adversarial_weight,
+                   "Weight of -log D in the generator loss (paper: 1). The ratio "
+                   "adversarial_weight / alpha sets the balance (docs/discriminator.md).")
 flags.DEFINE_float("weight_decay", _DEFAULTS.weight_decay,
                    "L2 weight regularisation on both nets' kernels (paper: 1e-4).")
 flags.DEFINE_enum("downsample", str(_DEFAULTS.downsample), ["1", "2", "4", "8"],

@@ -58,6 +58,15 @@ def test_generator_loss_hand_computed():
                                                0.05 * math.log(2) - math.log(0.5)], rtol=1e-6)
 
 
+def test_generator_loss_weights_the_adversarial_term():
+    target_small = np.full((1, 1, 1, 1), 0.5, np.float32)
+    predicted = np.full((1, 4, 4, 1), 0.5, np.float32)
+    d_fake_logits = np.array([[_logit(0.25)]], np.float32)
+    total, _ = losses.salgan_generator_loss(target_small, predicted, d_fake_logits, alpha=1.0,
+                                            adversarial_weight=0.1)
+    np.testing.assert_allclose(total.numpy(), [math.log(2) - 0.1 * math.log(0.25)], rtol=1e-6)
+
+
 def test_mse_content_loss_hand_computed():
     target_small = np.array([0.0, 1.0], np.float32).reshape(1, 1, 2, 1)
     predicted = np.array([0.5, 0.5], np.float32).reshape(1, 1, 2, 1)

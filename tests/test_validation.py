@@ -60,9 +60,10 @@ def _map_only_records(directory, n=4):
     os.makedirs(directory, exist_ok=True)
     examples = synthetic.synthetic_examples(n, *ORIGINAL, seed=9)
     path = os.path.join(directory, "maps-00000-of-00001.tfrecord")
-    shards.write_shard(path, (records_lib.build_record(
+    count = shards.write_shard(path, (records_lib.build_record(
         name=ex["name"].replace("synthetic", "maps"), rgb=ex["image"], saliency=ex["map"],
         image_format="png")[0] for ex in examples))
+    shards.write_manifest(directory, {os.path.basename(path): count})
     return path
 
 
