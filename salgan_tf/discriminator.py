@@ -47,17 +47,18 @@ IMAGE_SCALE = 1.0 / 128.0
 # image channels dominate the first conv and D barely sees the map); "standardized": each map
 # shifted and scaled to mean 0, std 1 (the normalisation of NSS), so the map reaches D at the
 # image channels' scale and D judges the map's shape, not its overall level.
-MAP_INPUTS = ("raw", "standardized", "scaled")
-# "scaled": the map times a fixed factor, about 1 / (std of a human map) on OSIE/SUN500.
-MAP_SCALE = 10.0
+MAP_INPUTS = ("raw", "standardized")
 _STD_EPSILON = 1e-6
 
 
-def standardize_maps(maps):
-    """Per-map (x - mean) / (std + 1e-6) over H, W of `[B, H, W, 1]` maps."""
-    mean = keras.ops.mean(maps, axis=(1, 2, 3), keepdims=True)
-    std = keras.ops.std(maps, axis=(1, 2, 3), keepdims=True)
-    return (maps - mean) / (std + _STD_EPSILON)
+@keras.saving.register_keras_serializable(package="salgan_tf")
+class MapStandardization(keras.layers.Layer):
+    """Per-map (x - mean) / (std + 1e-6) over H, W of `[B, H, W, 1]` maps (NSS's normalisation)."""
+
+    def call(self, maps):
+        mean = keras.ops.mean(maps, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(maps, axis=(1, 2, 3), keepdims=True)
+        return (maps - mean) / (std + _STD_EPSILON)
 
 
 def build_discriminator(image_size=(192, 256), map_input="standardized",
@@ -81,12 +82,9 @@ def build_discriminator(image_size=(192, 256), map_input="standardized",
         raise ValueError(f"map_input must be one of {MAP_INPUTS}, got {map_input!r}")
     scaled_image = keras.layers.Rescaling(IMAGE_SCALE, name="image_scale")(image)
     scaled_map = saliency
-    if map_input == "scaled":
-        scaled_map = keras.layers.Rescaling(MAP_SCALE, name="map_scale")(saliency)
     if map_input == "standardized":
         # float32 even under mixed precision: a bfloat16 mean over H*W pixels is too coarse.
-        scaled_map = keras.layers.Lambda(standardize_maps, name="map_standardize",
-                                         dtype="float32")(saliency)
+        scaled_map = MapStandardization(name="map_standardize", dtype="float32")(saliency)
     x = keras.layers.Concatenate(axis=-1, name="rgbs")([scaled_image, scaled_map])
     for row in DISCRIMINATOR_TABLE:
         if row.kind == "conv":

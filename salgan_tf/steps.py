@@ -12,14 +12,28 @@ makes a `LossScaleOptimizer` (mixed_float16) scale and unscale them.
 """
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from salgan_tf import losses
 
 # Scalars that are means over replicas; every other returned scalar is summed over replicas.
 _MEAN_OVER_REPLICAS = ("d_accuracy", "d_accuracy_real", "d_accuracy_fake", "d_real", "d_fake")
-# Gradient norms are of the summed (global) gradient only approximately: each replica's norm of
-# its share; summing over replicas bounds the global norm (exact on one replica).
+# Gradient norms (diagnostics) are summed over replicas: each replica's norm of its share of the
+# gradient, so the sum bounds the global norm from above and equals it on one replica.
+
+
+def _unscaled_norm(gradients, optimizer):
+    """Global norm of gradients of a loss the optimizer scaled (mixed_float16), unscaled.
+
+    A loss-scaled step whose gradients overflow is skipped by the LossScaleOptimizer; its norm
+    is reported as 0 rather than inf, so a skipped step is not mistaken for divergence.
+    """
+    scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+    norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients]) / scale
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        norm = tf.where(tf.math.is_finite(norm), norm, 0.0)
+    return norm
 
 
 class SalGANSteps:
@@ -70,8 +84,7 @@ class SalGANSteps:
         variables = model.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         optimizer.apply(gradients, variables)
-        scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
-        return tf.linalg.global_norm([tf.cast(g, tf.float32) for g in gradients]) / scale
+        return _unscaled_norm(gradients, optimizer)
 
     def _content(self, batch, predicted):
         return losses.content_loss(batch["map_small"], predicted, self.downsample,
@@ -142,7 +155,6 @@ class SalGANSteps:
         adversarial norm is ~0 beside the content norm, G is trained by the content loss alone.
         """
         image = batch["image"]
-        scale = tf.cast(self.g_optimizer.scale_loss(tf.constant(1.0)), tf.float32)
         with tf.GradientTape(persistent=True) as tape:
             predicted = self.generator(image, training=False)
             fake_logits = self.discriminator([image, predicted], training=False)
@@ -152,8 +164,7 @@ class SalGANSteps:
             scaled = [self.g_optimizer.scale_loss(content),
                       self.g_optimizer.scale_loss(adversarial)]
         variables = self.generator.trainable_variables
-        norms = [tf.linalg.global_norm([tf.cast(g, tf.float32)
-                                        for g in tape.gradient(term, variables)]) / scale
+        norms = [_unscaled_norm(tape.gradient(term, variables), self.g_optimizer)
                  for term in scaled]
         del tape
         return {"g_content_grad_norm": norms[0], "g_adversarial_grad_norm": norms[1]}

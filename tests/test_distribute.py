@@ -19,6 +19,8 @@ def test_mirrored_two_cpus_matches_default_strategy():
         default, mirrored = result[phase]["default"], result[phase]["mirrored"]
         assert set(default) == set(mirrored)
         for name, value in default.items():
+            if name.endswith("_grad_norm"):  # diagnostics: per-replica norms summed (steps.py)
+                continue
             assert mirrored[name] == pytest.approx(value, rel=1e-4, abs=1e-5), (phase, name)
         # AdaGrad's first step is ~lr * sign(g): weights agree to well under one step (3e-4).
         assert result[phase]["max_weight_diff"] < 3e-5, phase

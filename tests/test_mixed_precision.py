@@ -41,8 +41,14 @@ def test_step_runs_with_float32_master_weights(policy):
     assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
     before = generator.get_layer("block5_conv3").kernel.numpy().copy()
     steps = steps_lib.SalGANSteps(generator, discriminator, g_opt, d_opt)
-    out = steps.adversarial_step(_batch())
-    assert all(np.isfinite(v.numpy()) and v.dtype == tf.float32 for v in out.values())
+    # A loss-scaled (float16) step whose gradients overflow is skipped and the scale lowered;
+    # within a few steps the weights move. The untrained G's nearly constant map makes D's
+    # standardization amplify G's adversarial gradient, so the first step can overflow.
+    for _ in range(10):
+        out = steps.adversarial_step(_batch())
+        assert all(np.isfinite(v.numpy()) and v.dtype == tf.float32 for v in out.values())
+        if not np.array_equal(before, generator.get_layer("block5_conv3").kernel.numpy()):
+            break
     for model in (generator, discriminator):
         assert {v.dtype for v in model.weights} == {"float32"}
     assert not np.array_equal(before, generator.get_layer("block5_conv3").kernel.numpy())
