@@ -22,3 +22,12 @@ def shared_data():
     if not root.is_dir():
         pytest.skip(f"real data not found at {root} (set SALGAN_DATA to the shared/data folder)")
     return root
+
+
+@pytest.fixture(scope="session")
+def osie_dir():
+    """The OSIE folder of the real data; skips the test with the reason when absent."""
+    root = shared_data_root() / "osie"
+    if not root.is_dir():
+        pytest.skip(f"OSIE not found at {root} (set SALGAN_DATA to the shared/data folder)")
+    return root

@@ -68,14 +68,10 @@ def held_out_accuracy_curve(train_files, heldout_files, size, **overrides):
 
 
 @pytest.fixture(scope="module")
-def osie_records(tmp_path_factory):
+def osie_records(tmp_path_factory, osie_dir):
     """64 OSIE training images at 48x64 in two shards: 32 to train D on, 32 held out."""
-    from conftest import shared_data_root
-    root = shared_data_root() / "osie"
-    if not root.is_dir():
-        pytest.skip(f"real data not found at {root} (set SALGAN_DATA to the shared/data folder)")
     output = tmp_path_factory.mktemp("osie_d")
-    converter.convert("osie", str(root), str(output), split="train", num_shards=2,
+    converter.convert("osie", str(osie_dir), str(output), split="train", num_shards=2,
                       resize=OSIE_SIZE, limit=64, workers=1, progress=False, log=lambda *_: None)
     shards = sorted(str(p) for p in output.glob("*.tfrecord"))
     return shards[:1], shards[1:]

@@ -41,13 +41,9 @@ def synthetic_records(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def osie_records(tmp_path_factory):
+def osie_records(tmp_path_factory, osie_dir):
     """5 real OSIE images (800x600), converted pre-resized as the CPU recipe does."""
-    from conftest import shared_data_root
-
-    root = shared_data_root() / "osie"
-    if not root.is_dir():
-        pytest.skip(f"OSIE not found at {root} (set SALGAN_DATA to the shared/data folder)")
+    root = osie_dir
     out = tmp_path_factory.mktemp("osie")
     subprocess.run([sys.executable, "-m", "salgan_tf.convert", "--dataset=osie",
                     f"--input={root}", f"--output={out}", "--limit=5", "--resize=128x96",
