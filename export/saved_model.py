@@ -38,12 +38,11 @@ umask 022), as TF Serving's own exports: TF Serving often runs as another user.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 
 import tensorflow as tf
 
+from salgan_tf import atomic
 from salgan_tf import preprocessing
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 
@@ -435,31 +434,11 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
         raise FileExistsError(f"{output}: already exists and is not empty")
     module = SalganServingModule(generator, resize_mode=resize_mode, max_pixels=max_pixels,
                                  max_request_pixels=max_request_pixels)
-    parent = os.path.dirname(output)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
+    # Staged beside `output` and swapped in whole; the staging folder gets the modes of a plain
+    # mkdir (0755 under umask 022), so a TF Serving running as another user can read it.
+    with atomic.replaced_directory(output) as staging:
         tf.saved_model.save(module, staging, signatures=module.signatures())
-        _make_readable(staging)
-        if os.path.exists(output):
-            os.rmdir(output)  # empty (checked above)
-        os.replace(staging, output)
-    finally:
-        if os.path.exists(staging):
-            shutil.rmtree(staging)
     return output
-
-
-def _make_readable(directory):
-    """Gives `directory` and everything in it the modes a plain `mkdir`/`open` would (0755 /
-    0644 under umask 022): `mkdtemp` makes the directory 0700, which a TF Serving running as
-    another user cannot read."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for root, _, files in os.walk(directory):
-        os.chmod(root, 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~umask)
 
 
 def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAULT_MAX_PIXELS,

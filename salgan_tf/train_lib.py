@@ -26,7 +26,6 @@ from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import distribution
 from salgan_tf import generator as generator_lib
 from salgan_tf import init_from as init_from_lib
-from salgan_tf import losses
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
 from salgan_tf import validation

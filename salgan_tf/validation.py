@@ -25,13 +25,13 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import time
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from salgan_tf import atomic
 from salgan_tf import evaluate_lib
 from salgan_tf import inference
 from salgan_tf import losses
@@ -218,10 +218,8 @@ class Validator:
 
 
 def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as handle:
+    with atomic.open_replaced(path, "w", newline="") as handle:
         handle.write(text)
-    os.replace(tmp, path)
 
 
 class BestEpoch:
@@ -343,16 +341,8 @@ class BestEpoch:
 
     def _save_weights(self, generator):
         """Writes the weights beside the final file, then renames: never a half-written best."""
-        handle, tmp = tempfile.mkstemp(dir=self.run_dir, prefix=".best_generator.",
-                                       suffix=".weights.h5")  # Keras wants this suffix
-        os.close(handle)
-        try:
+        with atomic.replaced_file(self.weights_path) as tmp:  # keeps the .weights.h5 suffix
             generator.save_weights(tmp)
-            os.replace(tmp, self.weights_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
 
     def _write_rows(self):
         columns = ["epoch", "phase"]

@@ -9,7 +9,6 @@ pairs right within a bounded number of steps.
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib

@@ -27,13 +27,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import tempfile
 import zipfile
 
 from absl import app
 from absl import flags
 import numpy as np
 
+from salgan_tf import atomic
 from salgan_tf import generator as generator_lib
 
 
@@ -202,10 +202,7 @@ def import_salgan(source, output, *, overwrite=False, echo=print):
                                       weights)
     directory = os.path.dirname(os.path.abspath(output))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix="." + os.path.basename(output) + ".",
-                                    suffix=".weights.h5", dir=directory)
-    os.close(fd)
-    try:
+    with atomic.replaced_file(output) as tmp_path:  # nothing under `output` unless verified
         generator.save_weights(tmp_path)
         reloaded = generator_lib.build_generator(encoder_weights="none")
         reloaded.load_weights(tmp_path)
@@ -213,11 +210,6 @@ def import_salgan(source, output, *, overwrite=False, echo=print):
             for saved, wanted in zip(reloaded.get_layer(name).get_weights(), arrays_written):
                 if not np.array_equal(saved, wanted):
                     raise SalganWeightsError(f"{output}: layer {name} reloaded differs")
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, output)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
     echo(f"wrote {output} ({os.path.getsize(output):,} bytes): reloads into build_generator and "
          "equals the converted arrays; feed it caffe-preprocessed images (vgg_preprocess)")
     return weights
