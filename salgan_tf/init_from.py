@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 
-import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
@@ -78,12 +77,14 @@ def load_into(path, generator, discriminator=None):
         return f"generator from {prefix}"
     if "discriminator" not in saved:
         return f"generator from {prefix}; discriminator random (none in the checkpoint)"
-    # Restore into a copy first: a shape mismatch (fc4 depends on the image size) fails midway.
-    scratch = keras.models.clone_model(discriminator)
+    # A shape mismatch (fc4 depends on the image size) fails midway through the restore: put the
+    # random weights back then. (Not a restore into `keras.models.clone_model`: cloning fails on
+    # the Lambda layer of d_map_input="standardized".)
+    random_weights = discriminator.get_weights()
     try:
-        _restore(prefix, discriminator=scratch)
+        _restore(prefix, discriminator=discriminator)
     except ValueError as error:
+        discriminator.set_weights(random_weights)
         return (f"generator from {prefix}; discriminator random (the checkpoint's does not fit "
                 f"this image size: {str(error).splitlines()[0]})")
-    discriminator.set_weights(scratch.get_weights())
     return f"generator and discriminator from {prefix}"
