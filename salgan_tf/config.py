@@ -9,6 +9,8 @@ import json
 import os
 
 CONFIG_FILENAME = "config.json"
+# Generator layers that train (`salgan_tf.init_from.set_trainable`).
+TRAINABLE_CHOICES = ("paper", "decoder", "output")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +40,9 @@ class TrainConfig:
     # Fine-tuning: a trained run dir / ckpt-N / generator .weights.h5 to start from instead of
     # encoder_weights + a random decoder (salgan_tf.init_from); "" = train from scratch.
     init_from: str = ""
+    # Generator layers that train (salgan_tf.init_from.TRAINABLE): "paper" = VGG blocks 4-5 and the
+    # decoder (Sec. 4.2), "decoder" = decoder and output conv, "output" = the 1x1 output conv only.
+    trainable: str = "paper"
     seed: int = 0
     # Validation (docs/training.md): metric that picks the best epoch's weights (CC: invariant to
     # the map's scale and defined for records without fixations); 0 = every --val_data record.
@@ -74,6 +79,9 @@ class TrainConfig:
         if self.d_map_input not in ("raw", "standardized"):
             raise ValueError(f"d_map_input must be 'raw' or 'standardized', got "
                              f"{self.d_map_input!r}")
+        if self.trainable not in TRAINABLE_CHOICES:
+            raise ValueError(f"trainable must be one of {TRAINABLE_CHOICES}, got "
+                             f"{self.trainable!r}")
         if self.resize_mode not in ("stretch", "letterbox"):
             raise ValueError(f"resize_mode must be 'stretch' or 'letterbox', got {self.resize_mode!r}")
         if self.mixed_precision not in ("float32", "mixed_float16", "mixed_bfloat16"):
