@@ -43,7 +43,7 @@ from salgan_tf.data import pipeline
 VALIDATION_METRICS = ("auc_judd", "auc_borji_exact", "sauc_exact", "nss", "cc", "kld", "sim",
                       "ig")
 # The metrics that need only the ground-truth map (records converted without fixations).
-MAP_METRICS = ("cc", "kld", "sim")
+MAP_METRICS = evaluate_lib.MAP_METRICS
 # Mean BCE on downsampled maps (the bootstrap loss), the loop's `val/content_loss`.
 CONTENT_LOSS = "content_loss"
 
