@@ -207,6 +207,9 @@ def train(config, on_step=None):
         logging.info("initialised %s", init_from_lib.load_into(config.init_from, generator,
                                                                discriminator))
     starting_model_to_score = config.init_from and not manager.latest_checkpoint
+    if config.init_from and not val_files:
+        logging.warning("fine-tuning without --val_data: no held-out images choose the epoch or "
+                        "keep the starting model when fine-tuning makes it worse")
 
     salgan_steps = steps_lib.SalGANSteps(
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
