@@ -40,8 +40,8 @@ class TrainConfig:
     # Fine-tuning: a trained run dir / ckpt-N / generator .weights.h5 to start from instead of
     # encoder_weights + a random decoder (salgan_tf.init_from); "" = train from scratch.
     init_from: str = ""
-    # Generator layers that train (salgan_tf.init_from.TRAINABLE): "paper" = VGG blocks 4-5 and the
-    # decoder (Sec. 4.2), "decoder" = decoder and output conv, "output" = the 1x1 output conv only.
+    # Generator layers that train (salgan_tf.init_from.set_trainable): "paper" = VGG blocks 4-5
+    # and the decoder (Sec. 4.2), "decoder" = decoder and output conv, "output" = the 1x1 conv.
     trainable: str = "paper"
     seed: int = 0
     # Validation (docs/training.md): metric that picks the best epoch's weights (CC: invariant to

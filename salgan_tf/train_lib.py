@@ -241,7 +241,7 @@ def train(config, on_step=None):
         return scores
 
     # Fine-tuning: the starting model is "epoch 0", so no epoch that scores worse on validation
-    # becomes best_generator.weights.h5 (docs/finetune.md).
+    # becomes best_generator.weights.h5 (README "Fine-tune on your own eye-tracking data").
     if validator is not None and starting_model_to_score:
         validate(0)
     # A run killed between an epoch-end checkpoint and its validation catches up here.

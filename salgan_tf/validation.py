@@ -232,7 +232,8 @@ class BestEpoch:
       best_generator.weights.h5  the generator weights of the best epoch (Keras format)
       best_epoch.json          {"epoch", "phase", "metric", "value", "higher_is_better", "scores"}
 
-    Epochs are 1-based counts of completed epochs, as the training log prints them. A new
+    Epochs are 1-based counts of completed epochs, as the training log prints them; epoch 0 (phase
+    "start") is the starting model of a fine-tuning run (`--init_from`). A new
     instance on the same `run_dir` reads both files back, so a resumed run neither forgets the
     best nor repeats rows: recording an epoch again (a run resumed from before its end) replaces
     that row and drops any later ones. Ties keep the earlier epoch; NaN never wins.
