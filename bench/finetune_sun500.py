@@ -144,7 +144,7 @@ def not_worse(after, before):
                                    else after[m] < before[m])]
 
 
-def markdown(results, args, command, seconds, cpu):
+def markdown(results, args, command, seconds, cpu, image_size):
     metrics = [m for m in METRICS if m in results["rows"][0]["scores"]]
     arrows = {m: "↓" if m in LOWER_IS_BETTER else "↑" for m in metrics}
     lines = [
@@ -153,7 +153,8 @@ def markdown(results, args, command, seconds, cpu):
         f"Wall time: {seconds / 60:.1f} min on {cpu} ({os.cpu_count()} cores, shared with other "
         "jobs), TensorFlow CPU.", "",
         f"Test: the last {args.num_test} SUN500 images (file order), never trained on or used for "
-        "a choice. Starting model: configs/osie_cpu.flags at 48x64, BCE only, "
+        "a choice. Starting model: configs/osie_cpu.flags at "
+        f"{image_size[1]}x{image_size[0]} (WxH), BCE only, "
         f"{args.base_epochs} epochs on OSIE 1101-1600, epoch chosen on OSIE 1601-1700. "
         "Fine-tuned: configs/finetune.flags defaults (frozen encoder, lr 1e-4, BCE, "
         f"{args.epochs} epochs, starting model = epoch 0); one row per N overrides two defaults "
@@ -272,7 +273,7 @@ def main():
                "command": command, "test_images": args.num_test}
     with open(os.path.join(work, "results.json"), "w") as handle:
         json.dump(results, handle, indent=1)
-    text = markdown(results, args, command, seconds, cpu)
+    text = markdown(results, args, command, seconds, cpu, image_size)
     with open(os.path.join(work, "finetune_sun500.md"), "w") as handle:
         handle.write(text)
     print(text)
