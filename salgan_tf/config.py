@@ -11,6 +11,8 @@ import os
 from salgan_tf import atomic
 
 CONFIG_FILENAME = "config.json"
+# Generator layers that train (`salgan_tf.init_from.set_trainable`).
+TRAINABLE_CHOICES = ("paper", "decoder", "output")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,9 @@ class TrainConfig:
     # Fine-tuning: a trained run dir / ckpt-N / generator .weights.h5 to start from instead of
     # encoder_weights + a random decoder (salgan_tf.init_from); "" = train from scratch.
     init_from: str = ""
+    # Generator layers that train (salgan_tf.init_from.set_trainable): "paper" = VGG blocks 4-5
+    # and the decoder (Sec. 4.2), "decoder" = decoder and output conv, "output" = the 1x1 conv.
+    trainable: str = "paper"
     seed: int = 0
     # Validation (docs/training.md): metric that picks the best epoch's weights (CC: invariant to
     # the map's scale and defined for records without fixations); 0 = every --val_data record.
@@ -77,6 +82,9 @@ class TrainConfig:
         if self.d_map_input not in ("raw", "standardized"):
             raise ValueError(f"d_map_input must be 'raw' or 'standardized', got "
                              f"{self.d_map_input!r}")
+        if self.trainable not in TRAINABLE_CHOICES:
+            raise ValueError(f"trainable must be one of {TRAINABLE_CHOICES}, got "
+                             f"{self.trainable!r}")
         if self.resize_mode not in ("stretch", "letterbox"):
             raise ValueError(f"resize_mode must be 'stretch' or 'letterbox', got {self.resize_mode!r}")
         if self.mixed_precision not in ("float32", "mixed_float16", "mixed_bfloat16"):

@@ -60,9 +60,22 @@ def main(argv):
         return 1
 
 
+def _default_metrics():
+    """--metrics as given; by default only the map metrics when no record carries fixations."""
+    if FLAGS["metrics"].present:
+        return tuple(FLAGS.metrics)
+    records = evaluate_lib.read_tfrecord_examples(FLAGS.data, with_images=False,
+                                                  limit=FLAGS.max_images)
+    if any(len(example.fixations) for example in records):
+        return tuple(FLAGS.metrics)
+    print(f"note: {FLAGS.data} holds ground-truth maps but no fixation points: scoring "
+          f"{', '.join(evaluate_lib.MAP_METRICS)} only", file=sys.stderr)
+    return evaluate_lib.MAP_METRICS
+
+
 def _evaluate():
     config = evaluate_lib.EvalConfig(
-        metrics=tuple(FLAGS.metrics), convention=FLAGS.convention, n_splits=FLAGS.n_splits,
+        metrics=_default_metrics(), convention=FLAGS.convention, n_splits=FLAGS.n_splits,
         shuffled_other_images=FLAGS.shuffled_other_images, seed=FLAGS.seed,
         center_bias_sigma_fraction=FLAGS.center_bias_sigma)
     sources = {}

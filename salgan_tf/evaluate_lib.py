@@ -46,6 +46,9 @@ METRICS = {
     "emd": (False, "EMD on 1/32 maps (slow, off by default)"),
 }
 DEFAULT_METRICS = tuple(name for name in METRICS if name != "emd")
+# The metrics that need only the ground-truth map: all a maps-only dataset (MIT1003's continuous
+# maps, blurred heat maps; records converted without fixation points) can be scored with.
+MAP_METRICS = ("cc", "kld", "sim")
 BASELINE_SOURCE = "center_bias"
 
 

@@ -12,20 +12,47 @@ discriminator, when the checkpoint holds one of the same shapes (its dense layer
 image size, so a source trained at another size leaves the discriminator random: the returned
 description says so). Initialising happens only when the new run has no checkpoint of its own:
 a rerun resumes the fine-tuning run (salgan_tf.train_lib).
+
+`set_trainable` narrows what a fine-tuning run changes (`--trainable`): fewer free parameters
+overfit a handful of images less.
 """
 from __future__ import annotations
 
 import os
 
-import keras
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 from salgan_tf import checkpoints
+from salgan_tf import config as config_lib
+from salgan_tf import generator as generator_lib
 
 
 class InitFromError(ValueError):
     """An --init_from source that cannot initialise the networks; the message says why."""
+
+
+def set_trainable(generator, trainable):
+    """Freezes the generator's layers outside `trainable` (call before building the optimizer).
+
+    Args:
+      generator: `build_generator` model (VGG blocks 1-3 are already frozen, as in the paper).
+      trainable: "paper" (VGG blocks 4-5, decoder and output conv, Sec. 4.2: unchanged),
+        "decoder" (the decoder and the output conv: the ImageNet/source features stay as they
+        are), or "output" (the 1x1 output conv only, 65 parameters: a per-dataset recalibration
+        of the map, in the spirit of DeepGaze's dataset adaptation).
+    """
+    if trainable not in config_lib.TRAINABLE_CHOICES:
+        raise ValueError(f"trainable must be one of {config_lib.TRAINABLE_CHOICES}, got "
+                         f"{trainable!r}")
+    if trainable == "paper":
+        return
+    kept = {generator_lib.OUTPUT_LOGITS_LAYER}
+    if trainable == "decoder":
+        kept.update(row.name for row in generator_lib.DECODER_TABLE if row.kind == "conv")
+    for layer in generator.layers:
+        if layer.weights and layer.name not in kept:
+            layer.trainable = False
 
 
 def _restore(prefix, **objects):
@@ -78,12 +105,14 @@ def load_into(path, generator, discriminator=None):
         return f"generator from {prefix}"
     if "discriminator" not in saved:
         return f"generator from {prefix}; discriminator random (none in the checkpoint)"
-    # Restore into a copy first: a shape mismatch (fc4 depends on the image size) fails midway.
-    scratch = keras.models.clone_model(discriminator)
+    # A shape mismatch (fc4 depends on the image size) fails midway through the restore: put the
+    # random weights back then. (Not a restore into `keras.models.clone_model`: cloning fails on
+    # the Lambda layer of d_map_input="standardized".)
+    random_weights = discriminator.get_weights()
     try:
-        _restore(prefix, discriminator=scratch)
+        _restore(prefix, discriminator=discriminator)
     except ValueError as error:
+        discriminator.set_weights(random_weights)
         return (f"generator from {prefix}; discriminator random (the checkpoint's does not fit "
                 f"this image size: {str(error).splitlines()[0]})")
-    discriminator.set_weights(scratch.get_weights())
     return f"generator and discriminator from {prefix}"

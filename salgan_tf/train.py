@@ -59,6 +59,10 @@ flags.DEFINE_string("init_from", _DEFAULTS.init_from,
                     "Fine-tune: start from a trained run dir, ckpt-N or generator .weights.h5 "
                     "(e.g. from salgan_tf.tools.import_salgan) with fresh optimizers; a rerun "
                     "resumes the new run.")
+flags.DEFINE_enum("trainable", _DEFAULTS.trainable, list(config_lib.TRAINABLE_CHOICES),
+                  "Generator layers that train: paper (VGG blocks 4-5 + decoder, Sec. 4.2), "
+                  "decoder (decoder + output conv: fine-tuning on few images), output (the 1x1 "
+                  "output conv only).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed for init, shuffling and augmentation.")
 flags.DEFINE_enum("mixed_precision", _DEFAULTS.mixed_precision,
                   ["float32", "mixed_float16", "mixed_bfloat16"], "Keras dtype policy.")

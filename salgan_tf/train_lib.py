@@ -36,7 +36,7 @@ from salgan_tf.data import synthetic
 
 # Config fields a resumed run must share with the run that wrote the checkpoint.
 _FIXED_ON_RESUME = ("image_height", "image_width", "downsample", "content_loss", "resize_mode",
-                    "train_data", "select_metric")
+                    "train_data", "select_metric", "trainable")
 DEMO_DATA_SUBDIR = "demo_data"
 EPOCH_LOG = "epochs.jsonl"  # one line of mean scalars per finished epoch
 
@@ -292,6 +292,7 @@ def train(config, on_step=None):
             encoder_weights="none" if resuming or config.init_from else config.encoder_weights)
         discriminator = discriminator_lib.build_discriminator(config.image_size,
                                                               map_input=config.d_map_input)
+        init_from_lib.set_trainable(generator, config.trainable)  # before the optimizer's slots
         g_optimizer = optimizers.make_optimizer(config)
         d_optimizer = optimizers.make_optimizer(config)
         g_optimizer.build(generator.trainable_variables)
@@ -315,6 +316,10 @@ def train(config, on_step=None):
                     records=records, output_dir=output_dir)
     if chief:  # only now: a run that failed before this point leaves the directory reusable
         config_lib.save(config, output_dir)
+    starting_model_to_score = config.init_from and not manager.latest_checkpoint
+    if config.init_from and not val_files:
+        logging.warning("fine-tuning without --val_data: no held-out images choose the epoch or "
+                        "keep the starting model when fine-tuning makes it worse")
 
     salgan_steps = steps_lib.SalGANSteps(
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
@@ -336,7 +341,8 @@ def train(config, on_step=None):
     def validate(epochs_done):
         """Scores the generator on --val_data, records the epoch, keeps the best weights."""
         scores = validator(generator)
-        phase = "bce" if epochs_done <= config.bce_epochs else "gan"
+        phase = ("start" if epochs_done == 0 else
+                 "bce" if epochs_done <= config.bce_epochs else "gan")
         if keeper.update(epochs_done, phase, scores, generator):
             logging.info("epoch %d is the best so far: %s=%.4f", epochs_done,
                          config.select_metric, scores[config.select_metric])
@@ -345,6 +351,10 @@ def train(config, on_step=None):
                 tf.summary.scalar(f"val/{name}", value)
         return scores
 
+    # Fine-tuning: the starting model is "epoch 0", so no epoch that scores worse on validation
+    # becomes best_generator.weights.h5 (README "Fine-tune on your own eye-tracking data").
+    if validator is not None and starting_model_to_score:
+        validate(0)
     # A run killed between an epoch-end checkpoint and its validation catches up here.
     if (validator is not None and int(progress.step_in_epoch) == 0
             and keeper.last_epoch < int(progress.epoch)):

@@ -43,7 +43,7 @@ from salgan_tf.data import pipeline
 VALIDATION_METRICS = ("auc_judd", "auc_borji_exact", "sauc_exact", "nss", "cc", "kld", "sim",
                       "ig")
 # The metrics that need only the ground-truth map (records converted without fixations).
-MAP_METRICS = ("cc", "kld", "sim")
+MAP_METRICS = evaluate_lib.MAP_METRICS
 # Mean BCE on downsampled maps (the bootstrap loss), the loop's `val/content_loss`.
 CONTENT_LOSS = "content_loss"
 
@@ -230,7 +230,8 @@ class BestEpoch:
       best_generator.weights.h5  the generator weights of the best epoch (Keras format)
       best_epoch.json          {"epoch", "phase", "metric", "value", "higher_is_better", "scores"}
 
-    Epochs are 1-based counts of completed epochs, as the training log prints them. A new
+    Epochs are 1-based counts of completed epochs, as the training log prints them; epoch 0 (phase
+    "start") is the starting model of a fine-tuning run (`--init_from`). A new
     instance on the same `run_dir` reads both files back, so a resumed run neither forgets the
     best nor repeats rows: recording an epoch again (a run resumed from before its end) replaces
     that row and drops any later ones. Ties keep the earlier epoch; NaN never wins.
