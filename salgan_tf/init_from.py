@@ -106,8 +106,7 @@ def load_into(path, generator, discriminator=None):
     if "discriminator" not in saved:
         return f"generator from {prefix}; discriminator random (none in the checkpoint)"
     # A shape mismatch (fc4 depends on the image size) fails midway through the restore: put the
-    # random weights back then. (Not a restore into `keras.models.clone_model`: cloning fails on
-    # the Lambda layer of d_map_input="standardized".)
+    # random weights back then (restored in place, so no copy of the model is needed).
     random_weights = discriminator.get_weights()
     try:
         _restore(prefix, discriminator=discriminator)
