@@ -19,8 +19,8 @@ from scipy import signal
 from salgan_tf import checkpoints
 from salgan_tf import generator as generator_lib
 from salgan_tf import inference
-from salgan_tf import predict_lib
 from salgan_tf import preprocessing
+from salgan_tf.data import images
 from salgan_tf.tools import import_salgan
 
 # Their generator, layer by layer (models/vgg16.py then models/generator.py): conv name and
@@ -227,7 +227,8 @@ def test_imported_weights_work_in_predict_and_saved_model(imported, tmp_path):
     direct = inference.load_predictor(weights)
     rgb = image.astype(np.float32)
     direct.postprocess = "paper"
-    np.testing.assert_allclose(written, predict_lib.map_to_uint8(direct.predict(rgb)), atol=1)
+    np.testing.assert_allclose(written, images.quantize_map(direct.predict(rgb), scale_to_max=False),
+                               atol=1)
     direct.postprocess = "none"
     result = _run("export.saved_model", f"--checkpoint={weights}",
                   f"--output={tmp_path / 'models' / '1'}")
