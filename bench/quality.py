@@ -91,6 +91,18 @@ def test_scores(run_dir, test_glob, weights_file):
     return validator(generator)
 
 
+def cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), else the platform's word for it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def read_csv(path):
     with open(path) as f:
         return [{k: (v if k == "phase" else float(v)) for k, v in row.items()}
@@ -243,7 +255,7 @@ def main():
 
     lines = [f"# Table 3 at CPU scale, test OSIE 1001-1100 ({datetime.date.today().isoformat()})",
              "", f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`", "",
-             f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+             f"CPU: {cpu_model()}, {os.cpu_count()} cores; "
              f"bootstrap {args.bootstrap_epochs} epochs, {total} epochs per row.", "",
              "Best epoch on validation (OSIE 1601-1700), scored on test:", "", header, rule]
     for name in names:
