@@ -8,8 +8,10 @@ the batches already trained on and continues exactly where the last checkpoint l
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -284,6 +286,7 @@ def train(config, on_step=None):
     checkpoint_dir = os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR)
     if not chief:  # other workers write to a scratch copy, as TF's multi-worker guide does
         checkpoint_dir = tempfile.mkdtemp(prefix="salgan_worker_ckpt_")
+        atexit.register(shutil.rmtree, checkpoint_dir, ignore_errors=True)  # never read back
     resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
 
     with strategy.scope():
