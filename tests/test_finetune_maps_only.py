@@ -34,6 +34,8 @@ def finetuned_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("maps_only")
     train = _maps_only_records(root / "heatmaps-00000-of-00002.tfrecord", 4, seed=1)
     val = _maps_only_records(root / "heatmaps-00001-of-00002.tfrecord", 3, seed=2)
+    shards.write_manifest(str(root), {"heatmaps-00000-of-00002.tfrecord": 4,
+                                      "heatmaps-00001-of-00002.tfrecord": 3})
     keras.utils.set_random_seed(0)
     source = str(root / "source.weights.h5")
     generator_lib.build_generator(SIZE, encoder_weights="none").save_weights(source)
