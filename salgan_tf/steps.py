@@ -69,10 +69,9 @@ class SalGANSteps:
 
     # -- per-replica steps ---------------------------------------------------------------------
 
-    @staticmethod
-    def _l2(model, weight_decay):
+    def _l2(self, model):
         return tf.nn.scale_regularization_loss(
-            losses.l2_penalty(model.trainable_variables, weight_decay))
+            losses.l2_penalty(model.trainable_variables, self.weight_decay))
 
     @staticmethod
     def _apply(tape, scaled_loss, model, optimizer):
@@ -95,7 +94,7 @@ class SalGANSteps:
         with tf.GradientTape() as tape:
             predicted = self.generator(batch["image"], training=True)
             content = tf.nn.compute_average_loss(self._content(batch, predicted))
-            l2 = self._l2(self.generator, self.weight_decay)
+            l2 = self._l2(self.generator)
             loss = content + l2
             scaled = self.g_optimizer.scale_loss(loss)  # inside the tape, so it is differentiated
         g_grad_norm = self._apply(tape, scaled, self.generator, self.g_optimizer)
@@ -110,7 +109,7 @@ class SalGANSteps:
             fake_logits = self.discriminator([image, predicted], training=True)
             d_data = tf.nn.compute_average_loss(losses.discriminator_loss(real_logits,
                                                                           fake_logits))
-            d_l2 = self._l2(self.discriminator, self.weight_decay)
+            d_l2 = self._l2(self.discriminator)
             d_loss = d_data + d_l2
             scaled = self.d_optimizer.scale_loss(d_loss)
         d_grad_norm = self._apply(tape, scaled, self.discriminator, self.d_optimizer)
@@ -135,7 +134,7 @@ class SalGANSteps:
             total, content = losses.salgan_generator_loss(
                 batch["map_small"], predicted, fake_logits, self.alpha, self.downsample,
                 self.content_loss, self.adversarial_weight)
-            g_l2 = self._l2(self.generator, self.weight_decay)
+            g_l2 = self._l2(self.generator)
             g_loss = tf.nn.compute_average_loss(total) + g_l2
             scaled = self.g_optimizer.scale_loss(g_loss)
         g_grad_norm = self._apply(tape, scaled, self.generator, self.g_optimizer)

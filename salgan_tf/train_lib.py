@@ -203,7 +203,7 @@ def _save_sample_maps(generator, samples, directory):
         stem = os.path.splitext(os.path.basename(name.decode()))[0] or f"sample{i}"
         for suffix, maps in (("pred", predicted), ("gt", samples["map"].numpy())):
             png = images.encode_map_png(maps[i, :, :, 0].astype(np.float32), scale_to_max=False)
-            with open(os.path.join(directory, f"{stem}_{suffix}.png"), "wb") as f:
+            with atomic.open_replaced(os.path.join(directory, f"{stem}_{suffix}.png"), "wb") as f:
                 f.write(png)
 
 
