@@ -102,8 +102,8 @@ def main():
     import keras
     import tensorflow as tf
 
-    from export import saved_model as saved_model_lib
-    from export import tflite as tflite_lib
+    from salgan_tf.export import saved_model as saved_model_lib
+    from salgan_tf.export import tflite as tflite_lib
     from salgan_tf import checkpoints
     from salgan_tf import evaluate_lib
     from salgan_tf import generator as generator_lib

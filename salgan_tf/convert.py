@@ -53,5 +53,10 @@ def main(argv):
     return 0 if manifest["num_skipped"] == 0 else 2
 
 
-if __name__ == "__main__":
+def run():
+    """The `salgan-convert` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

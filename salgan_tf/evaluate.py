@@ -132,5 +132,10 @@ def _evaluate():
         print(f"HTML report written to {index}", file=sys.stderr)
 
 
-if __name__ == "__main__":
+def run():
+    """The `salgan-evaluate` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -3,7 +3,7 @@
   predictor = load_predictor("runs/salicon")            # run dir, checkpoints/ or ckpt-N
   predictor = load_predictor("models/salgan")           # SavedModel base dir (newest version)
   predictor = load_predictor("models/salgan/1")         # ... or one version
-  predictor = load_predictor("salgan_int8.tflite")      # export.tflite output
+  predictor = load_predictor("salgan_int8.tflite")      # salgan_tf.export.tflite output
   saliency = predictor.predict(rgb)                      # uint8 [H, W, 3] -> float32 [H, W]
 
 Every kind shares the same pre/post-processing (salgan_tf.preprocessing, as in training): the
@@ -25,7 +25,7 @@ from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model
 
 DEFAULT_BATCH_SIZE = 8
 KINDS = ("checkpoint", "saved_model", "tflite")
-# Written by export.tflite beside `model.tflite` as `model.tflite.json`.
+# Written by salgan_tf.export.tflite beside `model.tflite` as `model.tflite.json`.
 TFLITE_METADATA_SUFFIX = ".json"
 
 
@@ -194,7 +194,7 @@ def _load_saved_model(path, resize_mode, batch_size):
     for attribute in ("network", "image_height", "image_width", "resize_mode"):
         if not hasattr(loaded, attribute):
             raise ValueError(f"{version_dir}: SavedModel has no `{attribute}`; was it written by "
-                             "`python -m export.saved_model`?")
+                             "`python -m salgan_tf.export.saved_model`?")
     image_size = (int(loaded.image_height.numpy()), int(loaded.image_width.numpy()))
     saved_mode = loaded.resize_mode.numpy().decode()
 
@@ -208,7 +208,7 @@ def _load_saved_model(path, resize_mode, batch_size):
 
 
 def read_tflite_metadata(path):
-    """The `<model>.tflite.json` sidecar written by export.tflite, or {} when absent."""
+    """The `<model>.tflite.json` sidecar written by salgan_tf.export.tflite, or {} when absent."""
     sidecar = path + TFLITE_METADATA_SUFFIX
     if not os.path.isfile(sidecar):
         return {}
@@ -267,8 +267,8 @@ def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num
     Args:
       path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a generator
         `.weights.h5` (see `checkpoints.load_generator` for its image size); a SavedModel
-        written by `export.saved_model` (version dir, or the base dir: newest version); or a
-        `.tflite` file written by `export.tflite`.
+        written by `salgan_tf.export.saved_model` (version dir, or the base dir: newest version); or a
+        `.tflite` file written by `salgan_tf.export.tflite`.
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the
         training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON).
       batch_size: images per network call (TFLite runs one image at a time).

@@ -6,8 +6,8 @@
   python -m salgan_tf.predict --model=salgan_int8.tflite --input=images/ --output=maps/
 
 --model is a training run dir / checkpoint prefix, a generator `.weights.h5` (e.g. from
-salgan_tf.tools.import_salgan), a SavedModel (export.saved_model) or a .tflite file
-(export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
+salgan_tf.tools.import_salgan), a SavedModel (salgan_tf.export.saved_model) or a .tflite file
+(salgan_tf.export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
 (`<output>/<relative path>.png`); --overlay adds heat-map overlays under `<output>/overlays/`.
 Images that cannot be read are listed at the end and the exit status is 1; the others are written.
 Refused up front with a one-line error (exit 1, nothing written): an --output that is a file or
@@ -85,5 +85,10 @@ def main(argv):
     return 1 if report.failed else 0
 
 
-if __name__ == "__main__":
+def run():
+    """The `salgan-predict` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

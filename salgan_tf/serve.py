@@ -70,5 +70,10 @@ def main(argv):
                                            log_level=FLAGS.log_level)).run()
 
 
-if __name__ == "__main__":
+def run():
+    """The `salgan-serve` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

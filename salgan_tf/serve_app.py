@@ -1,13 +1,13 @@
 """The local demo server's app: TF Serving's REST API shape plus a drop-an-image page.
 
 For development and demos only; serve production traffic with TF Serving and the SavedModel from
-`python -m export.saved_model` (export/README.md). Routes (`<name>` is `ServeConfig.model_name`):
+`python -m salgan_tf.export.saved_model` (export/README.md). Routes (`<name>` is `ServeConfig.model_name`):
 
   GET  /                                      the page (salgan_tf/static/: no CDN, works offline)
   GET  /v1/models/<name>                      TF Serving model status
   GET  /v1/models/<name>/metadata             the serving_default signature, TF Serving's JSON
   POST /v1/models/<name>[/versions/<v>]:predict
-                                              TF Serving REST predict, as export.saved_model's
+                                              TF Serving REST predict, as salgan_tf.export.saved_model's
                                               `serving_default`: {"instances": [{"b64": JPEG/PNG}]}
                                               -> {"predictions": [{"saliency": [H][W][1],
                                                   "height": H, "width": W, "saliency_small": ...}]}
@@ -51,7 +51,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from export import rest_json
+from salgan_tf.export import rest_json
 from salgan_tf.data import images
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
@@ -188,7 +188,7 @@ class SaliencyService:
         return np.asarray(small, np.float32), full
 
     def serving_outputs(self, rgbs):
-        """The outputs of export.saved_model's `serving_default` for decoded images.
+        """The outputs of salgan_tf.export.saved_model's `serving_default` for decoded images.
 
         `saliency` holds each map at its image's size, top-left aligned and zero padded to the
         largest height and width of the request (dense, as TF Serving returns it); crop
@@ -209,7 +209,7 @@ class SaliencyService:
 
 class _ServingDefaultInputs:
     """The input side of the SavedModel's `serving_default` (images: string [N]), in the form
-    `export.rest_json.parse_request` reads, so both servers parse request bodies alike."""
+    `salgan_tf.export.rest_json.parse_request` reads, so both servers parse request bodies alike."""
 
     def __init__(self):
         self.structured_input_signature = (
@@ -265,7 +265,7 @@ def _tensor_info(name, dtype, dims):
 def _metadata(config, predictor):
     """TF Serving's GET .../metadata body for the serving_default signature.
 
-    Shapes and dtypes as export.saved_model writes them (`saved_model_cli show` lists the
+    Shapes and dtypes as salgan_tf.export.saved_model writes them (`saved_model_cli show` lists the
     outputs sorted by name, which also numbers the graph tensors).
     """
     height, width = predictor.image_size
@@ -319,7 +319,7 @@ def _predict_json(service, config, signature_inputs, body):
 def serving_response_json(outputs, layout):
     """Signature outputs {name: numpy [N, ...]} -> TF Serving's response body as JSON bytes.
 
-    Same layout as TF Serving (and `export.rest_json.format_response`): row format
+    Same layout as TF Serving (and `salgan_tf.export.rest_json.format_response`): row format
     `{"predictions": [{name: value of example i}, ...]}`, columnar `{"outputs": {name: value}}`.
     orjson writes the numpy arrays directly: ~40x faster than `tolist()` + `json`, and float32
     values in their shortest exact form (a 480x640 map: 60 ms and 3.9 MB instead of 2.3 s and

@@ -124,5 +124,10 @@ def main(argv):
     logging.info("done: %s", result)
 
 
-if __name__ == "__main__":
+def run():
+    """The `salgan-train` console script."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -8,8 +8,8 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("module, flag", [("export.saved_model", "--checkpoint"),
-                                          ("export.tflite", "--saved_model")])
+@pytest.mark.parametrize("module, flag", [("salgan_tf.export.saved_model", "--checkpoint"),
+                                          ("salgan_tf.export.tflite", "--saved_model")])
 def test_missing_input_is_a_one_line_error(module, flag, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", module, f"{flag}={tmp_path / 'nope'}",

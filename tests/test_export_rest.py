@@ -1,11 +1,11 @@
-"""The exact TF Serving REST bodies, fed through the SavedModel's signatures (export.rest_json)."""
+"""The exact TF Serving REST bodies, fed through the SavedModel's signatures (salgan_tf.export.rest_json)."""
 import base64
 import json
 
 import numpy as np
 import tensorflow as tf
 
-from export import rest_json
+from salgan_tf.export import rest_json
 
 import test_export_util as util
 

@@ -1,4 +1,4 @@
-"""export.saved_model: round trip vs Keras, the two signatures, bad input, TF Serving layout."""
+"""salgan_tf.export.saved_model: round trip vs Keras, the two signatures, bad input, TF Serving layout."""
 import os
 import struct
 import zlib
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import saved_model as saved_model_lib
+from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf import preprocessing
 
 import test_export_util as util

@@ -1,4 +1,4 @@
-"""export.tflite: every quantisation loads in the TFLite interpreter and stays close to the
+"""salgan_tf.export.tflite: every quantisation loads in the TFLite interpreter and stays close to the
 SavedModel on real photographs (OSIE stimuli, resized by the model's own path).
 
 The test model is the 32x32 generator of test_export_util (fixed seeds, rescaled output layer,
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from export import tflite as tflite_lib
+from salgan_tf.export import tflite as tflite_lib
 from salgan_tf import inference
 
 import test_export_util as util

@@ -22,7 +22,7 @@ from PIL import Image
 from salgan_tf import config as config_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import preprocessing
-from export import saved_model as saved_model_lib
+from salgan_tf.export import saved_model as saved_model_lib
 
 
 def smooth_images(count, size, seed=0):

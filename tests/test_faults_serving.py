@@ -20,8 +20,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from export import rest_json
-from export import saved_model as saved_model_lib
+from salgan_tf.export import rest_json
+from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf import serve_app
 from salgan_tf.data import images
 

@@ -212,7 +212,7 @@ def test_cli_refuses_discriminator_with_one_line_and_exit_1(tmp_path):
 
 
 def test_imported_weights_work_in_predict_and_saved_model(imported, tmp_path):
-    """`predict --model=X.weights.h5 --postprocess=paper`, `export.saved_model --checkpoint=X`."""
+    """`predict --model=X.weights.h5 --postprocess=paper`, `salgan_tf.export.saved_model --checkpoint=X`."""
     _, _, weights = imported
     image = np.random.default_rng(2).integers(0, 256, (60, 80, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "photo.png")
@@ -230,7 +230,7 @@ def test_imported_weights_work_in_predict_and_saved_model(imported, tmp_path):
     np.testing.assert_allclose(written, images.quantize_map(direct.predict(rgb), scale_to_max=False),
                                atol=1)
     direct.postprocess = "none"
-    result = _run("export.saved_model", f"--checkpoint={weights}",
+    result = _run("salgan_tf.export.saved_model", f"--checkpoint={weights}",
                   f"--output={tmp_path / 'models' / '1'}")
     assert result.returncode == 0, result.stderr
     served = inference.load_predictor(str(tmp_path / "models" / "1"))

@@ -5,7 +5,7 @@ last layer rescaled so the map spans [0, 1]) as SavedModel and training run, bui
 process; the TFLite kind is checked on a tiny stand-in network.
 
 A TF Serving client must get from the demo server what it gets from TF Serving running the
-exported SavedModel. TF Serving cannot run here, so the reference is export.rest_json (TF Serving's
+exported SavedModel. TF Serving cannot run here, so the reference is salgan_tf.export.rest_json (TF Serving's
 REST handler applied to the loaded SavedModel) on the same request body.
 """
 import base64
@@ -18,7 +18,7 @@ from PIL import Image
 from tensorflow.core.framework import types_pb2
 from starlette.testclient import TestClient
 
-from export import rest_json
+from salgan_tf.export import rest_json
 from salgan_tf import inference, serve_app
 
 import test_export_util

@@ -18,7 +18,7 @@ Decoding (documented in docs/data.md and docs/serve.md):
 - EXIF orientation is applied: a phone photo stored sideways with "rotate 90" in its EXIF is
   returned upright, as every image viewer and browser shows it (`ImageOps.exif_transpose`'s
   table). The SavedModel's serving signature reads the same EXIF block in its graph and turns
-  the image the same way (export/saved_model.py), so every path sees the same upright pixels.
+  the image the same way (salgan_tf/export/saved_model.py), so every path sees the same upright pixels.
 Maps may be 8-bit (L), 16-bit (I;16/I), float (F) or RGB (converted to L); they are returned as
 float64 in [0, 1] relative to their full scale (not re-normalised).
 """
@@ -108,7 +108,7 @@ def _orientation(image):
 
     JPEG and PNG: only the EXIF block Pillow finds in the header (JPEG APP1 "Exif", PNG eXIf
     chunk before IDAT), never XMP and never by decoding the pixels (`Image.getexif` on a PNG
-    without eXIf decodes it) - exactly what export.saved_model's in-graph parser reads.
+    without eXIf decodes it) - exactly what salgan_tf.export.saved_model's in-graph parser reads.
     """
     try:
         if image.format in ("JPEG", "PNG"):

@@ -236,6 +236,11 @@ def main(argv):
         sys.exit(f"import_salgan: error: {error}")
 
 
-if __name__ == "__main__":
+def run():
+    """The console script."""
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

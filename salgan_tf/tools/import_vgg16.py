@@ -663,6 +663,11 @@ def main(argv):
         sys.exit(f"import_vgg16: error: {err}")
 
 
-if __name__ == "__main__":
+def run():
+    """The console script."""
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()

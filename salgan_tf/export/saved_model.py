@@ -1,6 +1,6 @@
 """Exports a trained SalGAN generator as a SavedModel laid out for TF Serving.
 
-  python -m export.saved_model --checkpoint=runs/salicon --output=models/salgan/1
+  python -m salgan_tf.export.saved_model --checkpoint=runs/salicon --output=models/salgan/1
 
 The SavedModel is a `tf.Module` (`SalganServingModule`) with two signatures; preprocessing
 (decode, resize, VGG "caffe" mean subtraction) and the inverse resize live in the graph, so clients
@@ -28,7 +28,7 @@ alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf
 in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
 decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
 
-The module also carries, for loaders (`salgan_tf.inference`, `export.tflite`), the plain
+The module also carries, for loaders (`salgan_tf.inference`, `salgan_tf.export.tflite`), the plain
 `tf.function` `network` (RGB 0-255 at the network size -> map) and read-only variables
 `image_height`, `image_width`, `resize_mode`, `max_pixels`, `max_request_pixels`.
 
@@ -447,7 +447,7 @@ def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAUL
 
     The network input size and (unless given) the resize mode come from the run's config.json.
     """
-    from salgan_tf import checkpoints  # keeps `import export.saved_model` light for loaders
+    from salgan_tf import checkpoints  # keeps `import salgan_tf.export.saved_model` light for loaders
 
     generator, config = checkpoints.load_generator(checkpoint)
     return export_saved_model(generator, output, resize_mode=resize_mode or config.resize_mode,
@@ -456,7 +456,7 @@ def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAUL
 
 
 def _main(argv):
-    """CLI: flags are defined only when run as `python -m export.saved_model`."""
+    """Exports `--checkpoint` to `--output`."""
     from absl import flags
 
     del argv
@@ -472,8 +472,9 @@ def _main(argv):
     print(f"wrote SavedModel {path}\n  inspect: saved_model_cli show --dir {path} --all")
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def define_flags():
+    """The CLI's flags (defined only by the CLI, so importing this module defines none)."""
+    from absl import flags
 
     flags.DEFINE_string("checkpoint", None, "training run dir, its checkpoints/ dir or a ckpt-N "
                         "prefix", required=True)
@@ -486,4 +487,15 @@ if __name__ == "__main__":
     flags.DEFINE_integer("max_request_pixels", DEFAULT_MAX_REQUEST_PIXELS,
                          "per-request budget (pixels): the images' total H*W and the padded "
                          "output N x H_max x W_max; larger requests get InvalidArgument")
+
+
+def run():
+    """`salgan-export saved_model` / `python -m salgan_tf.export.saved_model`."""
+    from absl import app
+
+    define_flags()
     app.run(_main)
+
+
+if __name__ == "__main__":
+    run()

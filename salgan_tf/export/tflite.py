@@ -1,9 +1,9 @@
 """Converts an exported SalGAN SavedModel to TFLite: float32, float16, dynamic-range or full int8.
 
-  python -m export.tflite --saved_model=models/salgan/1 --quantize=float16 --output=salgan_fp16.tflite
-  python -m export.tflite --saved_model=models/salgan/1 --quantize=int8 \\
+  python -m salgan_tf.export.tflite --saved_model=models/salgan/1 --quantize=float16 --output=salgan_fp16.tflite
+  python -m salgan_tf.export.tflite --saved_model=models/salgan/1 --quantize=int8 \\
       --calibration_images=../shared/data/osie/data/stimuli --calibration_steps=100
-  python -m export.tflite --saved_model=models/salgan/1 --quantize=int8 \\
+  python -m salgan_tf.export.tflite --saved_model=models/salgan/1 --quantize=int8 \\
       --calibration_tfrecords='records/salicon-train-*.tfrecord'
 
 The TFLite model is the network alone, at its trained size with batch 1:
@@ -39,7 +39,7 @@ DEFAULT_CALIBRATION_STEPS = 100
 
 
 def load_serving_module(saved_model):
-    """Loads an `export.saved_model` SavedModel (version dir or base dir: newest version)."""
+    """Loads an `salgan_tf.export.saved_model` SavedModel (version dir or base dir: newest version)."""
     predictor = inference.load_predictor(saved_model)
     if predictor.kind != "saved_model":
         raise ValueError(f"{saved_model}: not a SavedModel directory (found a {predictor.kind})")
@@ -97,7 +97,7 @@ def convert(saved_model, quantize="none", *, representative_images=None):
     """Converts the SavedModel's network to a TFLite flatbuffer.
 
     Args:
-      saved_model: directory written by `export.saved_model`.
+      saved_model: directory written by `salgan_tf.export.saved_model`.
       quantize: "none" (float32), "float16" (weights fp16), "dynamic" (int8 weights, float
         activations) or "int8" (int8 weights and activations, float32 interface).
       representative_images: iterable of RGB images `[H, W, 3]` (any size; resized here like the
@@ -182,10 +182,11 @@ def _main(argv):
           f"{time.time() - start:.0f} s")
 
 
-if __name__ == "__main__":
-    from absl import app, flags
+def define_flags():
+    """The CLI's flags (defined only by the CLI, so importing this module defines none)."""
+    from absl import flags
 
-    flags.DEFINE_string("saved_model", None, "SavedModel written by export.saved_model",
+    flags.DEFINE_string("saved_model", None, "SavedModel written by salgan_tf.export.saved_model",
                         required=True)
     flags.DEFINE_enum("quantize", "none", list(QUANTIZATIONS), "TFLite quantisation")
     flags.DEFINE_string("output", None, "output .tflite file (default salgan_<quantize>.tflite)")
@@ -193,4 +194,15 @@ if __name__ == "__main__":
     flags.DEFINE_string("calibration_tfrecords", None, "int8: TFRecord glob from salgan_tf.convert")
     flags.DEFINE_integer("calibration_steps", DEFAULT_CALIBRATION_STEPS,
                          "int8: number of calibration images")
+
+
+def run():
+    """`salgan-export tflite` / `python -m salgan_tf.export.tflite`."""
+    from absl import app
+
+    define_flags()
     app.run(_main)
+
+
+if __name__ == "__main__":
+    run()
