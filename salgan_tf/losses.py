@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from salgan_tf import config as config_lib
+
 # Same clip as keras.losses.binary_crossentropy (keras.config.epsilon()).
 EPSILON = 1e-7
 
@@ -57,7 +59,9 @@ def mean_squared_error(target, predicted):
     return tf.reduce_mean(tf.square(diff), axis=[1, 2, 3])
 
 
-CONTENT_LOSSES = {"bce": binary_cross_entropy, "mse": mean_squared_error}
+# The function of each --content_loss choice, in the order config.CONTENT_LOSSES names them.
+CONTENT_LOSSES = dict(zip(config_lib.CONTENT_LOSSES, (binary_cross_entropy, mean_squared_error),
+                          strict=True))
 
 
 def content_loss(target_small, predicted_full, factor=4, kind="bce"):
