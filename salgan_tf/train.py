@@ -21,6 +21,7 @@ from absl import logging
 from salgan_tf import config as config_lib
 
 config_lib.define_flags(flags.FLAGS)
+flags.adopt_module_key_flags(config_lib)  # `--help` lists them as this program's flags
 flags.DEFINE_bool("debug", False, "Run tf.functions eagerly (step-by-step debugging).")
 
 FLAGS = flags.FLAGS

@@ -103,8 +103,9 @@ def test_the_modules_use_the_config_choice_lists():
         discriminator.build_discriminator((32, 48), map_input="minmax")
 
 
-def test_helpfull_shows_every_setting_and_help_without_loading_tensorflow():
-    result = subprocess.run([sys.executable, "-m", "salgan_tf.train", "--helpfull"], cwd=REPO,
+@pytest.mark.parametrize("help_flag", ["--help", "--helpfull"])
+def test_help_shows_every_setting_and_help_without_loading_tensorflow(help_flag):
+    result = subprocess.run([sys.executable, "-m", "salgan_tf.train", help_flag], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert "Trains SalGAN" in result.stdout, result.stderr[-2000:]  # (absl exits 1 after help)
     # absl wraps and indents the help text: compare without whitespace.
