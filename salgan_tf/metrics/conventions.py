@@ -19,5 +19,6 @@ JUDD_JITTER = 1e-7
 
 
 def check_convention(convention):
+    """ValueError unless `convention` is one of `CONVENTIONS`."""
     if convention not in CONVENTIONS:
         raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")

@@ -10,8 +10,6 @@ do (resize predictions before calling; see `evaluate_lib`):
 A `PreparedMap` / `PreparedFixations` checks a map or fixation list once and caches what several
 metrics need (min, max, sum, spread; flat indices); `evaluate_lib` passes those.
 """
-from __future__ import annotations
-
 import functools
 
 import numpy as np
