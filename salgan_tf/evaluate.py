@@ -17,6 +17,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from salgan_tf import cli
 from salgan_tf import evaluate_lib
 
 _DEFAULTS = evaluate_lib.EvalConfig()
@@ -134,7 +135,7 @@ def _evaluate():
 
 def run():
     """The `salgan-evaluate` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ The library is salgan_tf/predict_lib.py.
 """
 import sys
 
-from absl import app
 from absl import flags
 
+from salgan_tf import cli
 from salgan_tf import inference
 from salgan_tf import predict_lib
 from salgan_tf.data import images
@@ -87,7 +87,7 @@ def main(argv):
 
 def run():
     """The `salgan-predict` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

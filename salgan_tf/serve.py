@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from salgan_tf.data import images  # light (numpy, PIL): the limits are defined there
+from salgan_tf import cli
 
 FLAGS = flags.FLAGS
 
@@ -72,7 +73,7 @@ def main(argv):
 
 def run():
     """The `salgan-serve` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

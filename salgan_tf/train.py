@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from salgan_tf import cli
 from salgan_tf import config as config_lib
 
 _DEFAULTS = config_lib.TrainConfig(output_dir="")
@@ -126,7 +127,7 @@ def main(argv):
 
 def run():
     """The `salgan-train` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

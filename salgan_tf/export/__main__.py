@@ -15,7 +15,6 @@ def run():
         sys.exit(f"usage: salgan-export {{{','.join(FORMATS)}}} [flags]  "
                  f"(flags: salgan-export FORMAT --help)")
     export_format = sys.argv.pop(1)
-    sys.argv[0] = f"salgan-export {export_format}"
     importlib.import_module(f"salgan_tf.export.{export_format}").run()
 
 

@@ -30,6 +30,7 @@ import time
 import tensorflow as tf
 from tensorflow.python.framework import convert_to_constants
 
+from salgan_tf import cli
 from salgan_tf import inference
 from salgan_tf.data import images
 from salgan_tf.data.images import IMAGE_EXTENSIONS
@@ -198,10 +199,8 @@ def define_flags():
 
 def run():
     """`salgan-export tflite` / `python -m salgan_tf.export.tflite`."""
-    from absl import app
-
     define_flags()
-    app.run(_main)
+    cli.run(_main, __name__)
 
 
 if __name__ == "__main__":
