@@ -31,8 +31,8 @@ BUILDERS = {
 
 _missing = [name for name in CLI_MODULES if importlib.util.find_spec(name) is None]
 pytestmark = pytest.mark.skipif(
-    bool(_missing), reason=f"{', '.join(_missing)} not installed: the `tfds` CLI imports it at "
-    "start-up; install with `pip install -e \".[tfds]\"`")
+    bool(_missing), reason=f"not installed: {', '.join(_missing)}, which the `tfds` CLI imports "
+    "at start-up; install with `pip install -e \".[tfds]\"`")
 
 
 def _converted(dataset, manual_dir, split, output_dir):
