@@ -89,7 +89,7 @@ def convert(*, saved_model=None, checkpoint=None, opset=OPSET):
 def _tf2onnx_without_graph_copies():
     """tf2onnx deep-copies the whole graph, weights included, before each of its ~36 optimizer
     passes so that a failing pass can be skipped (`TF2ONNX_CATCH_ERRORS`, default on): with the
-    127 MB of SalGAN weights that took the peak memory past 11 GB (7 GB without). Off here, a
+    127 MB of SalGAN weights that took the peak memory past 10.8 GB (7.5 GB without). Off here, a
     failing pass raises instead; every pass succeeds on this network."""
     previous = os.environ.get(_CATCH_ERRORS_VARIABLE)
     os.environ[_CATCH_ERRORS_VARIABLE] = "FALSE"
