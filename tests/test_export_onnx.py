@@ -4,7 +4,6 @@ photographs (OSIE stimuli) to 1e-4, at any batch size, and loads behind `load_pr
 The test model is the 32x32 generator of test_export_util (fixed seeds, rescaled output layer);
 it is converted once per module.
 """
-import pathlib
 
 import numpy as np
 import pytest
