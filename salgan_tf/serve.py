@@ -20,7 +20,7 @@ from salgan_tf import cli
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("model", None, "SavedModel dir (base or version), .tflite file, training "
+flags.DEFINE_string("model", None, "SavedModel dir (base or version), .tflite or .onnx file, training "
                     "run dir or ckpt-N prefix", required=True)
 flags.DEFINE_integer("port", 8501, "TCP port (8501 is TF Serving's REST port)")
 flags.DEFINE_string("host", "127.0.0.1", "loopback address to listen on (127.0.0.1, ::1 or "
