@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from salgan_tf import cli
 from salgan_tf import config as config_lib
 
 config_lib.define_flags(flags.FLAGS)
@@ -127,7 +128,7 @@ def main(argv):
 
 def run():
     """The `salgan-train` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":
