@@ -22,8 +22,8 @@ from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
-from salgan_tf import train_lib
 from salgan_tf.data import pipeline
+from salgan_tf.data import shards
 
 # name -> TrainConfig overrides for the discriminator (the generator's run config is the base).
 VARIANTS = {
@@ -105,7 +105,7 @@ def main():
     print(f"dtype policy: {policy}")
 
     generator, run_config = checkpoints.load_generator(args.generator)
-    heldout = list(pipeline.make_dataset(train_lib.glob_patterns(args.heldout_data), image_size=run_config.image_size,
+    heldout = list(pipeline.make_dataset(shards.glob_records(args.heldout_data), image_size=run_config.image_size,
                                          batch_size=args.batch_size))
     rows = []
     for name in args.variants.split(","):
@@ -122,7 +122,7 @@ def main():
             generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
             weight_decay=config.weight_decay,
             downsample=config.downsample)
-        data = iter(pipeline.make_dataset(train_lib.glob_patterns(args.train_data), image_size=config.image_size,
+        data = iter(pipeline.make_dataset(shards.glob_records(args.train_data), image_size=config.image_size,
                                           batch_size=args.batch_size, training=True, flip=True,
                                           seed=args.seed, repeat=True, drop_remainder=True))
         curve = {0: heldout_accuracy(discriminator, generator, heldout)}

@@ -22,9 +22,9 @@ from salgan_tf import checkpoints
 from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
-from salgan_tf import train_lib
 from salgan_tf import validation
 from salgan_tf.data import pipeline
+from salgan_tf.data import shards
 
 
 def main():
@@ -59,7 +59,7 @@ def main():
                                   downsample=config.downsample,
                                   adversarial_weight=args.adversarial_weight)
     data = iter(pipeline.make_dataset(
-        train_lib.glob_patterns(args.train_data), image_size=config.image_size,
+        shards.glob_records(args.train_data), image_size=config.image_size,
         batch_size=config.batch_size, training=True, flip=True, seed=5, repeat=True,
         drop_remainder=True))
     validator = validation.Validator(args.val_data, image_size=config.image_size,

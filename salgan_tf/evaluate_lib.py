@@ -18,7 +18,6 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import pathlib
 import time
 from typing import Callable, Iterable, Mapping

@@ -16,12 +16,12 @@ compared with fixations in the original image grid.
 """
 import tensorflow as tf
 
+from salgan_tf.config import RESIZE_MODES
+
 # ImageNet channel means in BGR order, as used by the caffe VGG-16 weights (Simonyan & Zisserman).
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 # The same means in RGB order: the value a letterbox pad must have to become 0 after preprocessing.
 IMAGENET_RGB_MEAN = IMAGENET_BGR_MEAN[::-1]
-
-RESIZE_MODES = ("stretch", "letterbox")
 
 # RGB -> BGR as a 1x1 convolution (permutation kernel). Exact (each output is 1 * one input), and
 # ~5x less CPU than the strided reverse `x[..., ::-1]` inside keras' preprocess_input (0.23 vs

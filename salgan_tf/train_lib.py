@@ -52,12 +52,6 @@ class TrainingInterrupted(Exception):
     """Stops the loop (SIGTERM/Ctrl-C at the next step, or an on_step hook) after a save."""
 
 
-def glob_patterns(patterns):
-    """Sorted unique files matching comma-separated globs (empty text: no files)."""
-    return sorted({path for pattern in patterns.split(",") if pattern.strip()
-                   for path in tf.io.gfile.glob(pattern.strip())})
-
-
 def resolve_train_files(config):
     """The checked training records (`shards.RecordSet`, see `shards.check_records`).
 
@@ -65,7 +59,7 @@ def resolve_train_files(config):
     `<output_dir>/demo_data` on first use.
 
     Raises:
-      FileNotFoundError: the glob matches nothing.
+      FileNotFoundError: a glob matches nothing (naming it).
       shards.ManifestError: the files do not match their manifest.json.
     """
     pattern = config.train_data
@@ -77,11 +71,7 @@ def resolve_train_files(config):
                 synthetic.write_synthetic_tfrecords(
                     staging, n=config.demo_examples, height=config.image_height,
                     width=config.image_width, seed=config.seed)
-    files = glob_patterns(pattern)
-    if not files:
-        raise FileNotFoundError(f"--train_data={config.train_data}: no TFRecord files match "
-                                "(convert a dataset with `python -m salgan_tf.convert`)")
-    return shards.check_records(files)
+    return shards.check_records(shards.glob_records(pattern, label="--train_data"))
 
 
 def _check_resume_config(config, output_dir, checkpoint_dir):
@@ -295,9 +285,7 @@ def train(config, on_step=None):
 
     records = resolve_train_files(config)
     files = list(records.files)
-    val_files = glob_patterns(config.val_data)
-    if config.val_data and not val_files:
-        raise FileNotFoundError(f"--val_data={config.val_data}: no TFRecord files match")
+    val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
     if val_files:
         shards.check_records(val_files)
     num_examples = records.num_examples

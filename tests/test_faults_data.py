@@ -5,7 +5,6 @@ Real data: the first 8 OSIE images, stored at 48x32 (first run) or 40x24 (rerun)
 settings are visibly different records. Kill points are lines the child prints from wrapped
 writer functions before it stalls, so every kill lands at its point.
 """
-import json
 import os
 import shutil
 import signal

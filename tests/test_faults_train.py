@@ -184,7 +184,7 @@ def test_divergence_after_a_good_checkpoint_names_it_and_the_rerun_resumes_from_
 
 def test_run_failing_before_its_first_step_leaves_the_directory_reusable(tmp_path):
     run = tmp_path / "run"
-    with pytest.raises(FileNotFoundError, match="no TFRecord files match"):
+    with pytest.raises(FileNotFoundError, match="matches no TFRecord file"):
         train_lib.train(_config(run, train_data=str(tmp_path / "typo-*.tfrecord")))
     result = train_lib.train(_config(run, bce_epochs=1), on_step=_bounded())  # corrected command
     assert result["global_step"] == 4

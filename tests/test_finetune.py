@@ -1,7 +1,6 @@
 """Fine-tuning that cannot end worse on validation: the starting model is "epoch 0"; --trainable."""
 import csv
 import json
-import os
 
 import keras
 import numpy as np

@@ -55,4 +55,4 @@ def test_bad_train_data_still_prints_its_one_line_error(tmp_path):
     missing = tmp_path / "nothing-*.tfrecord"
     status, log = _train(tmp_path, f"--train_data={missing}")
     assert status == 1 and "Traceback" not in log
-    assert f"error: --train_data={missing}: no TFRecord files match" in log
+    assert f"error: --train_data {missing} matches no TFRecord file" in log

@@ -125,7 +125,7 @@ def test_changed_image_size_on_resume_is_refused(tmp_path):
 
 
 def test_missing_train_data_is_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no TFRecord files match"):
+    with pytest.raises(FileNotFoundError, match="matches no TFRecord file"):
         train_lib.train(_tiny_config(tmp_path, train_data=str(tmp_path / "nothing-*.tfrecord")))
 
 

@@ -19,8 +19,6 @@ import os
 import sys
 import time
 
-import tensorflow as tf
-
 from salgan_tf import atomic
 from salgan_tf.data import prepare
 from salgan_tf.data import readers

@@ -45,9 +45,9 @@ import tensorflow as tf
 from salgan_tf import atomic
 from salgan_tf import cli
 from salgan_tf import preprocessing
+from salgan_tf.config import RESIZE_MODES
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 
-RESIZE_MODES = ("stretch", "letterbox")
 SERVING_SIGNATURE = "serving_default"
 TENSOR_SIGNATURE = "predict_tensor"
 
