@@ -1,7 +1,7 @@
 """salgan_tf.export.tflite: every quantisation loads in the TFLite interpreter and stays close to the
 SavedModel on real photographs (OSIE stimuli, resized by the model's own path).
 
-The test model is the 32x32 generator of test_export_util (fixed seeds, rescaled output layer,
+The test model is the 32x32 generator of tests/conftest.py (fixed seeds, rescaled output layer,
 map std ~0.3), not a trained SalGAN: the bounds check the conversion, not saliency quality.
 """
 import json
@@ -13,7 +13,6 @@ from PIL import Image
 from salgan_tf.export import tflite as tflite_lib
 from salgan_tf import inference
 
-import test_export_util as util
 
 # Pearson CC between TFLite and SavedModel maps (the issue's bounds for float16 and int8).
 MIN_CC = {"none": 0.99999, "float16": 0.999, "dynamic": 0.98, "int8": 0.98}
@@ -26,7 +25,7 @@ def _real_images(shared_data, count):
     return [np.asarray(Image.open(path).convert("RGB")) for path in stimuli[:count]]
 
 
-def test_all_quantizations_load_and_match_the_saved_model(shared_data, tmp_path):
+def test_all_quantizations_load_and_match_the_saved_model(util, shared_data, tmp_path):
     _, _, version_dir = util.exported_model()
     images = _real_images(shared_data, 10)
     calibration, evaluation = images[:6], images[6:]
@@ -54,7 +53,7 @@ def test_all_quantizations_load_and_match_the_saved_model(shared_data, tmp_path)
     assert sizes["int8"] < 0.3 * sizes["none"] and sizes["dynamic"] < 0.3 * sizes["none"]
 
 
-def test_int8_needs_representative_images():
+def test_int8_needs_representative_images(util):
     _, _, version_dir = util.exported_model()
     with pytest.raises(ValueError, match="representative"):
         tflite_lib.convert(version_dir, "int8")
@@ -62,7 +61,7 @@ def test_int8_needs_representative_images():
         tflite_lib.convert(version_dir, "int4")
 
 
-def test_calibration_images_from_a_folder(tmp_path):
+def test_calibration_images_from_a_folder(util, tmp_path):
     for i in range(3):
         Image.fromarray(util.random_rgb(10 + i, 12, seed=i)).save(tmp_path / f"{i}.png")
     (tmp_path / "notes.txt").write_text("not an image")
