@@ -250,11 +250,21 @@ def _model_status(config):
         "status": {"error_code": "OK", "error_message": ""}}]}
 
 
+def _json_kind(value):
+    """What a parsed JSON value is, for error messages (never the value: it may be huge)."""
+    if isinstance(value, dict):
+        if set(value) == {"b64"}:
+            return f'{{"b64": {_json_kind(value["b64"])}}}'
+        return f"an object with keys {sorted(value)[:5]}"
+    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
+
+
 def _image_bytes(value, where):
     """One request image {"b64": "<base64 JPEG/PNG>"} -> its bytes, or ClientError 400."""
     if not (isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str)):
         raise ClientError(400, f'{where}: an image must be {{"b64": "<base64 JPEG or PNG>"}}, '
-                               f"got {orjson.dumps(value)[:80].decode(errors='replace')}")
+                               f"got {_json_kind(value)}")
     try:
         return base64.b64decode(value["b64"], validate=True)
     except binascii.Error as error:

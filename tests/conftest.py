@@ -207,12 +207,14 @@ class _ExportedModels:
     def __init__(self, work_dir):
         self.work_dir = work_dir
 
-    @functools.lru_cache(maxsize=None)
     def exported_model(self, image_size=(32, 32), resize_mode="stretch", max_pixels=2_000_000):
         """`(generator, training run dir, SavedModel version dir)` of `tiny_generator`."""
+        return self._exported_model(tuple(image_size), resize_mode, max_pixels)
+
+    @functools.lru_cache(maxsize=None)
+    def _exported_model(self, image_size, resize_mode, max_pixels):
         from salgan_tf.export import saved_model as saved_model_lib
 
-        image_size = tuple(image_size)
         generator = tiny_generator(image_size)
         name = f"{image_size[0]}x{image_size[1]}_{resize_mode}_{max_pixels}"
         run_dir = write_training_run(os.path.join(self.work_dir, "run_" + name), generator,

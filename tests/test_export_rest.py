@@ -57,10 +57,10 @@ def _assert_outputs_equal(ours, signature_outputs):
 def test_answer_is_the_serving_default_signature_in_tf_serving_layout(client, util, version_dir,
                                                                        two_images, layout):
     items = [_b64(data) for data in two_images]
-    body = {"instances": {"instances": items,
-                          "named instances": [{"images": item} for item in items]},
-            "inputs": {"inputs": {"images": items}, "bare inputs": {"inputs": items}}}
-    body = body["instances" if "instances" in layout else "inputs"][layout]
+    body = {"instances": {"instances": items},
+            "named instances": {"instances": [{"images": item} for item in items]},
+            "inputs": {"inputs": {"images": items}},
+            "bare inputs": {"inputs": items}}[layout]
     response = client.post(PREDICT, json=body)
     assert response.status_code == 200, response.text
     signature = util.loaded(version_dir).signatures["serving_default"]

@@ -238,6 +238,8 @@ MALFORMED_JSON = {
     "deep object": b'{"a":' * _DEEP + b"1" + b"}" * _DEEP,
     "deep instances": b'{"instances": ' + b"[" * _DEEP + b"]" * _DEEP + b"}",
     "deep b64": b'{"instances": [{"b64": ' + b"[" * _DEEP + b"]" * _DEEP + b"}]}",
+    # Parsed (orjson allows 1024 levels) but deeper than orjson.dumps goes: never echoed back.
+    "instance 600 deep": b'{"instances": [{"b64": ' + b"[" * 600 + b"]" * 600 + b"}]}",
     "not utf-8": b'{"instances": ["\xff\xfe"]}',
     "empty body": b"",
     "null": b"null",
