@@ -5,7 +5,9 @@ Writes, into one folder that opens from disk with no network (no CDN, no framewo
   DIR/index.html          the metric table (the same cells the CLI prints, via
                           `evaluate_lib.table_cells`), the per-metric box plots, and a gallery
                           with one row per image, pre-sorted worst-first by a chosen metric and
-                          re-sortable by clicking any metric header (a few lines of plain JS)
+                          re-sortable by clicking any metric header (a few lines of plain JS);
+                          salgan_tf/templates/report.html with static/report.css and report.js
+                          inlined (`salgan_tf.pages`, the demo page's template mechanism)
   DIR/distributions.png   per-metric box plots (matplotlib, Agg), one box per source
   DIR/images/             thumbnails (longest side 256 px by default): stimulus, ground-truth
                           map with the fixations dotted, and per gallery source its map and a
