@@ -18,7 +18,7 @@ here only to compare: every op int8 including the output sigmoid (the map on a 1
 
 `--rescale_output` (untrained models only): an untrained decoder's logits have std ~1e-4, so its
 map is constant and every CC is meaningless; this rescales the last 1x1 conv so the logits have
-std 2 on the calibration images (as tests/test_export_util.py does). Numbers then check the
+std 2 on the calibration images (as tests/conftest.py does). Numbers then check the
 conversion, not saliency quality.
 """
 import argparse

@@ -55,7 +55,7 @@ def main():
 
     from salgan_tf import generator as generator_lib
     from salgan_tf import inference, preprocessing, serve_app
-    import test_serve_app  # blank_png: a valid 12000x12000 PNG of ~18 kB
+    from conftest import blank_png  # a valid 12000x12000 PNG of ~18 kB (tests/conftest.py)
 
     if args.model:
         predictor = inference.load_predictor(args.model)
@@ -87,7 +87,7 @@ def main():
             "application/json"),
         "POST /api/saliency.png (page)": ("/api/saliency.png", image, "image/jpeg"),
         "POST /api/saliency.png, 12000x12000 PNG (refused)": (
-            "/api/saliency.png", test_serve_app.blank_png(12000, 12000), "image/png"),
+            "/api/saliency.png", blank_png(12000, 12000), "image/png"),
     }
     print(f"model: {predictor!r}\nimage: {args.image} ({len(image)} bytes)")
     for name, (path, data, content_type) in cases.items():

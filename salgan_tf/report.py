@@ -5,7 +5,9 @@ Writes, into one folder that opens from disk with no network (no CDN, no framewo
   DIR/index.html          the metric table (the same cells the CLI prints, via
                           `evaluate_lib.table_cells`), the per-metric box plots, and a gallery
                           with one row per image, pre-sorted worst-first by a chosen metric and
-                          re-sortable by clicking any metric header (a few lines of plain JS)
+                          re-sortable by clicking any metric header (a few lines of plain JS);
+                          salgan_tf/templates/report.html with static/report.css and report.js
+                          inlined (`salgan_tf.pages`, the demo page's template mechanism)
   DIR/distributions.png   per-metric box plots (matplotlib, Agg), one box per source
   DIR/images/             thumbnails (longest side 256 px by default): stimulus, ground-truth
                           map with the fixations dotted, and per gallery source its map and a
@@ -17,8 +19,6 @@ and summary `run` returns.
 """
 from __future__ import annotations
 
-import html
-import json
 import math
 import pathlib
 import re
@@ -31,6 +31,7 @@ from PIL import ImageDraw
 from salgan_tf import atomic
 from salgan_tf import evaluate_lib
 from salgan_tf import heatmap
+from salgan_tf import pages
 from salgan_tf.data import images
 
 IMAGES_DIR = "images"
@@ -57,6 +58,11 @@ def default_sort_metric(metric_names):
     if not metric_names:
         raise ValueError("no metrics to sort the gallery by")
     return DEFAULT_SORT_METRIC if DEFAULT_SORT_METRIC in metric_names else metric_names[0]
+
+
+def _arrow(metric):
+    """"↑" for a metric where higher is better, else "↓" (plot titles and gallery headers)."""
+    return "↑" if evaluate_lib.METRICS[metric][0] else "↓"
 
 
 # --------------------------------------------------------------------------- thumbnails
@@ -202,8 +208,7 @@ def plot_distributions(rows, metric_names, path, *, columns=5):
                          alpha=0.45, color="#1f77b4", linewidths=0)
             axis.scatter([positions[i]], [data[i].mean()], marker="D", s=22, color="white",
                          edgecolors="black", zorder=3)
-        higher_is_better = evaluate_lib.METRICS[metric][0]
-        axis.set_title(f"{metric} {'↑' if higher_is_better else '↓'}", fontsize=10)
+        axis.set_title(f"{metric} {_arrow(metric)}", fontsize=10)
         axis.set_xticks(positions)
         axis.set_xticklabels(sources, fontsize=8)
         axis.tick_params(axis="y", labelsize=8)
@@ -217,74 +222,8 @@ def plot_distributions(rows, metric_names, path, *, columns=5):
 
 
 # --------------------------------------------------------------------------- HTML
-
-_CSS = """
-body { font: 14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 16px 24px;
-       color: #222; }
-h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 22px 0 6px; }
-.meta { color: #555; font-size: 12px; } .meta code { font-size: 11px; }
-table { border-collapse: collapse; }
-#summary th, #summary td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
-#summary th:first-child, #summary td:first-child { text-align: left; }
-#summary thead th { background: #f0f0f0; }
-.legend { font-size: 12px; color: #444; columns: 2; margin: 6px 0; padding-left: 18px; }
-#gallery th, #gallery td { border-bottom: 1px solid #ddd; padding: 4px 6px; vertical-align: top; }
-#gallery thead th { background: #f0f0f0; position: sticky; top: 0; z-index: 1; }
-#gallery th.metric { cursor: pointer; font-size: 12px; }
-#gallery th.metric:hover { background: #dde8f5; }
-#gallery th.sorted { background: #cfe0f3; }
-#gallery td.num { text-align: right; font-variant-numeric: tabular-nums; font-size: 12px; }
-#gallery td.name { font-family: monospace; max-width: 120px; word-break: break-all; }
-#gallery img { display: block; width: 150px; height: auto; }
-#gallery td.pic { width: 150px; font-size: 12px; color: #888; }
-#gallery.compact img { width: 110px; } #gallery.compact td.pic { width: 110px; }
-.controls { margin: 6px 0; }
-"""
-
-# Sorting: each gallery row carries every gallery source's scores as data-s<i><metric> attributes
-# (underscores dropped: dataset keys); each metric cell holds one <span class="s<i>"> per source
-# and the table's data-source attribute picks which is shown (CSS made per page). NaN sorts last.
-_JS = """
-(function () {
-  var table = document.getElementById('gallery');
-  var body = table.tBodies[0];
-  var picker = document.getElementById('gallery-source');
-  var state = {metric: table.dataset.sortMetric, source: table.dataset.source, worstFirst: true};
-  function value(row, key) { var v = parseFloat(row.dataset[key]); return isNaN(v) ? null : v; }
-  function sortBy(metric, source, worstFirst) {
-    var header = table.querySelector('th[data-metric="' + metric + '"]');
-    var key = 's' + source + metric.replace(/_/g, '');
-    var ascending = (worstFirst === (header.dataset.higher === '1'));
-    var rows = Array.prototype.slice.call(body.rows);
-    rows.sort(function (a, b) {
-      var x = value(a, key), y = value(b, key);
-      if (x === null || y === null) { return (x === null) - (y === null); }
-      return ascending ? x - y : y - x;
-    });
-    rows.forEach(function (row, i) { row.cells[0].textContent = i + 1; body.appendChild(row); });
-    table.querySelectorAll('th.metric').forEach(function (th) {
-      th.classList.toggle('sorted', th === header);
-    });
-    table.dataset.source = source;
-    state = {metric: metric, source: source, worstFirst: worstFirst};
-    var name = picker ? picker.options[picker.selectedIndex].text + ' ' : '';
-    document.getElementById('sort-state').textContent =
-        name + metric + (worstFirst ? ' (worst first)' : ' (best first)');
-  }
-  table.querySelectorAll('th.metric').forEach(function (th) {
-    th.addEventListener('click', function () {
-      var again = th.dataset.metric === state.metric;
-      sortBy(th.dataset.metric, state.source, again ? !state.worstFirst : true);
-    });
-  });
-  if (picker) {
-    picker.addEventListener('change', function () {
-      sortBy(state.metric, picker.value, state.worstFirst);
-    });
-  }
-  sortBy(state.metric, state.source, true);
-})();
-"""
+# The page is salgan_tf/templates/report.html with salgan_tf/static/report.css and report.js
+# inlined (one self-contained file); `pages` escapes every name that reaches it.
 
 
 def _number(value):
@@ -344,112 +283,113 @@ def write_report(report_dir, rows, summary, *, metric_names, thumbnails, sort_me
     report_dir.mkdir(parents=True, exist_ok=True)
     plot_distributions(rows, metric_names, report_dir / DISTRIBUTIONS_PNG)
 
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
     image_names = list(dict.fromkeys(r["image"] for r in rows))
     meta = {"images": str(len(image_names)), "sources": ", ".join(summary),
             **(details or {}),
             "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    parts.append("<div class=\"meta\">" + " · ".join(
-        f"{html.escape(k)}: <code>{html.escape(str(v))}</code>" for k, v in meta.items())
-        + "</div>")
-    parts.append(_summary_table(summary, metric_names, digits))
-    parts.append(f"<h2>Per-image distributions</h2><img src=\"{DISTRIBUTIONS_PNG}\" "
-                 f"alt=\"per-metric box plots\" style=\"max-width:100%\">")
-    parts.append(_gallery(rows, metric_names, thumbnails, gallery_sources, sort_source,
-                          sort_metric, digits))
-    parts.append(f"<script>{_JS}</script></body></html>\n")
+    source_index = gallery_sources.index(sort_source)
+    multi = len(gallery_sources) > 1
+    page = pages.render(
+        "report.html", title=title, css=pages.asset("static/report.css"),
+        meta=pages.join([pages.join([f"{k}: ", pages.element("code", v)]) for k, v in meta.items()],
+                        " · "),
+        summary_table=_summary_table(summary, metric_names, digits),
+        nan_notes=_nan_notes(summary, metric_names),
+        legend=pages.join(pages.element("li", pages.element("b", m),
+                                        f" — {evaluate_lib.METRICS[m][1]}")
+                          for m in metric_names),
+        # The same summary as machine-readable JSON (NaN -> null), for scripts reading the page.
+        summary_json=pages.json_script(evaluate_lib._json_safe(summary)),
+        distributions_png=DISTRIBUTIONS_PNG,
+        sort_state=f"{sort_source} {sort_metric}" if multi else sort_metric,
+        source_picker=_source_picker(gallery_sources, source_index) if multi else "",
+        gallery_table=_gallery_table(rows, metric_names, thumbnails, gallery_sources,
+                                     source_index, sort_metric, digits),
+        js=pages.asset("static/report.js"))
     index = report_dir / INDEX_HTML
     with atomic.open_replaced(index, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(parts))
+        handle.write(page)
     return index
 
 
 def _summary_table(summary, metric_names, digits):
+    """The mean-over-images table: exactly the CLI's cells (`evaluate_lib.table_cells`), each
+    holding its unrounded mean in data-value and std / counts in its tooltip."""
     header, body = evaluate_lib.table_cells(summary, metric_names, digits=digits)
-    out = ["<h2>Mean over images</h2>", "<table id=\"summary\"><thead><tr>"]
-    out += [f"<th>{html.escape(cell)}</th>" for cell in header]
-    out.append("</tr></thead><tbody>")
+    table_rows = []
     for cells in body:
         source = cells[0]
-        out.append(f"<tr><td>{html.escape(source)}</td>")
+        tds = [pages.element("td", source)]
         for metric, cell in zip(metric_names, cells[1:]):
             stats = summary[source][metric]
             tip = (f"mean {_number(stats['mean'])}, std {_number(stats['std'])}, "
                    f"{stats['count']} images, {stats['nan_count']} NaN skipped")
-            out.append(f"<td data-value=\"{_number(stats['mean'])}\" title=\"{tip}\">"
-                       f"{html.escape(cell)}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    notes = [f"{html.escape(s)}/{m}: {summary[s][m]['nan_count']} NaN image(s) skipped"
+            tds.append(pages.element("td", cell, data_value=_number(stats["mean"]), title=tip))
+        table_rows.append(pages.element("tr", *tds))
+    return pages.element(
+        "table", pages.element("thead", pages.element("tr", *(pages.element("th", cell)
+                                                              for cell in header))),
+        pages.element("tbody", *table_rows), id="summary")
+
+
+def _nan_notes(summary, metric_names):
+    notes = [f"{s}/{m}: {summary[s][m]['nan_count']} NaN image(s) skipped"
              for s in summary for m in metric_names if summary[s][m]["nan_count"]]
-    if notes:
-        out.append("<p class=\"meta\">" + "<br>".join(notes) + "</p>")
-    out.append("<ul class=\"legend\">" + "".join(
-        f"<li><b>{m}</b> — {html.escape(evaluate_lib.METRICS[m][1])}</li>" for m in metric_names)
-        + "</ul>")
-    # The same summary as machine-readable JSON (NaN -> null), for scripts reading the page.
-    payload = json.dumps(evaluate_lib._json_safe(summary), allow_nan=False).replace("</", "<\\/")
-    out.append(f"<script type=\"application/json\" id=\"summary-json\">{payload}</script>")
-    return "\n".join(out)
+    return pages.element("p", pages.join(notes, pages.Markup("<br>")), class_="meta") \
+        if notes else ""
 
 
-def _gallery(rows, metric_names, thumbnails, gallery_sources, sort_source, sort_metric, digits):
+def _source_picker(gallery_sources, source_index):
+    options = [pages.element("option", source, value=i, selected=i == source_index)
+               for i, source in enumerate(gallery_sources)]
+    return pages.element("p", pages.element(
+        "label", "Scores shown and sorted: ", pages.element("select", *options,
+                                                            id="gallery-source")),
+        class_="controls")
+
+
+def _gallery_table(rows, metric_names, thumbnails, gallery_sources, source_index, sort_metric,
+                   digits):
+    """One row per image, worst-first by the sort source's `sort_metric` (static/report.js
+    re-sorts); every gallery source's scores in data-s<i><metric> attributes and spans."""
     by_key = {(r["source"], r["image"]): r for r in rows}
-    order = sort_rows(rows, sort_source, sort_metric)
-    source_index = gallery_sources.index(sort_source)
-    multi = len(gallery_sources) > 1
-    state = f"{sort_source} {sort_metric}" if multi else sort_metric
-    out = ["<h2>Gallery</h2>",
-           # One <style> rule per source shows that source's values when it is picked.
-           "<style>#gallery td.num span { display: none; }\n" + "\n".join(
-               f"#gallery[data-source=\"{i}\"] td.num span.s{i} {{ display: inline; }}"
-               for i in range(len(gallery_sources))) + "</style>",
-           "<p class=\"controls\">One row per image. Sorted by <b id=\"sort-state\">"
-           f"{html.escape(state)} (worst first)</b>; click a metric header to sort by it, "
-           "click again to flip worst/best first. Thumbnails: stimulus, ground truth with the "
-           "fixations as red dots, then per source the map (scaled by its max) and a jet "
-           "overlay.</p>"]
-    if multi:
-        options = "".join(
-            f"<option value=\"{i}\"{' selected' if i == source_index else ''}>"
-            f"{html.escape(source)}</option>" for i, source in enumerate(gallery_sources))
-        out.append("<p class=\"controls\"><label>Scores shown and sorted: "
-                   f"<select id=\"gallery-source\">{options}</select></label></p>")
-    compact = " class=\"compact\"" if multi else ""  # several sources: smaller thumbnails
-    out.append(f"<table id=\"gallery\"{compact} data-sort-metric=\"{sort_metric}\" "
-               f"data-source=\"{source_index}\"><thead><tr>"
-               "<th>#</th><th>image</th><th>stimulus</th><th>ground truth + fixations</th>")
+    order = sort_rows(rows, gallery_sources[source_index], sort_metric)
+    header = [pages.element("th", text) for text in
+              ("#", "image", "stimulus", "ground truth + fixations")]
     for source in gallery_sources:
-        out.append(f"<th>{html.escape(source)} map</th><th>{html.escape(source)} overlay</th>")
+        header += [pages.element("th", f"{source} map"), pages.element("th", f"{source} overlay")]
     for metric in metric_names:
         higher_is_better, meaning = evaluate_lib.METRICS[metric]
-        arrow = "↑" if higher_is_better else "↓"
-        out.append(f"<th class=\"metric\" data-metric=\"{metric}\" "
-                   f"data-higher=\"{int(higher_is_better)}\" title=\"{html.escape(meaning)}\">"
-                   f"{metric.replace('_', '_<wbr>')}&nbsp;{arrow}</th>")
-    out.append("</tr></thead><tbody>")
+        # <wbr>: narrow metric columns may break after an underscore.
+        label = pages.join(metric.split("_"), pages.Markup("_<wbr>"))
+        header.append(pages.element("th", label, f"\u00a0{_arrow(metric)}", class_="metric",
+                                    data_metric=metric, data_higher=int(higher_is_better),
+                                    title=meaning))
+    body = []
     for rank, image in enumerate(order, start=1):
         files = thumbnails.files.get(image, {})
-        attributes = " ".join(
-            f"data-{_data_key(i, m)}=\"{_number(by_key[(s, image)][m])}\""
-            for i, s in enumerate(gallery_sources) for m in metric_names if (s, image) in by_key)
-        out.append(f"<tr data-image=\"{html.escape(image)}\" {attributes}><td>{rank}</td>"
-                   f"<td class=\"name\">{html.escape(image)}</td>")
-        cells = [files.get("stimulus"), files.get("gt")]
+        scores = {f"data_{_data_key(i, m)}": _number(by_key[(s, image)][m])
+                  for i, s in enumerate(gallery_sources) for m in metric_names
+                  if (s, image) in by_key}
+        cells = [pages.element("td", rank), pages.element("td", image, class_="name")]
+        paths = [files.get("stimulus"), files.get("gt")]
         for source in gallery_sources:
-            cells += [files.get((source, "map")), files.get((source, "overlay"))]
-        for path in cells:
-            out.append(f"<td class=\"pic\"><img src=\"{html.escape(path)}\" loading=\"lazy\" "
-                       f"alt=\"\"></td>" if path else "<td class=\"pic\">(no image)</td>")
+            paths += [files.get((source, "map")), files.get((source, "overlay"))]
+        for path in paths:
+            picture = pages.element("img", src=path, loading="lazy", alt="") if path \
+                else "(no image)"
+            cells.append(pages.element("td", picture, class_="pic"))
         for metric in metric_names:
             spans = []
             for i, source in enumerate(gallery_sources):
                 value = by_key.get((source, image), {}).get(metric)
                 text = "nan" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-                spans.append(f"<span class=\"s{i}\">{text}</span>")
-            out.append(f"<td class=\"num\">{''.join(spans)}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
+                spans.append(pages.element("span", text, class_=f"s{i}",
+                                           hidden=i != source_index))
+            cells.append(pages.element("td", *spans, class_="num"))
+        body.append(pages.element("tr", *cells, data_image=image, **scores))
+    compact = "compact" if len(gallery_sources) > 1 else None  # several: smaller thumbnails
+    return pages.element(
+        "table", pages.element("thead", pages.element("tr", *header)),
+        pages.element("tbody", *body), id="gallery", class_=compact,
+        data_sort_metric=sort_metric, data_source=source_index)

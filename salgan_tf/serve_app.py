@@ -3,9 +3,9 @@
 For development and demos only; serve production traffic with TF Serving and the SavedModel from
 `python -m salgan_tf.export.saved_model` (export/README.md). Routes (`<name>` is `ServeConfig.model_name`):
 
-  GET  /                                      the page (salgan_tf/static/: no CDN, works offline)
-  GET  /v1/models/<name>                      TF Serving model status
-  GET  /v1/models/<name>/metadata             the serving_default signature, TF Serving's JSON
+  GET  /                                      the page (templates/serve.html + static/app.js,
+                                              style.css: no CDN, works offline)
+  GET  /v1/models/<name>[/versions/<v>]       TF Serving model status
   POST /v1/models/<name>[/versions/<v>]:predict
                                               TF Serving REST predict, as salgan_tf.export.saved_model's
                                               `serving_default`: {"instances": [{"b64": JPEG/PNG}]}
@@ -14,7 +14,6 @@ For development and demos only; serve production traffic with TF Serving and the
                                               (columnar {"inputs": ...} -> {"outputs": ...})
   POST /api/saliency.png?filename=NAME        the page's call: raw image bytes -> the map at the
                                               image's size as an 8-bit grayscale PNG
-  GET  /api/info                              model facts and limits, for the page
 
 Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
 and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
@@ -33,6 +32,8 @@ injection: tests pass a `Predictor` around a fake network).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import ipaddress
 import logging
@@ -42,17 +43,17 @@ import threading
 import h11
 import numpy as np
 import orjson
-import tensorflow as tf
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from salgan_tf.export import rest_json
+from salgan_tf import pages
 from salgan_tf.data import images
+from salgan_tf.export import saved_model as saved_model_lib
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
@@ -62,7 +63,8 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 # Same formats as the SavedModel's serving_default, so a client that works here works on TF
 # Serving too.
 ACCEPTED_FORMATS = images.SERVING_FORMATS
-SIGNATURE_NAME = rest_json.DEFAULT_SIGNATURE
+# The SavedModel signature this server answers as, and its one input (string [N]).
+SIGNATURE_NAME = saved_model_lib.SERVING_SIGNATURE
 INPUT_NAME = "images"
 
 
@@ -207,15 +209,6 @@ class SaliencyService:
 # --------------------------------------------------------------------------- requests
 
 
-class _ServingDefaultInputs:
-    """The input side of the SavedModel's `serving_default` (images: string [N]), in the form
-    `salgan_tf.export.rest_json.parse_request` reads, so both servers parse request bodies alike."""
-
-    def __init__(self):
-        self.structured_input_signature = (
-            (), {INPUT_NAME: tf.TensorSpec([None], tf.string, name=INPUT_NAME)})
-
-
 async def read_body(request, max_bytes):
     """The request body, or ClientError(413) as soon as it is known to exceed `max_bytes`."""
     declared = request.headers.get("content-length")
@@ -257,41 +250,37 @@ def _model_status(config):
         "status": {"error_code": "OK", "error_message": ""}}]}
 
 
-def _tensor_info(name, dtype, dims):
-    return {"dtype": dtype, "name": name, "tensor_shape": {
-        "dim": [{"size": str(d), "name": ""} for d in dims], "unknown_rank": False}}
+def _json_kind(value):
+    """What a parsed JSON value is, for error messages (never the value: it may be huge)."""
+    if isinstance(value, dict):
+        if set(value) == {"b64"}:
+            return f'{{"b64": {_json_kind(value["b64"])}}}'
+        return f"an object with keys {sorted(value)[:5]}"
+    return {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number")
 
 
-def _metadata(config, predictor):
-    """TF Serving's GET .../metadata body for the serving_default signature.
+def _image_bytes(value, where):
+    """One request image {"b64": "<base64 JPEG/PNG>"} -> its bytes, or ClientError 400."""
+    if not (isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str)):
+        raise ClientError(400, f'{where}: an image must be {{"b64": "<base64 JPEG or PNG>"}}, '
+                               f"got {_json_kind(value)}")
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except binascii.Error as error:
+        raise ClientError(400, f"{where}: invalid base64 ({error})") from error
 
-    Shapes and dtypes as salgan_tf.export.saved_model writes them (`saved_model_cli show` lists the
-    outputs sorted by name, which also numbers the graph tensors).
+
+def parse_predict_request(body):
+    """TF Serving REST predict body -> ("row" | "columnar", [(item name, image bytes), ...]).
+
+    TF Serving's rules (https://www.tensorflow.org/tfx/serving/api_rest#predict_api) for the
+    SavedModel's `serving_default`, whose one input is `images` (string [N]): row format
+    `{"instances": [<image>, ...]}`, each <image> `{"b64": ...}` or named
+    `{"images": {"b64": ...}}`; columnar `{"inputs": {"images": [<image>, ...]}}` or
+    `{"inputs": [<image>, ...]}`. `signature_name`, if given, must be "serving_default".
+    Anything else is a ClientError 400 naming the item.
     """
-    height, width = predictor.image_size
-    outputs = {"height": ("DT_INT32", [-1]), "saliency": ("DT_FLOAT", [-1, -1, -1, 1]),
-               "saliency_small": ("DT_FLOAT", [-1, height, width, 1]),
-               "width": ("DT_INT32", [-1])}
-    signature = {
-        "inputs": {INPUT_NAME: _tensor_info("serving_default_images:0", "DT_STRING", [-1])},
-        "outputs": {output: _tensor_info(f"StatefulPartitionedCall_1:{i}", dtype, dims)
-                    for i, (output, (dtype, dims)) in enumerate(sorted(outputs.items()))},
-        "method_name": "tensorflow/serving/predict",
-    }
-    return {"model_spec": {"name": config.model_name, "signature_name": "",
-                           "version": str(config.model_version)},
-            "metadata": {"signature_def": {"signature_def": {SIGNATURE_NAME: signature}}}}
-
-
-def _short_path(path):
-    """The last two components of a model path ("salgan/1"): enough to tell models apart, without
-    showing the page the server's directory layout."""
-    parts = os.path.normpath(str(path)).split(os.sep)
-    return "/".join(parts[-2:])
-
-
-def _predict_json(service, config, signature_inputs, body):
-    """TF Serving REST predict body (bytes) -> response JSON bytes; runs in a worker thread."""
     parsed = parse_json(body)
     if not isinstance(parsed, dict):
         raise ClientError(400, "request body must be a JSON object")
@@ -299,28 +288,39 @@ def _predict_json(service, config, signature_inputs, body):
     if signature_name != SIGNATURE_NAME:
         raise ClientError(400, f"unknown signature_name {signature_name!r}; this server has "
                                f"[{SIGNATURE_NAME!r}]")
-    try:
-        inputs, layout = rest_json.parse_request(parsed, signature_inputs)
-    except rest_json.RequestError as error:
-        raise ClientError(400, str(error)) from error
-    items = list(inputs[INPUT_NAME].reshape(-1))
-    if not items:  # the SavedModel's words
-        raise ClientError(400, f"empty batch: `{INPUT_NAME}` holds no image; send at least one")
-    if inputs[INPUT_NAME].ndim != 1:
-        raise ClientError(400, f"{INPUT_NAME} must be a list of images (string [N]), got shape "
-                               f"{list(inputs[INPUT_NAME].shape)}")
-    item_name = "instances[{}]" if layout == "row" else "inputs.images[{}]"
-    named = [(item_name.format(i), data) for i, data in enumerate(items)]
-    check_request_pixels(named, config)
-    rgbs = [decode_image(data, name=name, config=config) for name, data in named]
+    if ("instances" in parsed) == ("inputs" in parsed):
+        raise ClientError(400, 'request body must have exactly one of "instances" (row format) '
+                               'or "inputs" (columnar format)')
+    if "instances" in parsed:
+        layout, where, values = "row", "instances", parsed["instances"]
+        if isinstance(values, list):  # named instances: {"images": <image>}
+            values = [value[INPUT_NAME] if isinstance(value, dict) and set(value) == {INPUT_NAME}
+                      else value for value in values]
+    else:
+        layout, where, values = "columnar", "inputs", parsed["inputs"]
+        if isinstance(values, dict) and set(values) == {INPUT_NAME}:
+            where, values = f"inputs.{INPUT_NAME}", values[INPUT_NAME]
+    if not isinstance(values, list):
+        raise ClientError(400, f"{where} must be a list of images (string [N])")
+    if not values:  # the SavedModel's words
+        raise ClientError(400, f"empty batch: {where} holds no image; send at least one")
+    return layout, [(f"{where}[{i}]", _image_bytes(value, f"{where}[{i}]"))
+                    for i, value in enumerate(values)]
+
+
+def _predict_json(service, config, body):
+    """TF Serving REST predict body (bytes) -> response JSON bytes; runs in a worker thread."""
+    layout, items = parse_predict_request(body)
+    check_request_pixels(items, config)
+    rgbs = [decode_image(data, name=name, config=config) for name, data in items]
     return serving_response_json(service.serving_outputs(rgbs), layout)
 
 
 def serving_response_json(outputs, layout):
     """Signature outputs {name: numpy [N, ...]} -> TF Serving's response body as JSON bytes.
 
-    Same layout as TF Serving (and `salgan_tf.export.rest_json.format_response`): row format
-    `{"predictions": [{name: value of example i}, ...]}`, columnar `{"outputs": {name: value}}`.
+    Same layout as TF Serving: row format `{"predictions": [{name: value of example i}, ...]}`,
+    columnar `{"outputs": {name: value}}`.
     orjson writes the numpy arrays directly: ~40x faster than `tolist()` + `json`, and float32
     values in their shortest exact form (a 480x640 map: 60 ms and 3.9 MB instead of 2.3 s and
     6.6 MB).
@@ -341,6 +341,18 @@ def _saliency_png(service, config, data, filename):
     return images.encode_map_png(saliency, scale_to_max=False), saliency.shape
 
 
+def _page(predictor, config):
+    """The page (templates/serve.html) with what it shows and checks before uploading: the
+    model, its input size and the server's limits."""
+    info = {"kind": predictor.kind,
+            # The last two path components ("salgan/1") tell models apart without showing the
+            # page the server's directory layout.
+            "path": "/".join(os.path.normpath(str(predictor.path)).split(os.sep)[-2:]),
+            "image_size": list(predictor.image_size), "resize_mode": predictor.resize_mode,
+            "max_request_bytes": config.max_request_bytes, "max_pixels": config.max_pixels}
+    return pages.render("serve.html", server_info=pages.json_script(info))
+
+
 def create_app(predictor, config=ServeConfig()):
     """Builds the Starlette app serving `predictor`.
 
@@ -355,7 +367,7 @@ def create_app(predictor, config=ServeConfig()):
     """
     config.validate()
     service = SaliencyService(predictor)
-    signature_inputs = _ServingDefaultInputs()
+    page_html = _page(predictor, config)
     name, version = config.model_name, config.model_version
 
     def wrong_version(request):
@@ -369,8 +381,7 @@ def create_app(predictor, config=ServeConfig()):
             return refused
         try:
             body = await read_body(request, config.max_request_bytes)
-            content = await run_in_threadpool(_predict_json, service, config, signature_inputs,
-                                              body)
+            content = await run_in_threadpool(_predict_json, service, config, body)
         except ClientError as error:
             return _error(error.status, error.message)
         return Response(content, media_type="application/json")
@@ -392,20 +403,8 @@ def create_app(predictor, config=ServeConfig()):
             return refused
         return JSONResponse(_model_status(config))
 
-    async def metadata(request):
-        return JSONResponse(_metadata(config, predictor))
-
-    async def info(request):
-        return JSONResponse({
-            "model_name": name, "model_version": version, "kind": predictor.kind,
-            "path": _short_path(predictor.path),
-            "image_size": list(predictor.image_size), "resize_mode": predictor.resize_mode,
-            "max_request_bytes": config.max_request_bytes, "max_pixels": config.max_pixels,
-            "max_request_pixels": config.max_request_pixels,
-            "accepted_formats": list(ACCEPTED_FORMATS)})
-
     async def page(request):
-        return FileResponse(os.path.join(STATIC_DIR, "index.html"), media_type="text/html")
+        return HTMLResponse(page_html)
 
     async def http_error(request, error):
         # TF Serving answers unknown models/routes with a JSON error too.
@@ -422,11 +421,9 @@ def create_app(predictor, config=ServeConfig()):
         Route("/", page, methods=["GET"]),
         Route(f"/v1/models/{name}", status, methods=["GET"]),
         Route(f"/v1/models/{name}/versions/{{version:int}}", status, methods=["GET"]),
-        Route(f"/v1/models/{name}/metadata", metadata, methods=["GET"]),
         Route(f"/v1/models/{name}:predict", predict, methods=["POST"]),
         Route(f"/v1/models/{name}/versions/{{version:int}}:predict", predict, methods=["POST"]),
         Route("/api/saliency.png", saliency_png, methods=["POST"]),
-        Route("/api/info", info, methods=["GET"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error,

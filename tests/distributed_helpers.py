@@ -18,19 +18,14 @@ import numpy as np  # noqa: E402
 from salgan_tf import config as config_lib  # noqa: E402
 from salgan_tf import discriminator as discriminator_lib  # noqa: E402
 from salgan_tf import generator as generator_lib  # noqa: E402
-from salgan_tf import losses  # noqa: E402
 from salgan_tf import optimizers  # noqa: E402
 from salgan_tf import steps as steps_lib  # noqa: E402
 
+# This script runs outside pytest (sys.path[0] is tests/): the one batch helper is conftest's.
+from conftest import train_batch  # noqa: E402
+
 SIZE = (32, 32)
 GLOBAL_BATCH = 4
-
-
-def _batch():
-    rng = np.random.default_rng(0)
-    maps = rng.uniform(size=(GLOBAL_BATCH, *SIZE, 1)).astype("float32")
-    return {"image": rng.normal(0, 60, (GLOBAL_BATCH, *SIZE, 3)).astype("float32"),
-            "map": maps, "map_small": losses.downsample_maps(maps).numpy()}
 
 
 def run(strategy, initial, phase):
@@ -42,7 +37,7 @@ def run(strategy, initial, phase):
         discriminator.set_weights(initial[1])
         steps = steps_lib.SalGANSteps(generator, discriminator, optimizers.make_optimizer(config),
                                       optimizers.make_optimizer(config), strategy=strategy)
-    dataset = tf.data.Dataset.from_tensors(_batch())  # one global batch of 4
+    dataset = tf.data.Dataset.from_tensors(train_batch(SIZE, n=GLOBAL_BATCH))  # one global batch
     batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
     step = steps.bce_step if phase == "bce" else steps.adversarial_step
     scalars = {k: float(v) for k, v in step(batch).items()}

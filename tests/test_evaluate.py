@@ -15,17 +15,9 @@ from salgan_tf import baselines
 from salgan_tf import evaluate_lib
 from salgan_tf import metrics
 from salgan_tf.data import shards
-from salgan_tf.data import synthetic
 
 H, W = 32, 48
 FAST = evaluate_lib.EvalConfig(n_splits=10)
-
-
-@pytest.fixture(scope="module")
-def records(tmp_path_factory):
-    out = tmp_path_factory.mktemp("records")
-    synthetic.write_synthetic_tfrecords(str(out), n=4, height=H, width=W, seed=3, num_shards=2)
-    return str(out / "synthetic-*.tfrecord")
 
 
 class BrightnessPredictor:
@@ -188,9 +180,8 @@ def test_cli_prints_table_and_writes_outputs(records, tmp_path):
     assert "error: maps on " in bad_maps.stderr and "no map" in bad_maps.stderr
 
 
-def test_model_source_with_a_real_predictor(records, tmp_path):
+def test_model_source_with_a_real_predictor(records, tmp_path, util):
     """`--model` path: a tiny SalGAN training run loaded by salgan_tf.inference.load_predictor."""
-    util = pytest.importorskip("test_export_util", reason="export test helpers not available")
     from salgan_tf import inference
 
     run_dir = util.write_training_run(str(tmp_path / "run"), util.tiny_generator((32, 32)))

@@ -1,7 +1,7 @@
 """salgan_tf.export.onnx: the ONNX model run by onnxruntime gives the SavedModel's maps on real
 photographs (OSIE stimuli) to 1e-4, at any batch size, and loads behind `load_predictor`.
 
-The test model is the 32x32 generator of test_export_util (fixed seeds, rescaled output layer);
+The test model is the 32x32 generator of tests/conftest.py (fixed seeds, rescaled output layer);
 it is converted once per module.
 """
 
@@ -12,7 +12,6 @@ from salgan_tf import inference
 from salgan_tf.data import images
 from salgan_tf.export import onnx as onnx_lib
 
-import test_export_util as util
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("tf2onnx", reason="ONNX export needs tf2onnx (pip install 'salgan_tf[onnx]')")
@@ -23,7 +22,7 @@ MAX_ABS_DIFFERENCE = 1e-4
 
 
 @pytest.fixture(scope="module")
-def onnx_path(tmp_path_factory):
+def onnx_path(util, tmp_path_factory):
     _, _, version_dir = util.exported_model()
     model = onnx_lib.convert(saved_model=version_dir)
     return onnx_lib.write(model, str(tmp_path_factory.mktemp("onnx") / "salgan.onnx"))
@@ -37,7 +36,7 @@ def osie_images(osie_dir):
     return [images.decode_image(str(path)) for path in stimuli]
 
 
-def test_onnx_matches_the_saved_model_on_real_images(onnx_path, osie_images):
+def test_onnx_matches_the_saved_model_on_real_images(util, onnx_path, osie_images):
     _, _, version_dir = util.exported_model()
     reference = inference.load_predictor(version_dir)
     predictor = inference.load_predictor(onnx_path, batch_size=3)
@@ -64,7 +63,7 @@ def test_onnx_interface_and_metadata(onnx_path):
         "image_height": "32", "image_width": "32", "resize_mode": "stretch"}
 
 
-def test_a_training_run_exports_the_same_network(osie_images):
+def test_a_training_run_exports_the_same_network(util, osie_images):
     generator, run_dir, version_dir = util.exported_model()
     module, image_size, resize_mode, _ = onnx_lib._network_source(checkpoint=run_dir)
     assert (image_size, resize_mode) == ((32, 32), "stretch")

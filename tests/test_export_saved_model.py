@@ -10,18 +10,12 @@ import tensorflow as tf
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf import preprocessing
 
-import test_export_util as util
-
-
-def _load(version_dir):
-    return util.loaded(version_dir)
-
 
 @pytest.mark.parametrize("image_size,resize_mode", [((32, 32), "stretch"),
                                                     ((64, 48), "letterbox")])
-def test_round_trip_equals_keras(image_size, resize_mode):
+def test_round_trip_equals_keras(util, image_size, resize_mode):
     generator, _, version_dir = util.exported_model(image_size, resize_mode)
-    loaded = _load(version_dir)
+    loaded = util.loaded(version_dir)
     batch = util.smooth_images(2, image_size, seed=1)
     expected = util.keras_saliency(generator, batch)
     small = loaded.signatures["predict_tensor"](images=tf.constant(batch))["saliency_small"]
@@ -39,9 +33,9 @@ def test_round_trip_equals_keras(image_size, resize_mode):
     np.testing.assert_allclose(outputs["saliency"].numpy(), np.clip(by_hand, 0, 1), atol=1e-5)
 
 
-def test_serving_default_decodes_bytes_like_predict_tensor():
+def test_serving_default_decodes_bytes_like_predict_tensor(util):
     _, _, version_dir = util.exported_model()
-    loaded = _load(version_dir)
+    loaded = util.loaded(version_dir)
     image_a = util.random_rgb(50, 70, seed=3)
     image_b = util.random_rgb(40, 90, seed=4)
     outputs = loaded.signatures["serving_default"](
@@ -64,9 +58,9 @@ def test_serving_default_decodes_bytes_like_predict_tensor():
     assert 0.0 <= saliency.min() and saliency.max() <= 1.0
 
 
-def test_gray_rgba_and_jpeg_are_accepted():
+def test_gray_rgba_and_jpeg_are_accepted(util):
     _, _, version_dir = util.exported_model()
-    serve = _load(version_dir).signatures["serving_default"]
+    serve = util.loaded(version_dir).signatures["serving_default"]
     rgb = util.random_rgb(30, 20, seed=5)
     gray = rgb[..., 0]
     rgba = np.concatenate([rgb, np.full((30, 20, 1), 7, np.uint8)], axis=-1)
@@ -92,9 +86,9 @@ def _png_header_only(height, width):
     (_png_header_only(10_000, 10_000), "larger than the limit"),
     (b"\x89PNG\r\n\x1a\n", "too short"),
 ])
-def test_bad_bytes_fail_with_invalid_argument_naming_the_item(data, message):
+def test_bad_bytes_fail_with_invalid_argument_naming_the_item(util, data, message):
     _, _, version_dir = util.exported_model()
-    serve = _load(version_dir).signatures["serving_default"]
+    serve = util.loaded(version_dir).signatures["serving_default"]
     good = util.encode(util.random_rgb(8, 8))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message) as raised:
         serve(images=tf.constant([good, data]))
@@ -103,25 +97,25 @@ def test_bad_bytes_fail_with_invalid_argument_naming_the_item(data, message):
     assert serve(images=tf.constant([good]))["saliency"].shape == (1, 8, 8, 1)
 
 
-def test_truncated_images_fail_with_invalid_argument():
+def test_truncated_images_fail_with_invalid_argument(util):
     _, _, version_dir = util.exported_model()
-    serve = _load(version_dir).signatures["serving_default"]
+    serve = util.loaded(version_dir).signatures["serving_default"]
     for fmt in ("PNG", "JPEG"):
         data = util.encode(util.random_rgb(40, 40), fmt)
         with pytest.raises(tf.errors.InvalidArgumentError):
             serve(images=tf.constant([data[:60]]))
 
 
-def test_pixel_limit_applies_to_predict_tensor_too():
+def test_pixel_limit_applies_to_predict_tensor_too(util):
     _, _, version_dir = util.exported_model(max_pixels=2_000_000)
-    predict = _load(version_dir).signatures["predict_tensor"]
+    predict = util.loaded(version_dir).signatures["predict_tensor"]
     with pytest.raises(tf.errors.InvalidArgumentError, match="larger than the limit"):
         predict(images=tf.zeros([1, 2000, 1001, 3]))
 
 
-def test_signatures_have_clean_names_dtypes_and_shapes():
+def test_signatures_have_clean_names_dtypes_and_shapes(util):
     _, _, version_dir = util.exported_model()
-    loaded = _load(version_dir)
+    loaded = util.loaded(version_dir)
     assert set(loaded.signatures) == {"serving_default", "predict_tensor"}
     serve = loaded.signatures["serving_default"]
     (inputs,) = serve.structured_input_signature[1].values()
@@ -140,7 +134,7 @@ def test_signatures_have_clean_names_dtypes_and_shapes():
     assert (int(loaded.image_height.numpy()), int(loaded.image_width.numpy())) == (32, 32)
 
 
-def test_version_dir_layout_is_enforced(tmp_path):
+def test_version_dir_layout_is_enforced(util, tmp_path):
     generator, _, _ = util.exported_model()
     with pytest.raises(ValueError, match="integer version"):
         saved_model_lib.export_saved_model(generator, str(tmp_path / "model" / "latest"))
@@ -153,18 +147,18 @@ def test_version_dir_layout_is_enforced(tmp_path):
         saved_model_lib.SalganServingModule(generator, resize_mode="crop")
 
 
-def test_export_checkpoint_uses_the_runs_size_and_resize_mode(tmp_path):
+def test_export_checkpoint_uses_the_runs_size_and_resize_mode(util, tmp_path):
     generator, run_dir, _ = util.exported_model((64, 48), "letterbox")
     version_dir = saved_model_lib.export_checkpoint(run_dir, str(tmp_path / "salgan" / "3"))
     assert sorted(os.listdir(tmp_path / "salgan")) == ["3"]  # no staging dir left behind
-    loaded = _load(version_dir)
+    loaded = util.loaded(version_dir)
     assert loaded.resize_mode.numpy() == b"letterbox"
     batch = util.smooth_images(1, (64, 48), seed=7)
     small = loaded.signatures["predict_tensor"](images=tf.constant(batch))["saliency_small"]
     np.testing.assert_allclose(small.numpy(), util.keras_saliency(generator, batch), atol=1e-5)
 
 
-def test_session_loader_like_tf_serving_restores_every_variable():
+def test_session_loader_like_tf_serving_restores_every_variable(util):
     """TF Serving loads SavedModels with the C++ session loader (restore op + init op), not
     tf.saved_model.load; the TF1 loader does the same and failed before the raw variables were
     tracked ("Could not find variable ...")."""
@@ -181,7 +175,7 @@ def test_session_loader_like_tf_serving_restores_every_variable():
     np.testing.assert_array_equal(outputs["height"], [32])
 
 
-def test_weights_are_stored_once():
+def test_weights_are_stored_once(util):
     generator, _, version_dir = util.exported_model()
     variables_dir = os.path.join(version_dir, "variables")
     stored = sum(os.path.getsize(os.path.join(variables_dir, name))

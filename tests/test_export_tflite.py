@@ -2,7 +2,7 @@
 to the SavedModel on real photographs (OSIE stimuli, resized by the model's own path); int8 keeps
 the faint tail of the map, so its KLD stays that of the float model.
 
-The test model is the 32x32 generator of test_export_util (fixed seeds), its output layer shifted
+The test model is the 32x32 generator of tests/conftest.py (fixed seeds), its output layer shifted
 so the map looks like a trained SalGAN's: mostly faint, a few bright regions (logit mean -4, std
 3 on the seeded images; ~20 % of the pixels below 1/512). It is not a trained SalGAN: the bounds
 check the conversion, not saliency quality. Each variant is converted once per module.
@@ -25,8 +25,6 @@ from salgan_tf.data.readers import osie
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf.export import tflite as tflite_lib
 
-import test_export_util as util
-
 # Pearson CC between TFLite and SavedModel maps (the issue's bounds for float16 and int8).
 MIN_CC = {"none": 0.99999, "float16": 0.999, "dynamic": 0.98, "int8": 0.98}
 # Issue 14: int8's KLD (vs the fixations' density) within 5 % of the float model's.
@@ -39,7 +37,7 @@ _TENSOR_TYPES = {code: name for name, code in vars(tflite_schema.TensorType).ite
                  if not name.startswith("_")}
 
 
-def faint_tail_generator():
+def faint_tail_generator(util):
     """The tiny generator with its logits moved to mean -4, std 3 (module docstring)."""
     generator = util.tiny_generator((32, 32))  # logits mean 0, std 2 on the seeded images
     layer = generator.get_layer(generator_lib.OUTPUT_LOGITS_LAYER)
@@ -62,9 +60,9 @@ def osie_examples(osie_dir):
 
 
 @pytest.fixture(scope="module")
-def saved_model(tmp_path_factory):
+def saved_model(util, tmp_path_factory):
     return saved_model_lib.export_saved_model(
-        faint_tail_generator(), str(tmp_path_factory.mktemp("faint_tail") / "1"))
+        faint_tail_generator(util), str(tmp_path_factory.mktemp("faint_tail") / "1"))
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +208,7 @@ def test_package_runs_tflite_with_litert_and_public_tf_apis_only():
         assert "tf.lite.Interpreter" not in text, source
 
 
-def test_calibration_images_from_a_folder(tmp_path):
+def test_calibration_images_from_a_folder(util, tmp_path):
     for i in range(3):
         Image.fromarray(util.random_rgb(10 + i, 12, seed=i)).save(tmp_path / f"{i}.png")
     (tmp_path / "notes.txt").write_text("not an image")

@@ -20,24 +20,20 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from salgan_tf.export import rest_json
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf import serve_app
 from salgan_tf.data import images
-
-import test_export_util as util
-from test_serve_app import blank_png, encode
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREDICT = "/v1/models/salgan:predict"
 
 
-def _serving_default():
+def _serving_default(util):
     _, _, version_dir = util.exported_model()
     return util.loaded(version_dir).signatures["serving_default"]
 
 
-def _module(**kwargs):
+def _module(util, **kwargs):
     """The serving module around the test generator, not saved (limits set per test)."""
     generator, _, _ = util.exported_model()
     return saved_model_lib.SalganServingModule(generator, **kwargs)
@@ -50,7 +46,7 @@ _MEMORY_PROBE = textwrap.dedent("""
     import json, resource, sys
     import tensorflow as tf
     sys.path.insert(0, sys.argv[2])
-    from test_serve_app import blank_png
+    from conftest import blank_png  # a script outside pytest: the helper itself
     serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
     serve(images=tf.constant([blank_png(8, 8)]))  # warm up: traces and allocates the network
     wide, tall = blank_png(1, 4000), blank_png(4000, 1)
@@ -65,7 +61,7 @@ _MEMORY_PROBE = textwrap.dedent("""
 """)
 
 
-def test_mixed_sizes_padding_past_the_request_budget_are_refused_in_bounded_memory():
+def test_mixed_sizes_padding_past_the_request_budget_are_refused_in_bounded_memory(util):
     # 1x4000 + 4000x1: 8000 pixels decoded, but padded to 2 x 4000 x 4000 = 32 M floats
     # (128 MB, ~0.5 GB peak on the old code) > the default budget of 25 M pixels.
     _, _, version_dir = util.exported_model()
@@ -82,17 +78,17 @@ def test_mixed_sizes_padding_past_the_request_budget_are_refused_in_bounded_memo
     assert outcome["peak_growth_kb"] < 64 * 1024, outcome  # nothing big was allocated
 
 
-def test_request_budget_names_which_limit_and_admits_what_fits():
-    module = _module(max_request_pixels=1200)
+def test_request_budget_names_which_limit_and_admits_what_fits(util):
+    module = _module(util, max_request_pixels=1200)
     serve = module.serve_encoded
-    small = encode(np.zeros((20, 30, 3), np.uint8))  # 600 pixels
+    small = util.encode(np.zeros((20, 30, 3), np.uint8))  # 600 pixels
     assert serve(tf.constant([small, small]))["saliency"].shape == (2, 20, 30, 1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="1800 pixels in total, more than "
                                                              "the per-request limit of 1200"):
         serve(tf.constant([small, small, small]))
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="padded saliency output would be 2 x 40 x 40 = 3200 pixels"):
-        serve(tf.constant([blank_png(1, 40), blank_png(40, 1)]))
+        serve(tf.constant([util.blank_png(1, 40), util.blank_png(40, 1)]))
     predict = module.predict_tensor
     assert predict(tf.zeros([2, 20, 30, 3]))["saliency"].shape == (2, 20, 30, 1)
     with pytest.raises(tf.errors.InvalidArgumentError, match="per-request limit of 1200"):
@@ -102,51 +98,52 @@ def test_request_budget_names_which_limit_and_admits_what_fits():
 # --------------------------------------------------------------------------- defect 7: bad bytes
 
 
-def _encoded(fmt, **kwargs):
-    buffer = io.BytesIO()
-    Image.fromarray(util.random_rgb(8, 8)).save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
+MALFORMED_KINDS = ["bmp", "empty", "gif", "high bytes", "jpeg magic, random body",
+                   "png magic only", "png magic, random body", "png of 0x0", "random", "tiff",
+                   "truncated jpeg", "truncated png", "webp"]
 
 
-_RANDOM = np.random.default_rng(13).integers(0, 256, 200, dtype=np.uint8).tobytes()
-_PNG = util.encode(util.random_rgb(40, 40), "PNG")
-_JPEG = util.encode(util.random_rgb(40, 40), "JPEG")
-MALFORMED = {
-    "bmp": (_encoded("BMP"), "look like BMP data"),
-    "gif": (_encoded("GIF"), "look like GIF data"),
-    "webp": (_encoded("WEBP"), "look like WebP data"),
-    "tiff": (_encoded("TIFF"), "look like TIFF data"),
-    "random": (_RANDOM, "neither JPEG nor PNG"),
-    "high bytes": (bytes(range(255, 0, -1)), "first bytes \\(hex\\): ff fe fd fc"),
-    "jpeg magic, random body": (b"\xff\xd8\xff" + _RANDOM, None),
-    "png magic, random body": (b"\x89PNG\r\n\x1a\n" + _RANDOM, None),
-    "png magic only": (b"\x89PNG\r\n\x1a\n", "too short"),
-    "truncated png": (_PNG[:len(_PNG) // 2], None),
-    "truncated jpeg": (_JPEG[:len(_JPEG) // 2], None),
-    "png of 0x0": (blank_png(0, 0), "is empty or larger"),
-    "empty": (b"", "image bytes are empty"),
-}
+@pytest.fixture(scope="module")
+def malformed(util):
+    """{kind: (bytes, regex of the SavedModel's error, or None for TF's own message)}."""
+    random = np.random.default_rng(13).integers(0, 256, 200, dtype=np.uint8).tobytes()
+    small = util.random_rgb(8, 8)
+    png = util.encode(util.random_rgb(40, 40), "PNG")
+    jpeg = util.encode(util.random_rgb(40, 40), "JPEG")
+    cases = {
+        "bmp": (util.encode(small, "BMP"), "look like BMP data"),
+        "gif": (util.encode(small, "GIF"), "look like GIF data"),
+        "webp": (util.encode(small, "WEBP"), "look like WebP data"),
+        "tiff": (util.encode(small, "TIFF"), "look like TIFF data"),
+        "random": (random, "neither JPEG nor PNG"),
+        "high bytes": (bytes(range(255, 0, -1)), "first bytes \\(hex\\): ff fe fd fc"),
+        "jpeg magic, random body": (b"\xff\xd8\xff" + random, None),
+        "png magic, random body": (b"\x89PNG\r\n\x1a\n" + random, None),
+        "png magic only": (b"\x89PNG\r\n\x1a\n", "too short"),
+        "truncated png": (png[:len(png) // 2], None),
+        "truncated jpeg": (jpeg[:len(jpeg) // 2], None),
+        "png of 0x0": (util.blank_png(0, 0), "is empty or larger"),
+        "empty": (b"", "image bytes are empty"),
+    }
+    assert sorted(cases) == MALFORMED_KINDS
+    return cases
 
 
-@pytest.mark.parametrize("kind", sorted(MALFORMED))
-def test_every_malformed_image_is_invalid_argument(kind):
-    data, message = MALFORMED[kind]
-    serve = _serving_default()
+@pytest.mark.parametrize("kind", MALFORMED_KINDS)
+def test_every_malformed_image_is_invalid_argument(kind, malformed, util):
+    data, message = malformed[kind]
+    serve = _serving_default(util)
     good = util.encode(util.random_rgb(8, 8))
     with pytest.raises(tf.errors.InvalidArgumentError, match=message) as raised:
         serve(images=tf.constant([good, data]))
     raised.value.message.encode("ascii")  # readable text, never the raw bytes
-    # TF Serving's REST handler answers an InvalidArgument with 400 JSON.
-    status, body = rest_json.predict(util.loaded(util.exported_model()[2]),
-                                     {"instances": [{"b64": base64.b64encode(data).decode()}]})
-    assert status == 400 and body["error"]
     assert serve(images=tf.constant([good]))["saliency"].shape == (1, 8, 8, 1)
 
 
 # --------------------------------------------------------------------------- defect 9: empty batch
 
 
-def test_empty_batch_is_refused_by_name():
+def test_empty_batch_is_refused_by_name(util):
     _, _, version_dir = util.exported_model()
     signatures = util.loaded(version_dir).signatures
     with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
@@ -161,7 +158,7 @@ def test_empty_batch_is_refused_by_name():
 @pytest.mark.parametrize("umask,dir_mode,file_mode", [(0o022, 0o755, 0o644),
                                                       (0o077, 0o700, 0o600)])
 def test_version_directory_modes_follow_the_umask_like_any_export(tmp_path, umask, dir_mode,
-                                                                  file_mode):
+                                                                  file_mode, util):
     generator, _, _ = util.exported_model()
     previous = os.umask(umask)
     try:
@@ -188,10 +185,8 @@ def _b64(data):
 
 
 @pytest.fixture
-def server_client():
+def server_client(fake_predictor):
     from starlette.testclient import TestClient
-
-    from test_serve_app import fake_predictor
 
     app = serve_app.create_app(fake_predictor())
     with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is a status, too
@@ -202,25 +197,24 @@ def _no_decoding(*args, **kwargs):
     raise AssertionError("pixels were decoded")
 
 
-def test_demo_server_refuses_padding_past_the_budget_before_decoding(server_client, monkeypatch):
+def test_demo_server_refuses_padding_past_the_budget_before_decoding(server_client, monkeypatch,
+                                                                     util):
     # The issue's 277-byte request (1x5000 + 5000x1) returned 300 MB of JSON; 1x4000 + 4000x1
     # here, refused from the headers: any pixel decoding fails the test.
     monkeypatch.setattr(tf.io, "decode_png", _no_decoding)
     monkeypatch.setattr(tf.io, "decode_jpeg", _no_decoding)
-    response = server_client.post(PREDICT, json={"instances": [_b64(blank_png(1, 4000)),
-                                                               _b64(blank_png(4000, 1))]})
+    response = server_client.post(PREDICT, json={"instances": [_b64(util.blank_png(1, 4000)),
+                                                               _b64(util.blank_png(4000, 1))]})
     assert response.status_code == 400, response.text[:300]
     assert "padded saliency output would be 2 x 4000 x 4000 = 32000000 pixels" in \
         response.json()["error"]
 
 
-def test_demo_server_request_budget_counts_decoded_pixels_too():
+def test_demo_server_request_budget_counts_decoded_pixels_too(fake_predictor, util):
     from starlette.testclient import TestClient
 
-    from test_serve_app import fake_predictor
-
     config = serve_app.ServeConfig(max_request_pixels=1200)
-    small = _b64(encode(np.zeros((20, 30, 3), np.uint8)))
+    small = _b64(util.encode(np.zeros((20, 30, 3), np.uint8)))
     with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
         assert client.post(PREDICT, json={"instances": [small, small]}).status_code == 200
         response = client.post(PREDICT, json={"instances": [small, small, small]})
@@ -230,8 +224,8 @@ def test_demo_server_request_budget_counts_decoded_pixels_too():
 
 
 @pytest.mark.parametrize("kind", ["bmp", "random", "high bytes", "truncated png", "empty"])
-def test_demo_server_answers_malformed_images_with_json_400(server_client, kind):
-    data, _ = MALFORMED[kind]
+def test_demo_server_answers_malformed_images_with_json_400(server_client, kind, malformed):
+    data, _ = malformed[kind]
     response = server_client.post(PREDICT, json={"instances": [_b64(data)]})
     assert response.status_code == 400 and response.json()["error"].startswith("instances[0]: ")
     page = server_client.post("/api/saliency.png?filename=x.bin", content=data)
@@ -244,6 +238,8 @@ MALFORMED_JSON = {
     "deep object": b'{"a":' * _DEEP + b"1" + b"}" * _DEEP,
     "deep instances": b'{"instances": ' + b"[" * _DEEP + b"]" * _DEEP + b"}",
     "deep b64": b'{"instances": [{"b64": ' + b"[" * _DEEP + b"]" * _DEEP + b"}]}",
+    # Parsed (orjson allows 1024 levels) but deeper than orjson.dumps goes: never echoed back.
+    "instance 600 deep": b'{"instances": [{"b64": ' + b"[" * 600 + b"]" * 600 + b"}]}",
     "not utf-8": b'{"instances": ["\xff\xfe"]}',
     "empty body": b"",
     "null": b"null",
@@ -293,10 +289,8 @@ def _read_until_closed(sock):
     b"Content-Type: application/json\r\n\r\n{\"instances\": [",
     b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
 ], ids=["half body", "half headers"])
-def test_half_sent_requests_time_out_with_408(half_request):
+def test_half_sent_requests_time_out_with_408(half_request, fake_predictor):
     import uvicorn
-
-    from test_serve_app import fake_predictor
 
     config = serve_app.ServeConfig(request_timeout=1.0)
     port = _free_port()
@@ -331,18 +325,18 @@ def test_half_sent_requests_time_out_with_408(half_request):
 # --------------------------------------------------------------------------- predict (defect 6)
 
 
-def _two_images_one_stem(folder):
+def _two_images_one_stem(util, folder):
     folder.mkdir(parents=True)
     Image.fromarray(util.random_rgb(20, 30, seed=1)).save(folder / "x.jpg")
     Image.fromarray(util.random_rgb(24, 16, seed=2)).save(folder / "x.png")
     Image.fromarray(util.random_rgb(10, 12, seed=3)).save(folder / "y.png")
 
 
-def test_predict_never_writes_two_inputs_to_one_map(tmp_path):
+def test_predict_never_writes_two_inputs_to_one_map(tmp_path, util):
     from salgan_tf import inference, predict_lib
 
     _, run_dir, _ = util.exported_model()
-    _two_images_one_stem(tmp_path / "in")
+    _two_images_one_stem(util, tmp_path / "in")
     root, paths = predict_lib.find_images(tmp_path / "in")
     predictor = inference.load_predictor(run_dir)
     with pytest.raises(ValueError, match="1 map path.* would be written by more than one input") \
@@ -369,11 +363,11 @@ def _run_predict(model, input_path, output):
 
 @pytest.mark.parametrize("case", ["clash", "output is a file", "output under a file",
                                   "output not creatable"])
-def test_predict_cli_refuses_with_one_line(tmp_path, case):
+def test_predict_cli_refuses_with_one_line(tmp_path, case, util):
     _, run_dir, _ = util.exported_model()
     inputs = tmp_path / "in"
     if case == "clash":
-        _two_images_one_stem(inputs)
+        _two_images_one_stem(util, inputs)
     else:
         inputs.mkdir()
         Image.fromarray(util.random_rgb(20, 30)).save(inputs / "a.png")
@@ -393,21 +387,19 @@ def test_predict_cli_refuses_with_one_line(tmp_path, case):
 # --------------------------------------------------------------------------- one decoder
 
 
-def _with_orientation(fmt, orientation, height=12, width=20):
+def _with_orientation(util, fmt, orientation, height=12, width=20):
     exif = Image.Exif()
     exif[0x0112] = orientation
-    buffer = io.BytesIO()
-    Image.fromarray(util.random_rgb(height, width, seed=orientation)).save(
-        buffer, format=fmt, exif=exif.tobytes(), quality=95)
-    return buffer.getvalue()
+    return util.encode(util.random_rgb(height, width, seed=orientation), fmt,
+                       exif=exif.tobytes(), quality=95)
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-def test_saved_model_applies_exif_orientation_as_the_host_decoder(fmt):
-    serve = _serving_default()
+def test_saved_model_applies_exif_orientation_as_the_host_decoder(fmt, util):
+    serve = _serving_default(util)
     predict = util.loaded(util.exported_model()[2]).signatures["predict_tensor"]
     for orientation in range(1, 9):
-        data = _with_orientation(fmt, orientation)
+        data = _with_orientation(util, fmt, orientation)
         upright = images.decode_image(data)  # predict's, the converter's and the server's pixels
         assert upright.shape[:2] == ((20, 12) if orientation >= 5 else (12, 20))
         served = serve(images=tf.constant([data]))
@@ -417,27 +409,27 @@ def test_saved_model_applies_exif_orientation_as_the_host_decoder(fmt):
                                    err_msg=f"orientation {orientation}")
 
 
-def test_demo_server_answers_like_the_saved_model_for_a_sideways_photo():
+def test_demo_server_answers_like_the_saved_model_for_a_sideways_photo(util):
     from starlette.testclient import TestClient
 
     from salgan_tf import inference
 
     version_dir = util.exported_model()[2]
-    body = {"instances": [_b64(_with_orientation("JPEG", 6, 30, 44))]}
+    data = _with_orientation(util, "JPEG", 6, 30, 44)
     with TestClient(serve_app.create_app(inference.load_predictor(version_dir))) as client:
-        ours = client.post(PREDICT, json=body).json()["predictions"][0]
-    status, expected = rest_json.predict(util.loaded(version_dir), body)
-    assert status == 200 and (ours["height"], ours["width"]) == (44, 30)
-    np.testing.assert_allclose(ours["saliency"], expected["predictions"][0]["saliency"], atol=1e-5)
+        ours = client.post(PREDICT, json={"instances": [_b64(data)]}).json()["predictions"][0]
+    expected = _serving_default(util)(images=tf.constant([data]))["saliency"].numpy()[0]
+    assert (ours["height"], ours["width"]) == (44, 30)
+    np.testing.assert_allclose(ours["saliency"], expected, atol=1e-5)
 
 
-def test_predict_and_the_demo_page_write_the_same_png_for_a_sideways_photo(tmp_path):
+def test_predict_and_the_demo_page_write_the_same_png_for_a_sideways_photo(tmp_path, util):
     from starlette.testclient import TestClient
 
     from salgan_tf import inference, predict_lib
 
     predictor = inference.load_predictor(util.exported_model()[1])
-    data = _with_orientation("JPEG", 6, 30, 44)
+    data = _with_orientation(util, "JPEG", 6, 30, 44)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "phone.jpg").write_bytes(data)
     report = predict_lib.predict_files(predictor, [str(tmp_path / "in" / "phone.jpg")],

@@ -7,10 +7,8 @@ import pytest
 from salgan_tf import inference
 from salgan_tf import preprocessing
 
-import test_export_util as util
 
-
-def test_checkpoint_and_saved_model_predict_the_same_map():
+def test_checkpoint_and_saved_model_predict_the_same_map(util):
     generator, run_dir, version_dir = util.exported_model((64, 48), "letterbox")
     image = util.random_rgb(37, 91, seed=1)
     maps = {}
@@ -34,7 +32,7 @@ def test_checkpoint_and_saved_model_predict_the_same_map():
     np.testing.assert_allclose(reference, np.clip(by_hand.numpy()[..., 0], 0, 1), atol=1e-5)
 
 
-def test_predict_batch_of_mixed_sizes_matches_one_by_one():
+def test_predict_batch_of_mixed_sizes_matches_one_by_one(util):
     _, run_dir, _ = util.exported_model()
     predictor = inference.load_predictor(run_dir, batch_size=2)
     images = [util.random_rgb(20 + 7 * i, 31 - 3 * i, seed=i) for i in range(3)]
@@ -44,7 +42,7 @@ def test_predict_batch_of_mixed_sizes_matches_one_by_one():
         np.testing.assert_allclose(saliency, predictor.predict(image), atol=1e-5)
 
 
-def test_resize_mode_override():
+def test_resize_mode_override(util):
     _, run_dir, _ = util.exported_model()
     image = util.random_rgb(16, 64, seed=3)
     stretch = inference.load_predictor(run_dir).predict(image)
@@ -55,7 +53,7 @@ def test_resize_mode_override():
         inference.load_predictor(run_dir, resize_mode="crop")
 
 
-def test_gray_rgba_and_bad_images():
+def test_gray_rgba_and_bad_images(util):
     _, run_dir, _ = util.exported_model()
     predictor = inference.load_predictor(run_dir)
     rgb = util.random_rgb(10, 12, seed=4)

@@ -7,7 +7,6 @@ import tensorflow as tf
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import generator as generator_lib
-from salgan_tf import losses
 from salgan_tf import steps as steps_lib
 from salgan_tf import optimizers
 
@@ -21,15 +20,8 @@ def policy(request):
     keras.mixed_precision.set_global_policy("float32")
 
 
-def _batch():
-    rng = np.random.default_rng(0)
-    maps = rng.uniform(size=(2, *SIZE, 1)).astype("float32")
-    return {"image": tf.constant(rng.normal(0, 60, (2, *SIZE, 3)), tf.float32),
-            "map": tf.constant(maps), "map_small": losses.downsample_maps(maps)}
-
-
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"], indirect=True)
-def test_step_runs_with_float32_master_weights(policy):
+def test_step_runs_with_float32_master_weights(policy, train_batch):
     config = config_lib.TrainConfig(output_dir="", mixed_precision=policy)
     generator = generator_lib.build_generator(SIZE)
     discriminator = discriminator_lib.build_discriminator(SIZE)
@@ -45,7 +37,7 @@ def test_step_runs_with_float32_master_weights(policy):
     # within a few steps the weights move. The untrained G's nearly constant map makes D's
     # standardization amplify G's adversarial gradient, so the first step can overflow.
     for _ in range(10):
-        out = steps.adversarial_step(_batch())
+        out = steps.adversarial_step(train_batch(SIZE))
         assert all(np.isfinite(v.numpy()) and v.dtype == tf.float32 for v in out.values())
         if not np.array_equal(before, generator.get_layer("block5_conv3").kernel.numpy()):
             break

@@ -2,6 +2,7 @@
 import ast
 import configparser
 import pathlib
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,9 +14,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    # Built from a copy: setuptools writes build/ beside setup.py.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("setup.py", "setup.cfg", "README.md"):
+        shutil.copy(ROOT / name, source)
+    shutil.copytree(ROOT / "salgan_tf", source / "salgan_tf",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(out), str(ROOT)], check=True, capture_output=True)
+                    "--quiet", "-w", str(out), str(source)], check=True, capture_output=True)
     (path,) = out.glob("salgan_tf-*.whl")
     with zipfile.ZipFile(path) as archive:
         yield archive
@@ -26,9 +33,10 @@ def test_wheel_installs_only_the_salgan_tf_package(wheel):
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"salgan_tf"}, top  # no generic top-level `export`, `tests`, `bench`, ...
     assert "salgan_tf/export/saved_model.py" in names
-    # The demo page's assets ship inside the package (a non-editable install has no repo).
-    for asset in (ROOT / "salgan_tf" / "static").iterdir():
-        assert f"salgan_tf/static/{asset.name}" in names, asset.name
+    # The pages' templates and assets ship inside the package (an install has no repo).
+    for folder in ("static", "templates"):
+        for asset in (ROOT / "salgan_tf" / folder).iterdir():
+            assert f"salgan_tf/{folder}/{asset.name}" in names, asset.name
 
 
 def test_console_scripts_resolve_to_callables(wheel):

@@ -11,10 +11,8 @@ from salgan_tf import inference
 from salgan_tf import predict_lib
 from salgan_tf.data import images
 
-import test_export_util as util
 
-
-def _folder_with_good_and_bad_images(root):
+def _folder_with_good_and_bad_images(util, root):
     (root / "sub").mkdir(parents=True)
     Image.fromarray(util.random_rgb(33, 47, seed=1)).save(root / "odd.png")
     Image.fromarray(util.random_rgb(40, 20, seed=2)[..., 0]).save(root / "sub" / "gray.jpg")
@@ -25,9 +23,9 @@ def _folder_with_good_and_bad_images(root):
     (root / "readme.txt").write_text("not an image")
 
 
-def test_predict_files_writes_original_size_pngs_and_reports_bad_files(tmp_path):
+def test_predict_files_writes_original_size_pngs_and_reports_bad_files(util, tmp_path):
     _, run_dir, _ = util.exported_model()
-    _folder_with_good_and_bad_images(tmp_path / "in")
+    _folder_with_good_and_bad_images(util, tmp_path / "in")
     predictor = inference.load_predictor(run_dir, batch_size=2)
     root, paths = predict_lib.find_images(tmp_path / "in")
     assert len(paths) == 5  # readme.txt is not an image
@@ -79,7 +77,7 @@ def _run_predict(model, input_path, output):
          f"--output={output}"], capture_output=True, text=True, timeout=300)
 
 
-def test_cli_missing_model_or_input_is_a_one_line_error(tmp_path):
+def test_cli_missing_model_or_input_is_a_one_line_error(util, tmp_path):
     (tmp_path / "in").mkdir()
     missing_model = _run_predict(tmp_path / "nope", tmp_path / "in", tmp_path / "out")
     assert missing_model.returncode == 1 and "Traceback" not in missing_model.stderr
@@ -90,7 +88,7 @@ def test_cli_missing_model_or_input_is_a_one_line_error(tmp_path):
     assert f"error: {tmp_path / 'none'}: no such image file or folder" in missing_input.stderr
 
 
-def test_cli_on_sun500_large_odd_size_image(shared_data, tmp_path):
+def test_cli_on_sun500_large_odd_size_image(util, shared_data, tmp_path):
     source = shared_data / "scene_sun500" / "data" / "stimuli" / "494.jpg"
     if not source.is_file():
         pytest.skip(f"{source} not found")

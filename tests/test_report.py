@@ -1,4 +1,6 @@
-"""Tests for salgan_tf.report and `python -m salgan_tf.evaluate --report` on tiny synthetic data."""
+"""Tests for salgan_tf.report and `python -m salgan_tf.evaluate --report` on tiny synthetic data
+(tests/conftest.py's `records`: 4 images)."""
+import dataclasses
 import html
 import html.parser
 import json
@@ -14,17 +16,8 @@ from PIL import Image
 from salgan_tf import evaluate_lib
 from salgan_tf import heatmap
 from salgan_tf import report
-from salgan_tf.data import synthetic
 
-H, W = 32, 48
 FAST = evaluate_lib.EvalConfig(n_splits=10)
-
-
-@pytest.fixture(scope="module")
-def records(tmp_path_factory):
-    out = tmp_path_factory.mktemp("records")
-    synthetic.write_synthetic_tfrecords(str(out), n=5, height=H, width=W, seed=7, num_shards=1)
-    return str(out / "synthetic-*.tfrecord")
 
 
 class PageParser(html.parser.HTMLParser):
@@ -119,7 +112,7 @@ def test_cli_baseline_report_numbers_equal_the_cli_table(records, tmp_path):
     order = [row["attrs"]["data-image"] for row in gallery[1:]]
     assert sorted(order) == sorted(cc_by_image)
     assert order == sorted(cc_by_image, key=cc_by_image.get)
-    assert [row["cells"][0] for row in gallery[1:]] == [str(i) for i in range(1, 6)]
+    assert [row["cells"][0] for row in gallery[1:]] == [str(i) for i in range(1, 5)]
 
 
 class BrightnessPredictor:
@@ -159,8 +152,9 @@ def test_model_report_gallery_shows_the_model_and_sorts_lower_is_better_metrics(
     # Thumbnails: longest side = size, at the image's aspect; stimulus is the record's RGB.
     files = thumbnails.files[examples[0].name]
     assert set(files) == {"stimulus", "gt", ("model", "map"), ("model", "overlay")}
+    height, width = examples[0].shape
     with Image.open(tmp_path / files["stimulus"]) as stimulus:
-        assert stimulus.size == (40, round(40 * H / W))
+        assert stimulus.size == (40, round(40 * height / width))
         expected = np.asarray(Image.fromarray(examples[0].image).resize(stimulus.size,
                                                                         Image.BILINEAR))
         assert np.abs(np.asarray(stimulus, np.float64) - expected).mean() < 6  # JPEG noise
@@ -178,7 +172,7 @@ def test_ground_truth_thumbnail_dots_the_fixations(records, tmp_path):
     with Image.open(tmp_path / thumbnails.files[example.name]["gt"]) as gt:
         rgb = np.asarray(gt.convert("RGB")).astype(int)
     red = (rgb[..., 0] > 200) & (rgb[..., 1] < 90) & (rgb[..., 2] < 90)
-    scale = 96 / W
+    scale = 96 / max(example.shape)
     for row, col in example.fixations:
         y, x = int((row + 0.5) * scale), int((col + 0.5) * scale)
         assert red[max(0, y - 1):y + 2, max(0, x - 1):x + 2].any(), (row, col)
@@ -189,6 +183,35 @@ def test_ground_truth_thumbnail_dots_the_fixations(records, tmp_path):
         far[max(0, int(y) - 3):int(y) + 4, max(0, int(x) - 3):int(x) + 4] = False
     assert not red[far].any()
     assert (rgb[far][:, 0] == rgb[far][:, 1]).all()
+
+
+HOSTILE = '<script>alert("x")</script>&.jpg'
+
+
+def test_names_from_the_data_are_shown_as_text_never_run(records, tmp_path):
+    # Image, source, title and detail strings come from files and flags: a name holding HTML
+    # must reach the page as text (escaped), in cells, attributes and the embedded JSON.
+    examples = [dataclasses.replace(e, name=HOSTILE if i == 0 else e.name)
+                for i, e in enumerate(evaluate_lib.read_tfrecord_examples(records))]
+    source = "<b>model</b>"
+    sources = {source: evaluate_lib.predictor_source(BrightnessPredictor())}
+    thumbnails = report.ThumbnailWriter(tmp_path, gallery_sources=[source], size=32)
+    rows, summary, _ = evaluate_lib.run(lambda: iter(examples), sources, config=FAST,
+                                        on_map=thumbnails)
+    index = report.write_report(tmp_path, rows, summary, metric_names=FAST.metrics,
+                                thumbnails=thumbnails, title=f"title {HOSTILE}",
+                                details={"data": HOSTILE})
+    text = index.read_text(encoding="utf-8")
+    assert "<script>alert" not in text and "<b>model" not in text
+    assert text.count("<script") == 2  # the summary JSON and the page's own JS
+    page = _parse(index)
+    names = {row["attrs"]["data-image"] for row in page.tables["gallery"][1:]}
+    assert HOSTILE in names
+    assert HOSTILE in {row["cells"][1] for row in page.tables["gallery"][1:]}
+    assert page.tables["summary"][1]["cells"][0] == source
+    assert f"{source} map" in page.tables["gallery"][0]["cells"]
+    assert source in json.loads(page.scripts["summary-json"])
+    _assert_offline_and_local(page, tmp_path)  # no file name is made from the hostile name
 
 
 def test_sort_rows_puts_worst_first_and_nan_last():

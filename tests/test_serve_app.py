@@ -1,37 +1,26 @@
 """salgan_tf.serve_app with a fake network: TF Serving REST shape, the page route, validation.
 
-The predictor is a real `inference.Predictor` (real resizing both ways) around a fake network whose
-map is the image's brightness, so each test can tell where the map's bright side should be.
+The predictor is tests/conftest.py's `fake_predictor`: a real `inference.Predictor` (real resizing
+both ways) around a fake network whose map is the image's brightness, so each test can tell where
+the map's bright side should be.
 """
 import base64
 import io
+import json
 import socket
-import struct
 import threading
 import time
 import urllib.request
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from salgan_tf import inference, serve_app
+from salgan_tf import serve_app
 from salgan_tf.data import images
 
-NETWORK_SIZE = (32, 48)
 PREDICT = "/v1/models/salgan:predict"
-
-
-def brightness_network(batch):
-    """Fake network: float32 [N, h, w, 3] RGB 0-255 -> [N, h, w] mean brightness in [0, 1]."""
-    return np.asarray(batch, np.float32).mean(axis=-1) / 255.0
-
-
-def fake_predictor(network=brightness_network, resize_mode="stretch"):
-    return inference.Predictor(network, kind="fake", path="/models/fake", image_size=NETWORK_SIZE,
-                               resize_mode=resize_mode, batch_size=4)
 
 
 def half_white(height, width):
@@ -41,65 +30,37 @@ def half_white(height, width):
     return image
 
 
-def encode(image, fmt="PNG", **kwargs):
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
-
-
 def b64(data):
     return {"b64": base64.b64encode(data).decode("ascii")}
 
 
-def blank_png(height, width):
-    """A valid 1-bit grayscale PNG of any size, written row by row (12000x12000 is ~20 kB)."""
-    def chunk(kind, payload):
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
-
-    compressor = zlib.compressobj(9)
-    row = b"\x00" + bytes((width + 7) // 8)  # filter byte "None" + packed bits
-    rows_per_piece = max(1, 2**20 // len(row))
-    pieces = []
-    for start in range(0, height, rows_per_piece):
-        pieces.append(compressor.compress(row * min(rows_per_piece, height - start)))
-    pieces.append(compressor.flush())
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"".join(pieces))
-            + chunk(b"IEND", b""))
+@pytest.fixture(scope="module")
+def huge_png(util):
+    return util.blank_png(12000, 12000)
 
 
 @pytest.fixture(scope="module")
-def huge_png():
-    return blank_png(12000, 12000)
+def encode(util):
+    return util.encode
 
 
 @pytest.fixture
-def client():
+def client(fake_predictor):
     with TestClient(serve_app.create_app(fake_predictor())) as test_client:
         yield test_client
 
 
-def test_blank_png_helper_writes_a_valid_png():
-    image = Image.open(io.BytesIO(blank_png(5, 13)))
-    assert image.size == (13, 5) and image.format == "PNG"
-    assert not np.asarray(image).any()
-
-
-def test_status_and_metadata_have_tf_serving_shape(client):
+def test_status_has_tf_serving_shape(client):
     status = client.get("/v1/models/salgan")
     assert status.status_code == 200
-    assert status.json()["model_version_status"][0]["state"] == "AVAILABLE"
+    assert status.json() == {"model_version_status": [{
+        "version": "1", "state": "AVAILABLE", "status": {"error_code": "OK",
+                                                         "error_message": ""}}]}
     assert client.get("/v1/models/salgan/versions/1").status_code == 200
-    metadata = client.get("/v1/models/salgan/metadata").json()
-    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
-    assert signature["inputs"]["images"]["dtype"] == "DT_STRING"
-    assert set(signature["outputs"]) == {"saliency", "height", "width", "saliency_small"}
-    dims = signature["outputs"]["saliency_small"]["tensor_shape"]["dim"]
-    assert [d["size"] for d in dims] == ["-1", "32", "48", "1"]
+    assert client.get("/v1/models/salgan/versions/2").status_code == 404
 
 
-def test_row_format_returns_the_map_at_the_original_size(client):
+def test_row_format_returns_the_map_at_the_original_size(client, encode, fake_predictor):
     image = half_white(40, 60)
     response = client.post(PREDICT, json={"instances": [b64(encode(image))]})
     assert response.status_code == 200, response.text
@@ -113,7 +74,8 @@ def test_row_format_returns_the_map_at_the_original_size(client):
     assert small.shape == (32, 48, 1)
 
 
-def test_columnar_batch_of_two_sizes_is_padded_like_the_saved_model(client):
+def test_columnar_batch_of_two_sizes_is_padded_like_the_saved_model(client, encode,
+                                                                    fake_predictor):
     first, second = half_white(40, 60), half_white(50, 30)
     response = client.post(PREDICT, json={"inputs": {"images": [b64(encode(first)),
                                                                 b64(encode(second, "JPEG"))]}})
@@ -127,7 +89,7 @@ def test_columnar_batch_of_two_sizes_is_padded_like_the_saved_model(client):
                                atol=1e-6)
 
 
-def test_named_instances_and_versions(client):
+def test_named_instances_and_versions(client, encode):
     body = {"instances": [{"images": b64(encode(half_white(20, 30)))}]}
     assert client.post("/v1/models/salgan/versions/1:predict", json=body).status_code == 200
     wrong_version = client.post("/v1/models/salgan/versions/2:predict", json=body)
@@ -140,7 +102,11 @@ def test_named_instances_and_versions(client):
 @pytest.mark.parametrize("body,status,message", [
     (b"{not json", 400, "not JSON"),
     (b'["a list"]', 400, "JSON object"),
-    (b'{"instances": []}', 400, "non-empty"),
+    (b'{"instances": []}', 400, "empty batch: instances holds no image"),
+    (b'{"inputs": {"images": []}}', 400, "empty batch: inputs.images holds no image"),
+    (b'{"instances": [{"b64": "aGk="}], "inputs": []}', 400, "exactly one of"),
+    (b'{"instances": [{"b64": 5}]}', 400, 'instances[0]: an image must be {"b64"'),
+    (b'{"inputs": [{"b64": "aGk="}, "aGk="]}', 400, 'inputs[1]: an image must be {"b64"'),
     (b'{"signature_name": "predict_tensor", "instances": [{"b64": ""}]}', 400,
      "unknown signature_name"),
     (b'{"instances": [{"b64": "not base64!"}]}', 400, "invalid base64"),
@@ -151,7 +117,9 @@ def test_bad_request_bodies_get_400_json(client, body, status, message):
     assert message in response.json()["error"]
 
 
-def _bad_images(huge_png):
+@pytest.fixture(scope="module")
+def bad_images(huge_png, encode):
+    """{kind: (bytes, what the error says)}."""
     png = encode(half_white(20, 30))
     return {
         "text": (b"hello, I am a text file\n", "not a JPEG or PNG image"),
@@ -163,8 +131,9 @@ def _bad_images(huge_png):
 
 
 @pytest.mark.parametrize("kind", ["text", "empty", "gif", "truncated", "huge"])
-def test_bad_images_get_400_naming_the_item_and_serving_continues(client, huge_png, kind):
-    data, message = _bad_images(huge_png)[kind]
+def test_bad_images_get_400_naming_the_item_and_serving_continues(client, bad_images, kind,
+                                                                  encode):
+    data, message = bad_images[kind]
     good = b64(encode(half_white(20, 30)))
     response = client.post(PREDICT, json={"instances": [good, b64(data)]})
     assert response.status_code == 400
@@ -173,7 +142,7 @@ def test_bad_images_get_400_naming_the_item_and_serving_continues(client, huge_p
     assert client.post(PREDICT, json={"instances": [good]}).status_code == 200
 
 
-def test_page_route_returns_the_map_as_png(client):
+def test_page_route_returns_the_map_as_png(client, encode, fake_predictor):
     image = half_white(40, 60)
     response = client.post("/api/saliency.png?filename=cat.jpg", content=encode(image, "JPEG"))
     assert response.status_code == 200, response.text
@@ -187,8 +156,8 @@ def test_page_route_returns_the_map_as_png(client):
 
 
 @pytest.mark.parametrize("kind", ["text", "empty", "gif", "huge"])
-def test_page_route_names_the_file_in_errors(client, huge_png, kind):
-    data, message = _bad_images(huge_png)[kind]
+def test_page_route_names_the_file_in_errors(client, bad_images, kind, encode):
+    data, message = bad_images[kind]
     response = client.post("/api/saliency.png?filename=bad%20upload.png", content=data)
     assert response.status_code == 400
     error = response.json()["error"]
@@ -197,7 +166,7 @@ def test_page_route_names_the_file_in_errors(client, huge_png, kind):
     assert good.status_code == 200
 
 
-def test_both_routes_follow_exif_orientation_as_predict_does(client):
+def test_both_routes_follow_exif_orientation_as_predict_does(client, encode):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
     jpeg = encode(half_white(40, 60), "JPEG", exif=exif.tobytes())
@@ -210,7 +179,7 @@ def test_both_routes_follow_exif_orientation_as_predict_does(client):
     np.testing.assert_allclose(np.asarray(api["saliency"])[..., 0], shown, atol=0.5 / 255 + 1e-6)
 
 
-def test_request_size_limit_gives_413_before_reading_everything():
+def test_request_size_limit_gives_413_before_reading_everything(encode, fake_predictor):
     config = serve_app.ServeConfig(max_request_bytes=1000)
     with TestClient(serve_app.create_app(fake_predictor(), config)) as small_client:
         declared = small_client.post("/api/saliency.png", content=b"x" * 2000)
@@ -238,7 +207,7 @@ def test_huge_png_is_refused_from_its_header_without_decoding(huge_png, monkeypa
     assert error.value.status == 400
 
 
-def test_max_pixels_is_configurable():
+def test_max_pixels_is_configurable(encode):
     with pytest.raises(serve_app.ClientError, match="600 pixels is larger than the limit of 599"):
         serve_app.decode_image(encode(half_white(20, 30)), name="item",
                                config=serve_app.ServeConfig(max_pixels=599))
@@ -272,8 +241,13 @@ def test_page_and_static_files_are_served_without_external_urls(client):
         assert static.status_code == 200
         assert "http://" not in static.text and "https://" not in static.text  # no CDN
     assert "http://" not in page.text and "https://" not in page.text
-    info = client.get("/api/info").json()
-    assert info["image_size"] == [32, 48] and info["max_pixels"] == inference.DEFAULT_MAX_PIXELS
+    # The page carries the model facts and limits app.js shows and checks (no extra request).
+    start = page.text.index('<script type="application/json" id="server-info">')
+    info = json.loads(page.text[page.text.index(">", start) + 1:page.text.index("</script>",
+                                                                                 start)])
+    assert info == {"kind": "fake", "path": "models/fake", "image_size": [32, 48],
+                    "resize_mode": "stretch", "max_request_bytes": 32 * 2**20,
+                    "max_pixels": images.DEFAULT_MAX_PIXELS}
 
 
 def test_config_and_host_validation():
@@ -296,7 +270,7 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-def test_server_keeps_answering_while_a_prediction_runs():
+def test_server_keeps_answering_while_a_prediction_runs(encode, fake_predictor):
     import uvicorn
 
     started, release = threading.Event(), threading.Event()
@@ -304,7 +278,7 @@ def test_server_keeps_answering_while_a_prediction_runs():
     def slow_network(batch):
         started.set()
         assert release.wait(30), "test never released the prediction"
-        return brightness_network(batch)
+        return np.zeros(np.shape(batch)[:3], np.float32)
 
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(serve_app.create_app(fake_predictor(slow_network)),
@@ -339,3 +313,15 @@ def test_server_keeps_answering_while_a_prediction_runs():
         release.set()
         server.should_exit = True
         thread.join(30)
+
+
+def test_page_shows_a_hostile_model_path_as_text(fake_predictor):
+    predictor = fake_predictor()
+    predictor.path = "/models/x</script><script>alert(1)</script>"
+    with TestClient(serve_app.create_app(predictor)) as hostile_client:
+        page = hostile_client.get("/").text
+    # Only app.js's tag and the JSON block end a script: the path cannot close the block.
+    assert page.count("</script>") == 2
+    start = page.index('id="server-info">') + len('id="server-info">')
+    info = json.loads(page[start:page.index("</script>", start)])
+    assert info["path"] == "script><script>alert(1)</script>"  # its last two components

@@ -1,94 +1,35 @@
-"""salgan_tf.serve_app on real model files: same answers as the SavedModel behind TF Serving.
+"""salgan_tf.serve_app on every model kind: training run, SavedModel and TFLite.
 
-The model is the export tests' (tests/test_export_util.py: the real generator at 32x32 with its
-last layer rescaled so the map spans [0, 1]) as SavedModel and training run, built once per test
-process; the TFLite kind is checked on a tiny stand-in network.
-
-A TF Serving client must get from the demo server what it gets from TF Serving running the
-exported SavedModel. TF Serving cannot run here, so the reference is salgan_tf.export.rest_json (TF Serving's
-REST handler applied to the loaded SavedModel) on the same request body.
+The model is tests/conftest.py's (the real generator at 32x32 with its last layer rescaled so the
+map spans [0, 1]) as SavedModel and training run, built once per session; the TFLite kind is
+checked on a tiny stand-in network. The REST answer against the SavedModel's own signature is
+tests/test_export_rest.py.
 """
 import base64
-import io
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
-from tensorflow.core.framework import types_pb2
 from starlette.testclient import TestClient
 
-from salgan_tf.export import rest_json
 from salgan_tf import inference, serve_app
-
-import test_export_util
 
 
 @pytest.fixture(scope="module")
-def saved_model_dir():
-    _, _, version_dir = test_export_util.exported_model((32, 32))
+def saved_model_dir(util):
+    _, _, version_dir = util.exported_model((32, 32))
     return version_dir
 
 
-def _smooth_image(height, width, seed):
-    """A smooth RGB uint8 image (JPEG-friendly) with structure for the network to respond to."""
-    rng = np.random.default_rng(seed)
-    rows = np.linspace(0, 1, height)[:, None, None]
-    cols = np.linspace(0, 1, width)[None, :, None]
-    weights = rng.uniform(0, 255, (3, 3))
-    image = weights[0] * rows + weights[1] * cols + weights[2] * rows * cols
-    return np.clip(image, 0, 255).astype(np.uint8)
+def _smooth_png(util, height, width, seed):
+    """(uint8 [H, W, 3] smooth image, its PNG as TF Serving's {"b64": ...})."""
+    image = util.smooth_images(1, (height, width), seed)[0].astype(np.uint8)
+    return image, {"b64": base64.b64encode(util.encode(image)).decode("ascii")}
 
 
-def _encode(image, fmt):
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=fmt, quality=95)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-@pytest.mark.parametrize("layout", ["instances", "inputs"])
-def test_server_answers_like_the_saved_model_behind_tf_serving(saved_model_dir, layout):
-    predictor = inference.load_predictor(saved_model_dir)
-    images = [_encode(_smooth_image(45, 70, seed=1), "PNG"),
-              _encode(_smooth_image(60, 40, seed=2), "JPEG")]
-    items = [{"b64": data} for data in images]
-    body = {layout: items}
-    with TestClient(serve_app.create_app(predictor)) as client:
-        response = client.post("/v1/models/salgan:predict", json=body)
-    assert response.status_code == 200, response.text
-    status, expected = rest_json.predict(tf.saved_model.load(saved_model_dir), body)
-    assert status == 200
-    ours = response.json()
-    key = "predictions" if layout == "instances" else "outputs"
-    assert set(ours) == set(expected) == {key}
-    if layout == "instances":
-        ours = {name: [p[name] for p in ours[key]] for name in ours[key][0]}
-        expected = {name: [p[name] for p in expected[key]] for name in expected[key][0]}
-    else:
-        ours, expected = ours[key], expected[key]
-    assert set(ours) == set(expected)
-    assert ours["height"] == [45, 60] and ours["width"] == [70, 40]
-    for name in ("saliency", "saliency_small"):
-        ours_array, expected_array = np.array(ours[name]), np.array(expected[name])
-        assert ours_array.shape == expected_array.shape
-        np.testing.assert_allclose(ours_array, expected_array, atol=1e-5)
-    saliency = np.array(ours["saliency"])
-    assert saliency.shape == (2, 60, 70, 1) and saliency[0, :45, :70].std() > 0.01
-
-
-def test_bad_image_errors_match_the_saved_model_status(saved_model_dir):
-    predictor = inference.load_predictor(saved_model_dir)
-    body = {"instances": [{"b64": base64.b64encode(b"plain text, not an image").decode()}]}
-    with TestClient(serve_app.create_app(predictor)) as client:
-        response = client.post("/v1/models/salgan:predict", json=body)
-    status, expected = rest_json.predict(tf.saved_model.load(saved_model_dir), body)
-    assert response.status_code == status == 400
-    assert "error" in response.json() and "error" in expected
-
-
-def test_training_run_serves_the_same_maps_as_its_saved_model(saved_model_dir):
-    _, run_dir, _ = test_export_util.exported_model((32, 32))
-    body = {"instances": [{"b64": _encode(_smooth_image(45, 70, seed=1), "PNG")}]}
+def test_training_run_serves_the_same_maps_as_its_saved_model(saved_model_dir, util):
+    _, run_dir, _ = util.exported_model((32, 32))
+    body = {"instances": [_smooth_png(util, 45, 70, seed=1)[1]]}
     answers = []
     for path in (run_dir, saved_model_dir):
         with TestClient(serve_app.create_app(inference.load_predictor(path))) as client:
@@ -97,23 +38,6 @@ def test_training_run_serves_the_same_maps_as_its_saved_model(saved_model_dir):
         answers.append(np.array(response.json()["predictions"][0]["saliency"]))
     assert answers[0].shape == (45, 70, 1)
     np.testing.assert_allclose(answers[0], answers[1], atol=1e-5)
-
-
-def test_metadata_describes_the_saved_model_signature(saved_model_dir):
-    predictor = inference.load_predictor(saved_model_dir)
-    with TestClient(serve_app.create_app(predictor)) as client:
-        metadata = client.get("/v1/models/salgan/metadata").json()
-    ours = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
-    signature = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
-    _, input_specs = signature.structured_input_signature
-    for described, specs in ((ours["inputs"], input_specs), (ours["outputs"],
-                                                             signature.structured_outputs)):
-        assert set(described) == set(specs)
-        for name, spec in specs.items():
-            dims = [int(d["size"]) for d in described[name]["tensor_shape"]["dim"]]
-            assert dims == [-1 if d is None else d for d in spec.shape.as_list()], name
-            assert described[name]["dtype"] == types_pb2.DataType.Name(
-                spec.dtype.as_datatype_enum), name
 
 
 def _tiny_tflite(path):
@@ -131,13 +55,13 @@ def _tiny_tflite(path):
     return str(path)
 
 
-def test_tflite_model_is_served(tmp_path):
+def test_tflite_model_is_served(tmp_path, util):
     tflite_path = _tiny_tflite(tmp_path / "tiny.tflite")
     predictor = inference.load_predictor(tflite_path)
-    image = _smooth_image(45, 70, seed=1)
-    body = {"instances": [{"b64": _encode(image, "PNG")}]}
+    image, item = _smooth_png(util, 45, 70, seed=1)
+    body = {"instances": [item]}
     with TestClient(serve_app.create_app(predictor)) as client:
-        assert client.get("/api/info").json()["kind"] == "tflite"
+        assert '"kind": "tflite"' in client.get("/").text
         response = client.post("/v1/models/salgan:predict", json=body)
     assert response.status_code == 200, response.text
     saliency = np.array(response.json()["predictions"][0]["saliency"])

@@ -6,18 +6,9 @@ import tensorflow as tf
 
 from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import generator as generator_lib
-from salgan_tf import losses
 from salgan_tf import steps as steps_lib
 
 SIZE = (32, 48)
-
-
-def _batch(seed=0, n=2):
-    rng = np.random.default_rng(seed)
-    maps = rng.uniform(size=(n, *SIZE, 1)).astype("float32")
-    return {"image": tf.constant(rng.normal(0, 60, (n, *SIZE, 3)), tf.float32),
-            "map": tf.constant(maps),
-            "map_small": losses.downsample_maps(maps)}
 
 
 def _adagrad():
@@ -42,43 +33,43 @@ def _trainable_paths(model):
     return {v.path for v in model.trainable_weights}
 
 
-def test_bce_step_updates_trainable_generator_only(nets):
+def test_bce_step_updates_trainable_generator_only(nets, train_batch):
     generator, discriminator = nets
     steps = steps_lib.SalGANSteps(generator, discriminator, _adagrad(), _adagrad())
     g0, d0 = _snapshot(generator), _snapshot(discriminator)
-    out = steps.bce_step(_batch())
+    out = steps.bce_step(train_batch(SIZE))
     assert set(out) == {"g_loss", "content_loss", "g_l2", "g_grad_norm"}
     assert _changed(g0, generator) == _trainable_paths(generator)  # conv4/5 + decoder, all of them
     assert not any(p.startswith(("block1", "block2", "block3")) for p in _changed(g0, generator))
     assert _changed(d0, discriminator) == set()
 
 
-def test_discriminator_half_leaves_generator_untouched(nets):
+def test_discriminator_half_leaves_generator_untouched(nets, train_batch):
     generator, discriminator = nets
     steps = steps_lib.SalGANSteps(generator, discriminator, _adagrad(), _adagrad())
     g0, d0 = _snapshot(generator), _snapshot(discriminator)
-    out = steps.discriminator_step(_batch(1))
+    out = steps.discriminator_step(train_batch(SIZE, seed=1))
     assert {"d_loss", "d_accuracy", "d_l2"} <= set(out)
     assert _changed(g0, generator) == set()
     assert _changed(d0, discriminator) == _trainable_paths(discriminator)
 
 
-def test_generator_half_leaves_discriminator_untouched(nets):
+def test_generator_half_leaves_discriminator_untouched(nets, train_batch):
     generator, discriminator = nets
     steps = steps_lib.SalGANSteps(generator, discriminator, _adagrad(), _adagrad())
     g0, d0 = _snapshot(generator), _snapshot(discriminator)
-    out = steps.generator_step(_batch(2))
+    out = steps.generator_step(train_batch(SIZE, seed=2))
     assert {"g_loss", "content_loss", "g_adversarial_loss", "g_l2"} <= set(out)
     assert _changed(d0, discriminator) == set()
     assert _changed(g0, generator) == _trainable_paths(generator)
 
 
-def test_adversarial_step_is_d_then_g(nets):
+def test_adversarial_step_is_d_then_g(nets, train_batch):
     generator, discriminator = nets
     g_opt, d_opt = _adagrad(), _adagrad()
     steps = steps_lib.SalGANSteps(generator, discriminator, g_opt, d_opt, alpha=0.05)
     g0, d0 = _snapshot(generator), _snapshot(discriminator)
-    out = steps.adversarial_step(_batch(3))
+    out = steps.adversarial_step(train_batch(SIZE, seed=3))
     assert _changed(g0, generator) == _trainable_paths(generator)
     assert _changed(d0, discriminator) == _trainable_paths(discriminator)
     assert int(g_opt.iterations) == 1 and int(d_opt.iterations) == 1
@@ -88,7 +79,7 @@ def test_adversarial_step_is_d_then_g(nets):
         + out["g_l2"].numpy(), rel=1e-5)
 
 
-def test_l2_weight_decay_is_in_the_gradient():
+def test_l2_weight_decay_is_in_the_gradient(train_batch):
     """The paper's L2 term (which the original SalGAN code dropped) reaches the update.
 
     With plain SGD, w' = w - lr * (dL_data/dw + 2 * wd * w) for kernels, so two runs from the same
@@ -104,7 +95,7 @@ def test_l2_weight_decay_is_in_the_gradient():
         steps = steps_lib.SalGANSteps(generator, discriminator, keras.optimizers.SGD(lr),
                                       keras.optimizers.SGD(lr), weight_decay=decay)
         before = {v.path: v.numpy().copy() for v in generator.trainable_weights}
-        out = steps.bce_step(_batch(4))
+        out = steps.bce_step(train_batch(SIZE, seed=4))
         results[decay] = ({v.path: v.numpy() for v in generator.trainable_weights}, before, out)
     (plain, w0, out0), (decayed, w0_again, out_wd) = results[0.0], results[wd]
     for path, w in w0.items():

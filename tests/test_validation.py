@@ -21,14 +21,13 @@ from salgan_tf.data import records as records_lib
 from salgan_tf.data import shards
 from salgan_tf.data import synthetic
 
-import test_export_util as util
 
 NET = (32, 48)  # network (H, W); the records' original size differs so both resizes run
 ORIGINAL = (36, 60)
 
 
 @pytest.fixture(scope="module")
-def generator():
+def generator(util):
     return util.tiny_generator(NET, seed=1)
 
 
@@ -78,7 +77,7 @@ def _evaluate_cli(data, run_dir, metric_names, output_dir):
 @pytest.mark.parametrize("data,resize_mode", [("synthetic", "stretch"),
                                               ("synthetic", "letterbox"), ("osie", "stretch")])
 def test_metrics_equal_evaluate_cli_for_the_same_weights(data, resize_mode, generator, tmp_path,
-                                                         request):
+                                                         request, util):
     pattern = request.getfixturevalue(f"{data}_records")
     run_dir = util.write_training_run(str(tmp_path / "run"), generator, resize_mode=resize_mode)
     validator = validation.Validator(pattern, image_size=NET, resize_mode=resize_mode,
@@ -93,7 +92,7 @@ def test_metrics_equal_evaluate_cli_for_the_same_weights(data, resize_mode, gene
     assert validator(generator) == scores
 
 
-def test_limit_takes_the_first_records_as_evaluate_max_images(synthetic_records, generator,
+def test_limit_takes_the_first_records_as_evaluate_max_images(util, synthetic_records, generator,
                                                               tmp_path):
     run_dir = util.write_training_run(str(tmp_path / "run"), generator)
     validator = validation.Validator(synthetic_records, image_size=NET, limit=3)
@@ -130,7 +129,8 @@ def test_content_loss_is_the_training_bce_on_downsampled_maps(tmp_path, generato
     assert other["content_loss"] != pytest.approx(scores["content_loss"], rel=1e-6)
 
 
-def test_records_without_fixations_give_map_metrics_and_say_so_once(tmp_path, generator, caplog):
+def test_records_without_fixations_give_map_metrics_and_say_so_once(tmp_path, generator, caplog,
+                                                                     util):
     path = _map_only_records(str(tmp_path / "maps"))
     with caplog.at_level(logging.WARNING):
         validator = validation.Validator(path, image_size=NET)
@@ -268,7 +268,7 @@ def test_keeper_rejects_nan_other_metrics_and_unknown_names(tmp_path):
         validation.BestEpoch(tmp_path, "cc")
 
 
-def test_validator_and_keeper_end_to_end_reload_best_weights(tmp_path, synthetic_records):
+def test_validator_and_keeper_end_to_end_reload_best_weights(util, tmp_path, synthetic_records):
     """The loop's use: validate each epoch, keep the best; the kept file scores as recorded."""
     validator = validation.Validator(synthetic_records, image_size=NET)
     keeper = validation.BestEpoch(tmp_path, "cc", metric_names=validator.metric_names)

@@ -27,19 +27,13 @@ function formatBytes(bytes) {
   return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MB` : `${(bytes / 1024).toFixed(1)} kB`;
 }
 
-async function loadInfo() {
-  try {
-    const response = await fetch("/api/info");
-    if (!response.ok) return;
-    page.info = await response.json();
-    const [height, width] = page.info.image_size;
-    byId("model-info").textContent =
-      `Model: ${page.info.kind} "${page.info.path}", network input ${height}×${width} (H×W), ` +
-      `${page.info.resize_mode}. Limits: ${formatBytes(page.info.max_request_bytes)} per request, ` +
-      `${(page.info.max_pixels / 1e6).toFixed(0)} megapixels per image.`;
-  } catch (error) {
-    byId("model-info").textContent = `Could not read the model info (${error.message}).`;
-  }
+function showInfo() {
+  page.info = JSON.parse(byId("server-info").textContent);
+  const [height, width] = page.info.image_size;
+  byId("model-info").textContent =
+    `Model: ${page.info.kind} "${page.info.path}", network input ${height}×${width} (H×W), ` +
+    `${page.info.resize_mode}. Limits: ${formatBytes(page.info.max_request_bytes)} per request, ` +
+    `${(page.info.max_pixels / 1e6).toFixed(0)} megapixels per image.`;
 }
 
 function applyOpacity() {
@@ -75,7 +69,7 @@ async function render(file, mapBlob) {
 async function predict(file) {
   byId("error").hidden = true;
   byId("result").hidden = true;
-  if (page.info && file.size > page.info.max_request_bytes) {
+  if (file.size > page.info.max_request_bytes) {
     showError(`${file.name}: ${formatBytes(file.size)} is larger than the server's limit of ` +
               `${formatBytes(page.info.max_request_bytes)} per request.`);
     return;
@@ -144,7 +138,7 @@ function setUp() {
     if (event.dataTransfer.files.length) predict(event.dataTransfer.files[0]);
   });
   byId("opacity").addEventListener("input", applyOpacity);
-  loadInfo();
+  showInfo();
 }
 
 document.addEventListener("DOMContentLoaded", setUp);

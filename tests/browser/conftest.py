@@ -2,6 +2,8 @@
 
 Needs Debian's `chromium` (/usr/bin/chromium) and the Python `playwright` package (its bundled
 driver only; never `playwright install`). Every test here skips, saying which is missing.
+The server serves the tiny test model (tests/conftest.py), or $SALGAN_SERVE_MODEL when set (a
+trained model for docs/serve_screenshot.png).
 """
 import os
 import pathlib
@@ -21,9 +23,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-sync"]
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVER_START_TIMEOUT_S = 240
-
-# The tiny test model is the export tests' (tests/test_export_util.py), one directory up.
-sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 
 def _free_port():
@@ -45,17 +44,16 @@ def sync_playwright():
 
 
 @pytest.fixture(scope="module")
-def server(sync_playwright, tmp_path_factory):
-    """Base URL of `python -m salgan_tf.serve` on a free loopback port, serving a tiny SavedModel."""
-    import test_export_util
-
-    _, _, version_dir = test_export_util.exported_model((32, 32))
+def server(sync_playwright, tmp_path_factory, util):
+    """Base URL of `python -m salgan_tf.serve` on a free loopback port, serving a tiny SavedModel
+    (or $SALGAN_SERVE_MODEL)."""
+    model = os.environ.get("SALGAN_SERVE_MODEL") or util.exported_model((32, 32))[2]
     port = _free_port()
     log_path = tmp_path_factory.mktemp("serve") / "server.log"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "salgan_tf.serve", f"--model={version_dir}", f"--port={port}",
+            [sys.executable, "-m", "salgan_tf.serve", f"--model={model}", f"--port={port}",
              "--max_request_mb=4", "--log_level=warning"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"

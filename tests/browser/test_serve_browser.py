@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import test_serve_app  # the 12000x12000 PNG writer (tests/, on sys.path via conftest.py)
-
 SALICON_IMAGE = "salicon_api_examples/images/train2014examples/COCO_train2014_000000123067.jpg"
 SUN500_IMAGE = "scene_sun500/data/stimuli/233.jpg"  # 334x250 (HxW): portrait, odd size
 TIMEOUT_MS = 60_000
@@ -117,11 +115,11 @@ def test_tf_serving_api_from_the_browser(page, shared_data):
 
 
 @pytest.fixture(scope="module")
-def bad_files(tmp_path_factory):
+def bad_files(tmp_path_factory, util):
     folder = tmp_path_factory.mktemp("bad_uploads")
     (folder / "notes.txt").write_text("this is a text file, not an image\n")
     (folder / "empty.jpg").write_bytes(b"")
-    (folder / "huge.png").write_bytes(test_serve_app.blank_png(12000, 12000))
+    (folder / "huge.png").write_bytes(util.blank_png(12000, 12000))
     return {"notes.txt": "not a JPEG or PNG image", "empty.jpg": "the file is empty (0 bytes)",
             "huge.png": "12000x12000 (HxW) = 144000000 pixels is larger than the limit"}, folder
 
