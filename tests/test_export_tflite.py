@@ -26,6 +26,7 @@ def _real_images(shared_data, count):
     return [np.asarray(Image.open(path).convert("RGB")) for path in stimuli[:count]]
 
 
+@pytest.mark.slow
 def test_all_quantizations_load_and_match_the_saved_model(shared_data, tmp_path):
     _, _, version_dir = util.exported_model()
     images = _real_images(shared_data, 10)

@@ -92,6 +92,7 @@ def test_graph_flops_refuses_nested_function_calls():
         flops.graph_flops(outer.get_concrete_function(tf.TensorSpec([3, 3])))
 
 
+@pytest.mark.slow
 def test_salgan_train_steps_flops():
     """The steps' conv/matmul FLOPs equal the rule that bench/flops.py used to apply by hand:
     backward = forward once for input gradients above the first trainable layer, once for the

@@ -7,6 +7,8 @@ suite never needs PyTorch.
 import pathlib
 import sys
 
+import pytest
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
 import speed  # noqa: E402
 
@@ -16,6 +18,7 @@ def _row(table, label):
     return line[len(label):].split()
 
 
+@pytest.mark.slow
 def test_speed_script_prints_every_inference_variant_against_the_gemm_ceiling(capsys):
     speed.main(["--quick", "--repeats=1", "--skip_train", "--skip_torch", "--settle=0"])
     out = capsys.readouterr().out
