@@ -1,65 +1,112 @@
-"""Training configuration: one frozen dataclass, filled from flags by `salgan_tf.train`.
+"""Training configuration: one frozen dataclass, and the absl flags generated from it.
 
-Defaults are the paper's recipe (Pan et al. 2017, Sec. 4.2); the section is cited per field.
+Each field holds its default (the paper's recipe, Pan et al. 2017, Sec. 4.2; the section is cited
+in the help), its `--flag` help text and, for a choice, the allowed values: adding a setting is
+one field here. `salgan_tf.train` defines the flags with `define_flags` and builds the config with
+`from_flags`; libraries take the config, never absl FLAGS.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import typing
+
+from absl import flags
 
 from salgan_tf import atomic
 
 CONFIG_FILENAME = "config.json"
-# Generator layers that train (`salgan_tf.init_from.set_trainable`).
-TRAINABLE_CHOICES = ("paper", "decoder", "output")
+
+# The allowed values of each choice setting, defined here only (this module imports no
+# TensorFlow, so `--help` is fast and the log level can be set before TF loads).
+RESIZE_MODES = ("stretch", "letterbox")
+DOWNSAMPLE_FACTORS = (1, 2, 4, 8)  # Table 2
+CONTENT_LOSSES = ("bce", "mse")  # Sec. 3.1 Eq. 2; Table 3's MSE baseline (salgan_tf.losses)
+MAP_INPUTS = ("raw", "standardized")  # salgan_tf.discriminator
+TRAINABLE_CHOICES = ("paper", "decoder", "output")  # salgan_tf.init_from.set_trainable
+PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # salgan_tf.distribution
+
+
+def _setting(default, help_text, choices=None):
+    """A TrainConfig field: default, `--flag` help text and, for a choice, the allowed values."""
+    return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs; libraries take this, never absl FLAGS."""
 
-    output_dir: str
-    # TFRecord glob(s), comma-separated (see docs/data.md), or "demo" for the bundled synthetic set.
-    train_data: str = "demo"
-    val_data: str = ""
-    image_height: int = 192  # Sec. 4.1: inputs resized to 256×192 (W×H).
-    image_width: int = 256
-    resize_mode: str = "stretch"  # "stretch" (paper) or "letterbox"
-    flip: bool = True  # horizontal flip augmentation (image, map and fixations together)
-    batch_size: int = 32  # Sec. 4.2
-    bce_epochs: int = 15  # Sec. 4.2: 15 epochs of BCE-only bootstrap
-    gan_epochs: int = 105  # Sec. 4.2: adversarial training, ~120 epochs in all
-    learning_rate: float = 3e-4  # Sec. 4.2, AdaGrad
-    alpha: float = 0.05  # Sec. 3.3, weight of the content (BCE) loss in the generator loss
-    adversarial_weight: float = 1.0  # Sec. 3.3, Eq. 4: weight of -log D (1 in the paper)
-    weight_decay: float = 1e-4  # Sec. 4.2, L2 on all trainable kernels of both nets
-    downsample: int = 4  # Sec. 3.3: BCE computed on maps downsampled ×4 (Table 2: 1, 2, 4, 8)
-    content_loss: str = "bce"  # Sec. 3.1: "bce" (Eq. 2) or "mse" (Table 3's MSE baseline)
-    # How the map enters D: "raw" [0, 1] (paper) or "standardized" (per map mean 0, std 1): the
-    # one departure that makes D learn (docs/discriminator.md).
-    d_map_input: str = "standardized"
-    encoder_weights: str = "none"  # "imagenet", a local VGG-16 weights file, or "none"
-    # Fine-tuning: a trained run dir / ckpt-N / generator .weights.h5 to start from instead of
-    # encoder_weights + a random decoder (salgan_tf.init_from); "" = train from scratch.
-    init_from: str = ""
-    # Generator layers that train (salgan_tf.init_from.set_trainable): "paper" = VGG blocks 4-5
-    # and the decoder (Sec. 4.2), "decoder" = decoder and output conv, "output" = the 1x1 conv.
-    trainable: str = "paper"
-    seed: int = 0
-    # Validation (docs/training.md): metric that picks the best epoch's weights (CC: invariant to
-    # the map's scale and defined for records without fixations); 0 = every --val_data record.
-    select_metric: str = "cc"
-    val_limit: int = 0
-    mixed_precision: str = "float32"  # "float32", "mixed_float16" or "mixed_bfloat16"
-    jit_compile: bool = False
-    strategy: str = "default"  # "default", "mirrored", "multi_worker" or "tpu"
-    checkpoint_every_steps: int = 200  # also at each epoch end
-    max_checkpoints: int = 3
-    steps_per_epoch: int = 0  # 0: one pass over the data; >0 caps an epoch (quick runs)
-    num_sample_maps: int = 4  # predicted maps written to TensorBoard and samples/
-    demo_examples: int = 32  # size of the synthetic set when train_data == "demo"
-    log_every_steps: int = 10
+    output_dir: str = dataclasses.field(metadata={
+        "help": "Run directory: config.json, checkpoints/, tensorboard/, samples/. Reusing it "
+                "resumes training.", "choices": None})
+    train_data: str = _setting(
+        "demo", "TFRecord glob(s), comma-separated, written by `python -m salgan_tf.convert` "
+        "(docs/data.md), or 'demo' for the bundled synthetic set.")
+    val_data: str = _setting(
+        "", "Optional TFRecord glob: after every epoch the saliency metrics (AUC-Judd, AUC-Borji, "
+        "sAUC, NSS, CC, KLD, SIM, IG) and the content loss on it go to TensorBoard and "
+        "val_metrics.csv; the best epoch's generator is kept (docs/training.md).")
+    # CC: invariant to the map's scale and defined for records without fixations.
+    select_metric: str = _setting(
+        "cc", "Validation metric that picks the best epoch (best_generator.weights.h5).")
+    val_limit: int = _setting(0, "Validate on the first N --val_data records (0: all).")
+    image_height: int = _setting(
+        192, "Network input height (px, multiple of 16; Sec. 4.1: 256x192 WxH).")
+    image_width: int = _setting(256, "Network input width (px, multiple of 16).")
+    resize_mode: str = _setting(
+        "stretch", "How images reach the network size: stretch (paper) or letterbox (keep "
+        "aspect).", RESIZE_MODES)
+    flip: bool = _setting(True, "Random horizontal flips (image, map and fixations together).")
+    batch_size: int = _setting(32, "Global batch size (paper: 32, Sec. 4.2).")
+    bce_epochs: int = _setting(15, "Epochs of BCE-only bootstrap (paper: 15, Sec. 4.2).")
+    gan_epochs: int = _setting(
+        105, "Epochs of adversarial training after the bootstrap (paper: ~105, Sec. 4.2: ~120 "
+        "epochs in all).")
+    learning_rate: float = _setting(3e-4, "AdaGrad learning rate (paper: 3e-4, Sec. 4.2).")
+    alpha: float = _setting(
+        0.05, "Weight of the content (BCE) loss in the generator loss (paper: 0.05, Sec. 3.3).")
+    adversarial_weight: float = _setting(
+        1.0, "Weight of -log D in the generator loss (paper: 1, Sec. 3.3 Eq. 4). The ratio "
+        "adversarial_weight / alpha sets the balance (docs/discriminator.md).")
+    weight_decay: float = _setting(
+        1e-4, "L2 weight regularisation on both nets' kernels (paper: 1e-4, Sec. 4.2).")
+    downsample: int = _setting(
+        4, "Content loss computed on maps average-pooled by this (paper: 4, Sec. 3.3; Table 2).",
+        DOWNSAMPLE_FACTORS)
+    content_loss: str = _setting(
+        "bce", "Content loss: bce (paper Eq. 2) or mse (Table 3's MSE baseline).", CONTENT_LOSSES)
+    # The one departure that makes D learn (docs/discriminator.md).
+    d_map_input: str = _setting(
+        "standardized", "How the map enters D: raw [0, 1] (paper) or standardized per map (mean "
+        "0, std 1). See docs/discriminator.md.", MAP_INPUTS)
+    encoder_weights: str = _setting(
+        "none", "'imagenet' (Keras download), a local VGG-16 weights file (.h5/.weights.h5/.keras, "
+        "see `python -m salgan_tf.tools.import_vgg16`), or 'none'.")
+    init_from: str = _setting(
+        "", "Fine-tune: start from a trained run dir, ckpt-N or generator .weights.h5 (e.g. from "
+        "salgan_tf.tools.import_salgan) with fresh optimizers; a rerun resumes the new run.")
+    trainable: str = _setting(
+        "paper", "Generator layers that train: paper (VGG blocks 4-5 + decoder, Sec. 4.2), "
+        "decoder (decoder + output conv: fine-tuning on few images), output (the 1x1 output conv "
+        "only).", TRAINABLE_CHOICES)
+    seed: int = _setting(0, "Seed for init, shuffling and augmentation.")
+    mixed_precision: str = _setting("float32", "Keras dtype policy.", PRECISION_POLICIES)
+    jit_compile: bool = _setting(False, "XLA-compile the train steps.")
+    strategy: str = _setting(
+        "default", "tf.distribute strategy (multi_worker reads TF_CONFIG).", STRATEGIES)
+    checkpoint_every_steps: int = _setting(
+        200, "Checkpoint interval in steps (a checkpoint is also written each epoch).")
+    max_checkpoints: int = _setting(3, "Checkpoints kept.")
+    steps_per_epoch: int = _setting(
+        0, "Cap on steps per epoch (0: one pass over the data; >0: quick runs).")
+    num_sample_maps: int = _setting(
+        4, "Predicted maps shown in TensorBoard and written to samples/.")
+    demo_examples: int = _setting(32, "Size of the synthetic set for --train_data=demo.")
+    log_every_steps: int = _setting(
+        10, "Interval in steps of the progress line (losses, steps/s, ETA) and the TensorBoard "
+        "scalars.")
 
     @property
     def image_size(self):
@@ -72,26 +119,15 @@ class TrainConfig:
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
+        for field in dataclasses.fields(self):
+            choices, value = field.metadata["choices"], getattr(self, field.name)
+            if choices is not None and value not in choices:
+                raise ValueError(f"{field.name} must be one of {choices}, got {value!r}")
+        # Every DOWNSAMPLE_FACTORS entry divides 16, so the map pools evenly too.
         if self.image_height % 16 or self.image_width % 16:
             raise ValueError(f"image size {self.image_height}x{self.image_width} (HxW) must be "
                              "multiples of 16")
-        if self.image_height % self.downsample or self.image_width % self.downsample:
-            raise ValueError(f"image size must be a multiple of downsample={self.downsample}")
-        if self.content_loss not in ("bce", "mse"):
-            raise ValueError(f"content_loss must be 'bce' or 'mse', got {self.content_loss!r}")
-        if self.d_map_input not in ("raw", "standardized"):
-            raise ValueError(f"d_map_input must be 'raw' or 'standardized', got "
-                             f"{self.d_map_input!r}")
-        if self.trainable not in TRAINABLE_CHOICES:
-            raise ValueError(f"trainable must be one of {TRAINABLE_CHOICES}, got "
-                             f"{self.trainable!r}")
-        if self.resize_mode not in ("stretch", "letterbox"):
-            raise ValueError(f"resize_mode must be 'stretch' or 'letterbox', got {self.resize_mode!r}")
-        if self.mixed_precision not in ("float32", "mixed_float16", "mixed_bfloat16"):
-            raise ValueError(f"unknown mixed_precision policy {self.mixed_precision!r}")
-        if self.strategy not in ("default", "mirrored", "multi_worker", "tpu"):
-            raise ValueError(f"unknown strategy {self.strategy!r}")
-        for name in ("batch_size", "checkpoint_every_steps", "max_checkpoints", "downsample"):
+        for name in ("batch_size", "checkpoint_every_steps", "max_checkpoints", "log_every_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("bce_epochs", "gan_epochs", "steps_per_epoch", "weight_decay", "alpha",
@@ -110,6 +146,37 @@ class TrainConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = json.loads(text)
         return cls(**{k: v for k, v in values.items() if k in fields})
+
+
+_DEFINE_BY_TYPE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+                   float: flags.DEFINE_float, str: flags.DEFINE_string}
+
+
+def define_flags(flag_values):
+    """Defines one absl flag per TrainConfig field on `flag_values`: same name, default, help.
+
+    A choice field becomes an enum flag (absl enums hold strings; `from_flags` converts back);
+    a field without default becomes a required flag.
+    """
+    types = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        default = None if field.default is dataclasses.MISSING else field.default
+        help_text, choices = field.metadata["help"], field.metadata["choices"]
+        if choices is not None:
+            flags.DEFINE_enum(field.name, str(default), [str(c) for c in choices], help_text,
+                              flag_values=flag_values)
+        else:
+            _DEFINE_BY_TYPE[types[field.name]](field.name, default, help_text,
+                                               flag_values=flag_values)
+        if default is None:
+            flags.mark_flag_as_required(field.name, flag_values=flag_values)
+
+
+def from_flags(flag_values):
+    """The validated TrainConfig that parsed flags (defined by `define_flags`) describe."""
+    types = typing.get_type_hints(TrainConfig)
+    return TrainConfig(**{field.name: types[field.name](flag_values[field.name].value)
+                          for field in dataclasses.fields(TrainConfig)}).validate()
 
 
 def save(config, directory):

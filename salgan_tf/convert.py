@@ -10,10 +10,10 @@ replacing the output folder whole when done; a failed or killed run leaves it as
 """
 import sys
 
-from absl import app
 from absl import flags
 
 from salgan_tf.data import readers
+from salgan_tf import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", None, sorted(readers.READERS), "Dataset to convert.")
@@ -55,7 +55,7 @@ def main(argv):
 
 def run():
     """The `salgan-convert` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import dataclasses
 
 import keras
 
+from salgan_tf import config as config_lib
+
 
 @dataclasses.dataclass(frozen=True)
 class Row:
@@ -43,11 +45,10 @@ DISCRIMINATOR_TABLE = (
 # Caffe-preprocessed pixels span about ±128 while maps span [0, 1]; the image channels are scaled
 # by 1/128 before stacking (no weights: Table 2's parameters are unchanged).
 IMAGE_SCALE = 1.0 / 128.0
-# How the map enters D (docs/discriminator.md). "raw": the map in [0, 1] as is (mean ~0.04, so the
-# image channels dominate the first conv and D barely sees the map); "standardized": each map
-# shifted and scaled to mean 0, std 1 (the normalisation of NSS), so the map reaches D at the
-# image channels' scale and D judges the map's shape, not its overall level.
-MAP_INPUTS = ("raw", "standardized")
+# How the map enters D (docs/discriminator.md; the choices are config.MAP_INPUTS). "raw": the map
+# in [0, 1] as is (mean ~0.04, so the image channels dominate the first conv and D barely sees the
+# map); "standardized": each map shifted and scaled to mean 0, std 1 (the normalisation of NSS),
+# so the map reaches D at the image channels' scale and D judges the map's shape, not its level.
 _STD_EPSILON = 1e-6
 
 
@@ -67,7 +68,7 @@ def build_discriminator(image_size=(192, 256), map_input="standardized",
 
     Args:
       image_size: `(height, width)` of image and map; multiples of 8 (three 2×2 poolings).
-      map_input: one of MAP_INPUTS, how the map is scaled before stacking (module comment).
+      map_input: one of config.MAP_INPUTS, how the map is scaled before stacking (module comment).
       name: model name.
 
     Returns:
@@ -78,8 +79,8 @@ def build_discriminator(image_size=(192, 256), map_input="standardized",
         raise ValueError(f"discriminator image size {height}x{width} must be multiples of 8")
     image = keras.Input(shape=(height, width, 3), name="image")
     saliency = keras.Input(shape=(height, width, 1), name="saliency")
-    if map_input not in MAP_INPUTS:
-        raise ValueError(f"map_input must be one of {MAP_INPUTS}, got {map_input!r}")
+    if map_input not in config_lib.MAP_INPUTS:
+        raise ValueError(f"map_input must be one of {config_lib.MAP_INPUTS}, got {map_input!r}")
     scaled_image = keras.layers.Rescaling(IMAGE_SCALE, name="image_scale")(image)
     scaled_map = saliency
     if map_input == "standardized":

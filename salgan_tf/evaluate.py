@@ -17,14 +17,15 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from salgan_tf import cli
 from salgan_tf import evaluate_lib
 
 _DEFAULTS = evaluate_lib.EvalConfig()
 
 flags.DEFINE_string("data", None, "TFRecord glob written by `python -m salgan_tf.convert`.",
                     required=True)
-flags.DEFINE_string("model", None, "Training run dir / checkpoint, SavedModel dir or .tflite "
-                    "file (loaded with salgan_tf.inference.load_predictor).")
+flags.DEFINE_string("model", None, "Training run dir / checkpoint, SavedModel dir, .tflite "
+                    "or .onnx file (loaded with salgan_tf.inference.load_predictor).")
 flags.DEFINE_string("model_name", "model", "Name of the --model row in the table.")
 flags.DEFINE_string("maps", None, "Folder of saved PNG maps named <image stem>.png.")
 flags.DEFINE_string("maps_name", "maps", "Name of the --maps row in the table.")
@@ -134,7 +135,7 @@ def _evaluate():
 
 def run():
     """The `salgan-evaluate` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

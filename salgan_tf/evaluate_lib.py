@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
-import glob
 import json
 import math
 import os
@@ -427,7 +426,7 @@ def read_tfrecord_examples(file_pattern, *, with_images=True, limit=None):
     error names its file. `with_images=False` drops the RGB (scoring saved maps or a baseline).
 
     Raises:
-      FileNotFoundError: the glob matches nothing.
+      FileNotFoundError: a glob matches nothing (`salgan_tf.data.shards.glob_records`).
       salgan_tf.data.shards.ManifestError: the files do not match their manifest.json (checked
         before the first example is yielded).
       ValueError: a corrupt record, naming its file.
@@ -437,9 +436,7 @@ def read_tfrecord_examples(file_pattern, *, with_images=True, limit=None):
     from salgan_tf.data import pipeline
     from salgan_tf.data import shards
 
-    paths = sorted(glob.glob(os.fspath(file_pattern)))
-    if not paths:
-        raise FileNotFoundError(f"--data {file_pattern} matches no TFRecord file")
+    paths = shards.glob_records(file_pattern, label="--data")
     shards.check_records(paths)
     count = 0
     for path in paths:

@@ -1,9 +1,10 @@
-"""One predictor for every model kind: a training run, a SavedModel or a TFLite file.
+"""One predictor for every model kind: a training run, a SavedModel, a TFLite or an ONNX file.
 
   predictor = load_predictor("runs/salicon")            # run dir, checkpoints/ or ckpt-N
   predictor = load_predictor("models/salgan")           # SavedModel base dir (newest version)
   predictor = load_predictor("models/salgan/1")         # ... or one version
-  predictor = load_predictor("salgan_int8.tflite")      # salgan_tf.export.tflite output
+  predictor = load_predictor("salgan_int8.tflite")      # salgan_tf.export.tflite output (LiteRT)
+  predictor = load_predictor("salgan.onnx")             # salgan_tf.export.onnx output (onnxruntime)
   saliency = predictor.predict(rgb)                      # uint8 [H, W, 3] -> float32 [H, W]
 
 Every kind shares the same pre/post-processing (salgan_tf.preprocessing, as in training): the
@@ -24,7 +25,7 @@ from salgan_tf import preprocessing
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model kind
 
 DEFAULT_BATCH_SIZE = 8
-KINDS = ("checkpoint", "saved_model", "tflite")
+KINDS = ("checkpoint", "saved_model", "tflite", "onnx")
 # Written by salgan_tf.export.tflite beside `model.tflite` as `model.tflite.json`.
 TFLITE_METADATA_SUFFIX = ".json"
 
@@ -67,7 +68,7 @@ class Predictor:
     """Predicts saliency maps at each image's original size with one network.
 
     Attributes:
-      kind: "checkpoint", "saved_model" or "tflite".
+      kind: one of `KINDS`.
       path: what was loaded.
       image_size: `(height, width)` of the network input.
       resize_mode: "stretch" or "letterbox".
@@ -145,12 +146,13 @@ class Predictor:
 
 
 def detect_kind(path):
-    """"checkpoint", "saved_model" or "tflite" for `path`, or FileNotFoundError saying why not."""
+    """One of `KINDS` for `path`, or FileNotFoundError saying why not."""
     path = os.fspath(path)
-    if path.endswith(".tflite"):
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: TFLite file not found")
-        return "tflite"
+    for suffix, kind, name in ((".tflite", "tflite", "TFLite"), (".onnx", "onnx", "ONNX")):
+        if path.endswith(suffix):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"{path}: {name} file not found")
+            return kind
     if path.endswith(".weights.h5"):  # generator weights: checkpoints.load_generator reads it
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: generator weights file not found")
@@ -162,7 +164,7 @@ def detect_kind(path):
     if tf.io.gfile.exists(path + ".index"):
         return "checkpoint"
     raise FileNotFoundError(f"{path}: not a training run dir, checkpoint prefix, SavedModel "
-                            "directory or .tflite file")
+                            "directory, .tflite or .onnx file")
 
 
 def _latest_version(base):
@@ -220,8 +222,13 @@ def read_tflite_metadata(path):
 
 
 def _load_tflite(path, resize_mode, batch_size, num_threads):
-    interpreter = tf.lite.Interpreter(model_path=path, num_threads=num_threads)
-    interpreter.allocate_tensors()
+    from ai_edge_litert import interpreter as litert  # LiteRT, TFLite's runtime (TF's is deprecated)
+
+    try:
+        interpreter = litert.Interpreter(model_path=path, num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f"{path}: not a TFLite model LiteRT can run ({error})") from error
     (input_detail,) = interpreter.get_input_details()
     (output_detail,) = interpreter.get_output_details()
     shape = input_detail["shape"]
@@ -246,6 +253,42 @@ def _load_tflite(path, resize_mode, batch_size, num_threads):
     return predictor
 
 
+# The keys salgan_tf.export.onnx writes into the ONNX model's metadata_props.
+ONNX_METADATA_KEYS = ("image_height", "image_width", "resize_mode")
+
+
+def _load_onnx(path, resize_mode, batch_size, num_threads):
+    try:
+        import onnxruntime
+    except ImportError as error:
+        raise ImportError(f"{path}: running an ONNX model needs onnxruntime "
+                          "(pip install 'salgan_tf[onnx]')") from error
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    try:
+        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        raise ValueError(f"{path}: not an ONNX model onnxruntime can run "
+                         f"({type(error).__name__}: {error})") from error
+    metadata = session.get_modelmeta().custom_metadata_map
+    missing = [key for key in ONNX_METADATA_KEYS if key not in metadata]
+    if missing:
+        raise ValueError(f"{path}: ONNX metadata lacks {missing}; was it written by "
+                         "`python -m salgan_tf.export.onnx`?")
+    (input_detail,) = session.get_inputs()
+
+    def network(batch):
+        return session.run(None, {input_detail.name: batch})[0][..., 0]
+
+    predictor = Predictor(network, kind="onnx", path=path,
+                          image_size=(int(metadata["image_height"]),
+                                      int(metadata["image_width"])),
+                          resize_mode=resize_mode or metadata["resize_mode"],
+                          batch_size=batch_size)
+    predictor.session = session
+    return predictor
+
+
 def _quantize(values, detail):
     if detail["dtype"] == np.float32:
         return values.astype(np.float32)
@@ -267,12 +310,14 @@ def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num
     Args:
       path: a training run directory, its `checkpoints/` folder or a `ckpt-N` prefix; a generator
         `.weights.h5` (see `checkpoints.load_generator` for its image size); a SavedModel
-        written by `salgan_tf.export.saved_model` (version dir, or the base dir: newest version); or a
-        `.tflite` file written by `salgan_tf.export.tflite`.
+        written by `salgan_tf.export.saved_model` (version dir, or the base dir: newest version); a
+        `.tflite` file written by `salgan_tf.export.tflite` (run by LiteRT); or a `.onnx` file
+        written by `salgan_tf.export.onnx` (run by onnxruntime).
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the
-        training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON).
+        training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON, the
+        ONNX metadata).
       batch_size: images per network call (TFLite runs one image at a time).
-      num_threads: TFLite interpreter threads (default: all cores).
+      num_threads: LiteRT / onnxruntime threads (default: all cores).
 
     Returns:
       `Predictor` with `.predict(rgb [H, W, 3]) -> float32 [H, W]` at the original size,
@@ -285,6 +330,8 @@ def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num
                          f"got {resize_mode!r}")
     if kind == "tflite":
         return _load_tflite(path, resize_mode, batch_size, num_threads or os.cpu_count())
+    if kind == "onnx":
+        return _load_onnx(path, resize_mode, batch_size, num_threads or os.cpu_count())
     if kind == "saved_model":
         return _load_saved_model(path, resize_mode, batch_size)
     return _load_checkpoint(path, resize_mode, batch_size)

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from salgan_tf import config as config_lib
+# The content loss pools maps as the data pipeline pools its targets (one function, owned by the
+# data layer); `losses.downsample_maps` stays the name the steps and tests use.
+from salgan_tf.data.maps import downsample_maps  # noqa: F401
+
 # Same clip as keras.losses.binary_crossentropy (keras.config.epsilon()).
 EPSILON = 1e-7
-
-
-def downsample_maps(maps, factor=4):
-    """Average-pools `[B, H, W, 1]` maps by `factor` (Sec. 3.3: BCE on maps downsampled ×4).
-
-    Average pooling of a map in [0, 1] stays in [0, 1]; for 192×256 inputs it gives 48×64.
-    """
-    maps = tf.cast(maps, tf.float32)
-    if factor == 1:
-        return maps
-    return tf.nn.avg_pool2d(maps, ksize=factor, strides=factor, padding="VALID")
 
 
 def _clip(p):
@@ -57,7 +51,9 @@ def mean_squared_error(target, predicted):
     return tf.reduce_mean(tf.square(diff), axis=[1, 2, 3])
 
 
-CONTENT_LOSSES = {"bce": binary_cross_entropy, "mse": mean_squared_error}
+# The function of each --content_loss choice, in the order config.CONTENT_LOSSES names them.
+CONTENT_LOSSES = dict(zip(config_lib.CONTENT_LOSSES, (binary_cross_entropy, mean_squared_error),
+                          strict=True))
 
 
 def content_loss(target_small, predicted_full, factor=4, kind="bce"):

@@ -6,8 +6,8 @@
   python -m salgan_tf.predict --model=salgan_int8.tflite --input=images/ --output=maps/
 
 --model is a training run dir / checkpoint prefix, a generator `.weights.h5` (e.g. from
-salgan_tf.tools.import_salgan), a SavedModel (salgan_tf.export.saved_model) or a .tflite file
-(salgan_tf.export.tflite). Maps are 8-bit PNGs at each image's original size, named like the input
+salgan_tf.tools.import_salgan), a SavedModel (salgan_tf.export.saved_model), a .tflite file
+(salgan_tf.export.tflite) or a .onnx file (salgan_tf.export.onnx). Maps are 8-bit PNGs at each image's original size, named like the input
 (`<output>/<relative path>.png`); --overlay adds heat-map overlays under `<output>/overlays/`.
 Images that cannot be read are listed at the end and the exit status is 1; the others are written.
 Refused up front with a one-line error (exit 1, nothing written): an --output that is a file or
@@ -16,15 +16,15 @@ The library is salgan_tf/predict_lib.py.
 """
 import sys
 
-from absl import app
 from absl import flags
 
+from salgan_tf import cli
 from salgan_tf import inference
 from salgan_tf import predict_lib
 from salgan_tf.data import images
 
 flags.DEFINE_string("model", None, "Training run dir / ckpt-N, generator .weights.h5, SavedModel "
-                    "dir or .tflite file.",
+                    "dir, .tflite or .onnx file.",
                     required=True)
 flags.DEFINE_string("input", None, "An image file or a folder of images (recursive).",
                     required=True)
@@ -60,7 +60,7 @@ def main(argv):
         predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode,
                                              batch_size=FLAGS.batch_size)
         root, paths = predict_lib.find_images(FLAGS.input)
-    except (FileNotFoundError, ValueError) as error:  # the message names the path
+    except (FileNotFoundError, ValueError, ImportError) as error:  # names the path
         print(f"error: {error}", file=sys.stderr)
         return 1
     predictor.max_pixels = FLAGS.max_pixels
@@ -87,7 +87,7 @@ def main(argv):
 
 def run():
     """The `salgan-predict` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from salgan_tf.data import images  # light (numpy, PIL): the limits are defined there
+from salgan_tf import cli
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("model", None, "SavedModel dir (base or version), .tflite file, training "
+flags.DEFINE_string("model", None, "SavedModel dir (base or version), .tflite or .onnx file, training "
                     "run dir or ckpt-N prefix", required=True)
 flags.DEFINE_integer("port", 8501, "TCP port (8501 is TF Serving's REST port)")
 flags.DEFINE_string("host", "127.0.0.1", "loopback address to listen on (127.0.0.1, ::1 or "
@@ -72,7 +73,7 @@ def main(argv):
 
 def run():
     """The `salgan-serve` console script."""
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

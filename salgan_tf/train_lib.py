@@ -9,6 +9,7 @@ the batches already trained on and continues exactly where the last checkpoint l
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import shutil
@@ -189,6 +190,31 @@ def _save_checked(manager, checkpoint, images, step):
     return manager.save(checkpoint_number=step)
 
 
+# Scalars of the progress lines, per phase: the losses, and D's accuracy and the ratio of G's
+# gradient norms from -log D and from alpha*content (README "Watching the GAN"). Every scalar goes
+# to TensorBoard and epochs.jsonl.
+_PROGRESS_SCALARS = {
+    "bce": ("g_loss", "content_loss"),
+    "gan": ("g_loss", "content_loss", "d_loss", "d_accuracy",
+            "g_adversarial_to_content_grad_ratio"),
+}
+
+
+def _non_default_settings(config):
+    """`name=value` of every config field that differs from its default, for the log."""
+    defaults = config_lib.TrainConfig(output_dir=config.output_dir)
+    return " ".join(f"{field.name}={getattr(config, field.name)}"
+                    for field in dataclasses.fields(config)
+                    if getattr(config, field.name) != getattr(defaults, field.name)) or "defaults"
+
+
+def _progress_line(position, scalars, phase, *, steps_per_second, eta_seconds):
+    """One log line: where the run is, the phase's main scalars, speed and time left."""
+    shown = " ".join(f"{k}={scalars[k]:.4g}" for k in _PROGRESS_SCALARS[phase] if k in scalars)
+    return (f"{position} | {shown} | {steps_per_second:.3g} steps/s, "
+            f"ETA {_format_seconds(eta_seconds)}")
+
+
 def _format_seconds(seconds):
     seconds = int(max(seconds, 0))
     hours, rest = divmod(seconds, 3600)
@@ -279,8 +305,10 @@ def train(config, on_step=None):
     steps_per_epoch = max(num_examples // global_batch, 1)  # one partial batch if fewer examples
     if config.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
-    logging.info("training on %d examples from %d file(s); %d steps/epoch of batch %d; "
-                 "%d replica(s)", num_examples, len(files), steps_per_epoch, global_batch,
+    logging.info("run %s: %s", output_dir, _non_default_settings(config))
+    logging.info("training on %d examples from %d file(s); %d steps/epoch of batch %d, %d "
+                 "steps in all; %d replica(s)", num_examples, len(files), steps_per_epoch,
+                 global_batch, config.total_epochs * steps_per_epoch,
                  strategy.num_replicas_in_sync)
 
     checkpoint_dir = os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR)
@@ -378,8 +406,14 @@ def train(config, on_step=None):
 
     epoch_content_loss = []
     grad_sums, grad_count = {}, 0  # per-term gradient norms, measured at log steps
-    run_start, run_steps = time.time(), 0
-    total_steps = config.total_epochs * steps_per_epoch
+    run_start, run_steps = time.time(), 0  # this process's steps: the ETA's speed
+    last_log_time, last_log_steps = run_start, 0  # the steps/s of a progress line
+
+    def seconds_left():
+        """Steps still to run at this run's mean seconds per step (checkpoints included)."""
+        remaining = config.total_epochs * steps_per_epoch - int(progress.global_step)
+        return (time.time() - run_start) / max(run_steps, 1) * remaining
+
     try:
         with _StopSignals() as stop_signals:
             while int(progress.epoch) < config.total_epochs:
@@ -388,6 +422,7 @@ def train(config, on_step=None):
                 step_fn = (salgan_steps.bce_step if phase == "bce"
                            else salgan_steps.adversarial_step)
                 sums, count = {}, 0
+                epoch_start = time.time()
                 for batch in epoch_dataset(epoch, int(progress.step_in_epoch)):
                     step_scalars = step_fn(batch)  # tensors: no host sync until a log step
                     progress.step_in_epoch.assign_add(1)
@@ -424,11 +459,16 @@ def train(config, on_step=None):
                     if on_step is not None:
                         on_step(step, scalars)
                     if log_now:
-                        logging.info("epoch %d/%d [%s] step %d/%d %s", epoch + 1,
-                                     config.total_epochs, phase, int(progress.step_in_epoch),
-                                     steps_per_epoch, " ".join(
-                                         f"{k}={v:.4g}" for k, v in sorted(scalars.items())))
+                        now = time.time()
+                        logging.info(_progress_line(
+                            f"epoch {epoch + 1}/{config.total_epochs} [{phase}] step "
+                            f"{int(progress.step_in_epoch)}/{steps_per_epoch}", scalars, phase,
+                            steps_per_second=(run_steps - last_log_steps) / max(
+                                now - last_log_time, 1e-9),
+                            eta_seconds=seconds_left()))
+                        last_log_time, last_log_steps = now, run_steps
                     stop_signals.check()
+                epoch_seconds = time.time() - epoch_start
                 means = {k: float(v) / max(count, 1) for k, v in sums.items()}
                 if not all(np.isfinite(v) for v in means.values()):
                     raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}: {means}")
@@ -450,13 +490,14 @@ def train(config, on_step=None):
                     tf.summary.image("predicted_maps", maps, max_outputs=config.num_sample_maps)
                     tf.summary.image("ground_truth_maps", samples["map"],
                                      max_outputs=config.num_sample_maps)
-                elapsed = time.time() - run_start
-                remaining = total_steps - int(progress.global_step)
-                eta = elapsed / max(run_steps, 1) * remaining
-                logging.info("epoch %d/%d [%s] done: %s | %.1fs elapsed, ETA %s", epoch + 1,
-                             config.total_epochs, phase,
-                             " ".join(f"{k}={v:.4f}" for k, v in sorted(means.items())),
-                             elapsed, _format_seconds(eta))
+                position = (f"epoch {epoch + 1}/{config.total_epochs} [{phase}] done in "
+                            f"{_format_seconds(epoch_seconds)}")
+                if validator is not None:
+                    metric = f"val_{config.select_metric}"
+                    position += f", {metric}={means[metric]:.4g}"
+                logging.info(_progress_line(position, means, phase,
+                                            steps_per_second=count / max(epoch_seconds, 1e-9),
+                                            eta_seconds=seconds_left()))
     except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
         step = int(progress.global_step)
         saved = _save_checked(manager, checkpoint, samples["image"], step)
@@ -467,8 +508,9 @@ def train(config, on_step=None):
     if chief:
         generator.save_weights(os.path.join(output_dir, checkpoints.FINAL_WEIGHTS))
         _save_sample_maps(generator, samples, os.path.join(output_dir, "samples"))
-    logging.info("finished %d epochs (global step %d); checkpoints in %s", config.total_epochs,
-                 int(progress.global_step), checkpoint_dir)
+    logging.info("finished %d epochs (global step %d) in %s; checkpoints in %s",
+                 config.total_epochs, int(progress.global_step),
+                 _format_seconds(time.time() - run_start), checkpoint_dir)
     return {"epoch_content_loss": epoch_content_loss, "global_step": int(progress.global_step),
             "output_dir": output_dir}
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import glob
 import io
 import itertools
 import json
@@ -37,6 +36,7 @@ from salgan_tf import inference
 from salgan_tf import losses
 from salgan_tf import preprocessing
 from salgan_tf.data import pipeline
+from salgan_tf.data import shards
 
 # The issue's metric set: the exact (sampling-free) AUC-Borji and sAUC, so an epoch-to-epoch
 # change is never sampling noise. Names are evaluate_lib's columns.
@@ -62,14 +62,6 @@ def higher_is_better(metric):
     return evaluate_lib.METRICS[metric][0]
 
 
-def _expand_files(files):
-    """A glob (str) or a list of TFRecord paths -> sorted list of existing paths."""
-    paths = sorted(glob.glob(files)) if isinstance(files, (str, os.PathLike)) else list(files)
-    if not paths:
-        raise FileNotFoundError(f"validation data {files}: no TFRecord file matches")
-    return [os.fspath(path) for path in paths]
-
-
 class Validator:
     """Scores a generator on a fixed validation set; build once, call after every epoch.
 
@@ -85,7 +77,8 @@ class Validator:
         """Reads the records and prepares everything that does not depend on the weights.
 
         Args:
-          files: TFRecord paths (list) or one glob, in the converter's schema (docs/data.md).
+          files: comma-separated globs (str) or a list of TFRecord globs/paths
+            (`shards.glob_records`), in the converter's schema (docs/data.md).
           image_size: `(height, width)` of the network input (the training size).
           resize_mode: "stretch" or "letterbox", the training run's.
           downsample: factor of the content-loss maps (the run's `downsample`).
@@ -98,7 +91,7 @@ class Validator:
           FileNotFoundError: no file matches.
           ValueError: a corrupt record (naming its file), duplicate names, no records.
         """
-        self._files = _expand_files(files)
+        self._files = shards.glob_records(files, label="validation data")
         self._config = eval_config or evaluate_lib.EvalConfig(metrics=VALIDATION_METRICS)
         self._map_config = dataclasses.replace(
             self._config, metrics=tuple(m for m in self._config.metrics if m in MAP_METRICS))
@@ -110,10 +103,10 @@ class Validator:
             self._network, kind="checkpoint", path="validation generator",
             image_size=image_size, resize_mode=resize_mode, batch_size=batch_size)
 
-        # Each file read on its own (escaped: a path is not a pattern), in sorted order, as
+        # Each file read on its own (an existing path is not a pattern), in sorted order, as
         # `evaluate --data=<glob>` reads them; `limit` counts records across files.
         records = itertools.chain.from_iterable(
-            evaluate_lib.read_tfrecord_examples(glob.escape(path)) for path in self._files)
+            evaluate_lib.read_tfrecord_examples(path) for path in self._files)
         examples, inputs = [], []
         for example in itertools.islice(records, limit):
             rgb = inference.as_rgb(example.image, name=example.name)

@@ -1,4 +1,6 @@
 """Tests for salgan_tf.metrics: hand-checked cases, invariances, slow MIT-literal references."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -83,6 +85,24 @@ def _ref_mann_whitney(pos, neg):
         for n in neg:
             wins += 1.0 if p > n else (0.5 if p == n else 0.0)
     return wins / (len(pos) * len(neg))
+
+
+@functools.lru_cache(maxsize=None)
+def _ref_jitter_field(num_pixels, seed):
+    """AUC-Judd's jitter for every pixel as its docstring defines it: 1e-7 * u(key + i) for flat
+    pixel i, u = splitmix64 (Steele, Lea & Flood 2014; Vigna's splitmix64.c) in 64-bit integer
+    arithmetic, top 53 bits / 2^53, key = the first `integers(0, 2**63)` draw of the seed's
+    generator. A plain loop over Python ints, independent of the NumPy version it checks."""
+    mask = (1 << 64) - 1
+    key = int(np.random.default_rng(seed).integers(0, 2**63))
+    field = np.empty(num_pixels)
+    for i in range(num_pixels):
+        z = (key + i + 0x9E3779B97F4A7C15) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        z ^= z >> 31
+        field[i] = (z >> 11) * 2.0**-53
+    return field * 1e-7
 
 
 # --------------------------------------------------------------------------- fixation handling
@@ -262,13 +282,7 @@ def test_auc_judd_matches_literal_mit_loop(seed, ties):
     assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(
         _ref_auc_judd_mit(smap, fmap), abs=1e-12)
     assert metrics.auc_judd(smap, fmap, jitter=True, seed=9) == pytest.approx(
-        _ref_auc_judd_mit(smap, fmap, _jitter_field(H * W, seed=9)), abs=1e-12)
-
-
-def _jitter_field(num_pixels, seed):
-    """The whole noise field auc_judd's jitter stands for (it draws only the pixels it needs)."""
-    return metrics._pixel_noise(np.arange(num_pixels), metrics._noise_key(seed)) * \
-        metrics.JUDD_JITTER
+        _ref_auc_judd_mit(smap, fmap, _ref_jitter_field(H * W, 9)), abs=1e-12)
 
 
 @pytest.mark.parametrize("name, make_map", [
@@ -288,20 +302,33 @@ def test_auc_judd_jitter_on_large_maps_equals_jittering_every_pixel(name, make_m
     points[1] = np.unravel_index(np.argmax(smap), smap.shape)  # and on the maximum
     fmap = _binary(points, smap.shape)
     for seed in (3, 4):
-        expected = _ref_auc_judd_mit(smap, fmap, _jitter_field(smap.size, seed))
+        expected = _ref_auc_judd_mit(smap, fmap, _ref_jitter_field(smap.size, seed))
         assert metrics.auc_judd(smap, fmap, seed=seed) == pytest.approx(expected, abs=1e-12), name
     assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(
         _ref_auc_judd_mit(smap, fmap), abs=1e-12), name
 
 
-def test_pixel_noise_is_uniform_and_a_function_of_key_and_index():
-    noise = metrics._pixel_noise(np.arange(200_000), metrics._noise_key(0))
-    assert noise.min() >= 0 and noise.max() < 1
-    assert np.all(np.abs(np.histogram(noise, bins=10, range=(0, 1))[0] / 20_000 - 1) < 0.03)
-    assert abs(np.corrcoef(noise[:-1], noise[1:])[0, 1]) < 0.01  # neighbours independent
-    picked = np.array([5, 70_000, 199_999])
-    assert np.array_equal(metrics._pixel_noise(picked, metrics._noise_key(0)), noise[picked])
-    assert not np.any(metrics._pixel_noise(picked, metrics._noise_key(1)) == noise[picked])
+def test_auc_judd_jitter_is_seeded_and_spatially_unstructured():
+    """On a constant map the jitter alone orders the pixels, so AUC-Judd shows the field: the
+    same seed (an int or a fresh Generator from it) gives the same value in any evaluation order,
+    another seed another value, and fixations on a block of rows or a column score like random
+    pixels (a field trending with the pixel index would push them towards 0 or 1)."""
+    const = np.full((60, 80), 0.3)  # 4,800 pixels: above the 4,096 of the search-only path
+    rows = np.argwhere(np.arange(60 * 80).reshape(60, 80) < 1600)  # rows 0..19
+    column = np.stack([np.arange(60), np.full(60, 7)], axis=1)
+    first = {seed: metrics.auc_judd(const, rows, seed=seed) for seed in (0, 1, 2)}
+    assert metrics.auc_judd(np.full((60, 80), 5.0), column, seed=2) == metrics.auc_judd(
+        const, column, seed=2)  # another constant value, between the calls
+    for seed in (2, 1, 0):
+        assert metrics.auc_judd(const, rows, seed=seed) == first[seed]
+    assert metrics.auc_judd(const, rows, seed=np.random.default_rng(1)) == first[1]
+    assert len(set(first.values())) == 3
+    # AUC of n1 random positives among n2 random negatives: sd sqrt((n1 + n2 + 1) / (12 n1 n2)).
+    for fixations in (rows, column):
+        n1 = len(fixations)
+        sd = np.sqrt((const.size + 1) / (12 * n1 * (const.size - n1)))
+        for seed in (0, 1, 2):
+            assert abs(metrics.auc_judd(const, fixations, seed=seed) - 0.5) < 5 * sd
 
 
 @pytest.mark.parametrize("seed, ties", [(0, False), (1, True)])
@@ -410,16 +437,52 @@ def test_value_metrics_match_matlab_formulas(seed):
     assert metrics.information_gain(smap, fmap, base) == pytest.approx(expected_ig, abs=1e-9)
 
 
-# Binary search only; 8,192 buckets; 65,536 buckets (a full image).
-@pytest.mark.parametrize("size", [3000, 5000, 200_000])
-def test_threshold_counts_exact_with_ties_and_out_of_range_thresholds(size):
-    rng = np.random.default_rng(5)
-    values = np.round(rng.random(size), 3)
-    values[:10] = np.nextafter(0.5, 1.0)  # neighbours of a threshold, one ulp apart
-    thresholds = np.sort(np.concatenate([values[:50], [-1.0, 0.5, 2.0], values[:3]]))
-    ge, gt = metrics._threshold_counts(values, thresholds)
-    assert np.array_equal(ge, [(values >= t).sum() for t in thresholds])
-    assert np.array_equal(gt, [(values > t).sum() for t in thresholds])
+@pytest.mark.parametrize("repeats", [3, 5, 200])  # search only; 8,192 and 65,536 buckets
+def test_exact_aucs_count_ties_and_out_of_range_thresholds_exactly(repeats):
+    """AUCs of a crafted 1 x N map, hand-counted. Values: the 1,000 levels k/1000, each
+    `repeats` times; ten pixels one ulp above the level 0.5; one pixel -1 and one 2 (the ends).
+    pysaliency AUC-Judd of one fixation at t is 1 - ge/(2 N'), exact sAUC with all other pixels
+    as negatives is (N' - ge + (ge - gt) / 2) / N' (ge = #others >= t, gt = #others > t,
+    N' = N - 1), so together they pin both counts at every threshold."""
+    above_half = np.nextafter(0.5, 1.0)
+    values = np.concatenate([np.repeat(np.arange(1000) / 1000, repeats), np.full(10, above_half),
+                             [-1.0, 2.0]])
+    values = np.random.default_rng(5).permutation(values)
+    smap = values[None, :]
+    others = values.size - 1
+    r = repeats
+
+    def pixel(value):
+        return int(np.flatnonzero(values == value)[0])
+
+    # threshold: (ge, gt) among the other pixels
+    cases = {
+        0.5: (500 * r - 1 + 10 + 1, 499 * r + 10 + 1),  # its level tied, ten values an ulp up
+        above_half: (9 + 499 * r + 1, 499 * r + 1),
+        0.0: (others - 1, others - 1 - (r - 1)),  # the lowest level: only -1 is below
+        -1.0: (others, others),  # below every other value
+        2.0: (0, 0),  # above every other value
+    }
+    for threshold, (ge, gt) in cases.items():
+        fixation = np.array([[0, pixel(threshold)]])
+        rest = np.array([[0, i] for i in range(values.size) if i != fixation[0, 1]])
+        assert metrics.auc_judd(smap, fixation, jitter=False, convention="pysaliency") == \
+            pytest.approx(1 - ge / (2 * others), abs=1e-13), threshold
+        assert metrics.auc_shuffled(smap, fixation, rest, exact=True, convention="pysaliency") == \
+            pytest.approx((others - ge + 0.5 * (ge - gt)) / others, abs=1e-13), threshold
+    # Several positives at once, one repeated, both ends outside the negatives' range [0, 0.999]:
+    # mean over positives of (#neg below + #neg equal / 2) / #neg.
+    negatives = np.array([[0, i] for i in np.flatnonzero((values >= 0) & (values <= 1))])
+    positives = np.array([[0, pixel(v)] for v in (-1.0, 2.0, 0.5, 0.5, above_half)])
+    num_neg = 1000 * r + 10
+    expected = np.mean([0, num_neg, 500.5 * r, 500.5 * r, 501 * r + 5]) / num_neg
+    assert metrics.auc_shuffled(smap, positives, negatives, exact=True,
+                                convention="pysaliency") == pytest.approx(expected, abs=1e-13)
+    # Negatives all equal (a degenerate range), N' of them: below, tied, above.
+    for positive, expected in ((-1.0, 0.0), (0.5, 0.5), (2.0, 1.0)):
+        same = np.tile([[0, pixel(0.5)]], (others, 1))
+        assert metrics.auc_shuffled(smap, np.array([[0, pixel(positive)]]), same, exact=True,
+                                    convention="pysaliency") == expected
 
 
 def test_large_map_aucs_match_direct_counts():
@@ -439,8 +502,6 @@ def test_large_map_aucs_match_direct_counts():
     tp = [0.0] + [i / n for i in range(1, n + 1)] + [1.0]
     fp = [0.0] + [(np.sum(s >= t) - i) / (m - n) for i, t in enumerate(sth, 1)] + [1.0]
     assert metrics.auc_judd(smap, fmap, jitter=False) == pytest.approx(_ref_trapz(fp, tp), abs=1e-12)
-    ge, gt = metrics._threshold_counts(np.full(10, 3.0), np.array([2.0, 3.0, 4.0]))
-    assert list(ge) == [10, 10, 0] and list(gt) == [10, 0, 0]
 
 
 def test_large_map_exact_borji_pysaliency_counts_every_fixation():
@@ -490,6 +551,39 @@ def test_prepared_inputs_score_exactly_like_arrays(shape, convention):
             assert from_prepared == from_arrays, i
 
 
+def test_scores_do_not_depend_on_evaluation_order():
+    """Two maps share the work buffers, and each `PreparedMap` caches one fixation split for
+    AUC-Judd and exact AUC-Borji: scoring them in reverse order, interleaved and with the
+    fixation sets swapped gives the same floats as scoring one after the other."""
+    rng = np.random.default_rng(14)
+    shape = (300, 300)  # the bucket path
+    maps = [np.round(rng.random(shape), 3), rng.random(shape) ** 2 + 2.0]  # both bucket maps
+    fixation_sets = [np.stack([rng.integers(0, 300, n), rng.integers(0, 300, n)], axis=1)
+                     for n in (60, 45)]
+    gt, other = rng.random(shape), np.argwhere(rng.random(shape) < 0.002)
+    scorers = [
+        lambda s, f: metrics.auc_judd(s, f, seed=3),
+        lambda s, f: metrics.auc_judd(s, f, jitter=False),
+        lambda s, f: metrics.auc_borji(s, f, exact=True),
+        lambda s, f: metrics.auc_borji(s, f, exact=True, convention="pysaliency"),
+        lambda s, f: metrics.auc_borji(s, f, seed=2),
+        lambda s, f: metrics.auc_shuffled(s, f, other, exact=True),
+        lambda s, f: metrics.auc_shuffled(s, f, other, seed=2),
+        lambda s, f: metrics.nss(s, f),
+        lambda s, f: metrics.information_gain(s, f, gt),
+        lambda s, f: metrics.cc(s, gt),
+        lambda s, f: metrics.kld(s, gt),
+        lambda s, f: metrics.sim(s, gt),
+    ]
+    jobs = [(m, f, k) for m in range(2) for f in range(2) for k in range(len(scorers))]
+    prepared = [metrics.PreparedMap(m) for m in maps]
+    in_order = {job: scorers[job[2]](prepared[job[0]], fixation_sets[job[1]]) for job in jobs}
+    prepared = [metrics.PreparedMap(m) for m in maps]
+    shuffled = [jobs[i] for i in rng.permutation(len(jobs))]
+    for job in shuffled:
+        assert scorers[job[2]](prepared[job[0]], fixation_sets[job[1]]) == in_order[job], job
+
+
 def test_prepared_fixations_must_match_the_map_shape():
     fix = metrics.PreparedFixations(np.array([[1, 2]]), (H, W + 1))
     with pytest.raises(ValueError, match="prepared for a"):
@@ -507,29 +601,6 @@ def test_emd_zero_for_identical_maps_and_distance_for_a_shift():
     c = np.zeros((8, 8))
     c[2, 5] = c[6, 2] = 0.5
     assert metrics.emd(a, c, downsize=1) == pytest.approx(3.5, abs=1e-6)
-
-
-# --------------------------------------------------------------------------- TF versions
-
-
-def test_tf_metrics_match_numpy():
-    import tensorflow as tf
-
-    cases = [_random_case(seed) for seed in range(3)]
-    s = np.stack([c[0] for c in cases])[..., None].astype(np.float32)
-    g = np.stack([c[1] for c in cases])[..., None].astype(np.float32)
-    f = np.stack([_binary(c[2]) for c in cases])[..., None]
-    tf_values = {
-        "nss": tf.function(metrics.tf_nss)(s, f).numpy(),
-        "cc": metrics.tf_cc(s, g).numpy(),
-        "kld": metrics.tf_kld(s, g).numpy(),
-        "sim": metrics.tf_sim(s, g).numpy(),
-    }
-    for i in range(3):
-        assert tf_values["nss"][i] == pytest.approx(metrics.nss(s[i], f[i]), abs=1e-4)
-        assert tf_values["cc"][i] == pytest.approx(metrics.cc(s[i], g[i]), abs=1e-5)
-        assert tf_values["kld"][i] == pytest.approx(metrics.kld(s[i], g[i]), abs=1e-4)
-        assert tf_values["sim"][i] == pytest.approx(metrics.sim(s[i], g[i]), abs=1e-5)
 
 
 # --------------------------------------------------------------------------- centre bias

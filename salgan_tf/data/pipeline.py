@@ -1,7 +1,7 @@
 """The tf.data input pipeline: TFRecord shards (salgan_tf.data.schema) -> training batches.
 
     interleave(TFRecordDataset) -> map(parse + decode + resize) -> [cache] -> shuffle -> [repeat]
-      -> map(flip) -> batch -> map(vgg_preprocess, small map via losses.downsample_maps) -> prefetch
+      -> map(flip) -> batch -> map(vgg_preprocess, small map via maps.downsample_maps) -> prefetch
 
 Decoding is kept apart from augmentation (`decode_example` vs `flip_example`); every function
 works eagerly and inside `tf.data.Dataset.map`. Batches (docs/conventions.md):
@@ -21,24 +21,16 @@ fixation-based metrics (AUC, NSS, sAUC, IG).
 """
 import tensorflow as tf
 
-from salgan_tf import losses
 from salgan_tf import preprocessing
+from salgan_tf.data import maps
 from salgan_tf.data import schema
 from salgan_tf.data import shards
 
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def _files(file_pattern):
-    if isinstance(file_pattern, (list, tuple)):
-        files = []
-        for pattern in file_pattern:
-            files.extend(sorted(tf.io.gfile.glob(str(pattern))))
-    else:
-        files = sorted(tf.io.gfile.glob(str(file_pattern)))
-    if not files:
-        raise FileNotFoundError(f"{file_pattern}: no TFRecord file matches "
-                                "(convert a dataset with `python -m salgan_tf.convert`)")
+def _checked_files(file_pattern):
+    files = shards.glob_records(file_pattern)
     shards.check_records(files)  # refuses files that do not match their manifest.json
     return files
 
@@ -162,7 +154,8 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
     """Batched training/validation dataset from TFRecord shards.
 
     Args:
-      file_pattern: glob (str) or list of globs/paths of TFRecord shards.
+      file_pattern: comma-separated globs (str) or a list of globs/paths of TFRecord shards
+        (`shards.glob_records`).
       image_size: `(height, width)` of the model input, both divisible by `downsample`.
       batch_size: examples per batch.
       training: shuffle the shard order and the examples.
@@ -187,7 +180,7 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
                          f"{resize_mode!r}")
     if deterministic and seed is None:
         seed = 0
-    files = _files(file_pattern)
+    files = _checked_files(file_pattern)
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training and len(files) > 1:
@@ -222,7 +215,7 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
         saliency = tf.cast(batch["map"], tf.float32) / 255.0
         return {"image": preprocessing.vgg_preprocess(batch["image"]),
                 "map": saliency,
-                "map_small": losses.downsample_maps(saliency, downsample),
+                "map_small": maps.downsample_maps(saliency, downsample),
                 "name": batch["name"]}
 
     ds = ds.map(finish, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
@@ -241,7 +234,7 @@ def evaluation_dataset(file_pattern):
     `original_size` (int32 `[2]`). Models see `image` through `resize_image` + `vgg_preprocess`
     and their output goes back through `resize_map_to_original`.
     """
-    ds = tf.data.TFRecordDataset(_files(file_pattern))
+    ds = tf.data.TFRecordDataset(_checked_files(file_pattern))
 
     def to_original(serialized):
         example = decode_example(serialized)

@@ -87,6 +87,45 @@ def write_manifest(output_dir, shard_counts, **extra):
     return manifest
 
 
+def glob_records(patterns, *, label=None):
+    """Sorted TFRecord paths matched by comma-separated globs: every reader's file list.
+
+    Args:
+      patterns: one string of comma-separated globs or paths (`"a/*.tfrecord,b/*.tfrecord"`), or
+        a list of globs or paths (each one pattern, not split at commas). A path that exists is
+        taken as is (brackets in it are no pattern); names starting with a dot (the atomic
+        writers' temporary files) match only a pattern whose name starts with a dot, as in a shell.
+      label: what the patterns are, to start the error with (e.g. the flag, "--data").
+
+    Returns:
+      Sorted list of unique paths (str).
+
+    Raises:
+      FileNotFoundError: a pattern matches no file, naming that pattern.
+    """
+    if isinstance(patterns, (str, os.PathLike)):
+        pattern_list = [p.strip() for p in os.fspath(patterns).split(",") if p.strip()]
+    else:
+        pattern_list = [os.fspath(p) for p in patterns]
+    prefix = f"{label} " if label else ""
+    if not pattern_list:
+        raise FileNotFoundError(f"{prefix}{patterns!r}: no TFRecord file or glob given")
+    paths = set()
+    for pattern in pattern_list:
+        if tf.io.gfile.exists(pattern) and not tf.io.gfile.isdir(pattern):
+            matched = [pattern]
+        else:
+            hidden_ok = os.path.basename(pattern).startswith(".")
+            matched = [path for path in tf.io.gfile.glob(pattern)
+                       if hidden_ok or not os.path.basename(path).startswith(".")]
+        if not matched:
+            raise FileNotFoundError(
+                f"{prefix}{pattern} matches no TFRecord file (no TFRecord file matches a wrong "
+                "path, or a dataset not converted yet: `python -m salgan_tf.convert`)")
+        paths.update(matched)
+    return sorted(paths)
+
+
 def _rerun_hint(folder, manifest):
     if manifest and manifest.get("command"):
         return f"rerun `{manifest['command']}`"

@@ -1,12 +1,12 @@
 """`salgan-export FORMAT [flags]` (or `python -m salgan_tf.export FORMAT [flags]`).
 
-FORMAT is a module of this package: `saved_model` (TF Serving), `tflite` (LiteRT). Each is also
-runnable alone, e.g. `python -m salgan_tf.export.tflite --helpfull`.
+FORMAT is a module of this package: `saved_model` (TF Serving), `tflite` (LiteRT), `onnx`
+(onnxruntime). Each is also runnable alone, e.g. `python -m salgan_tf.export.tflite --helpfull`.
 """
 import importlib
 import sys
 
-FORMATS = ("saved_model", "tflite")
+FORMATS = ("saved_model", "tflite", "onnx")
 
 
 def run():
@@ -15,7 +15,6 @@ def run():
         sys.exit(f"usage: salgan-export {{{','.join(FORMATS)}}} [flags]  "
                  f"(flags: salgan-export FORMAT --help)")
     export_format = sys.argv.pop(1)
-    sys.argv[0] = f"salgan-export {export_format}"
     importlib.import_module(f"salgan_tf.export.{export_format}").run()
 
 

@@ -43,6 +43,7 @@ import sys
 import tensorflow as tf
 
 from salgan_tf import atomic
+from salgan_tf import cli
 from salgan_tf import preprocessing
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 
@@ -491,10 +492,8 @@ def define_flags():
 
 def run():
     """`salgan-export saved_model` / `python -m salgan_tf.export.saved_model`."""
-    from absl import app
-
     define_flags()
-    app.run(_main)
+    cli.run(_main, __name__)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from absl import flags
 import numpy as np
 
 from salgan_tf import atomic
+from salgan_tf import cli
 from salgan_tf import generator as generator_lib
 
 
@@ -239,7 +240,7 @@ def main(argv):
 def run():
     """The console script."""
     define_flags()
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

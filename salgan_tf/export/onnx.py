@@ -1,0 +1,167 @@
+"""Exports the SalGAN network to ONNX (tf2onnx), from a SavedModel or a training run.
+
+  python -m salgan_tf.export.onnx --saved_model=models/salgan/1 --output=salgan.onnx
+  python -m salgan_tf.export.onnx --checkpoint=runs/salicon --output=salgan.onnx
+
+The ONNX model is the network alone, at its trained size, any batch size (NHWC, as TF and the
+TFLite model):
+  input  `image`:    float32 [N, h, w, 3], RGB 0-255 already resized to the network size
+                     (`salgan_tf.preprocessing.resize_image`, the run's resize mode);
+  output `saliency`: float32 [N, h, w, 1] in [0, 1].
+The VGG caffe preprocessing is inside. The model's `metadata_props` record `image_height`,
+`image_width` and `resize_mode`, which `salgan_tf.inference.load_predictor` reads (onnxruntime
+runs it). Needs `pip install 'salgan_tf[onnx]'` (tf2onnx, onnxruntime).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+
+import tensorflow as tf
+
+from salgan_tf import atomic
+from salgan_tf import cli
+from salgan_tf.export import saved_model as saved_model_lib
+from salgan_tf.export import tflite as tflite_lib
+
+# Opset 17: supported by tf2onnx 1.17 and by every onnxruntime since 1.11 (2022).
+OPSET = 17
+INPUT_NAME = "image"
+OUTPUT_NAME = "saliency"
+# tf2onnx.constants.ENV_TF2ONNX_CATCH_ERRORS, read by tf2onnx.convert at each conversion.
+_CATCH_ERRORS_VARIABLE = "TF2ONNX_CATCH_ERRORS"
+
+
+def _network_source(*, saved_model=None, checkpoint=None):
+    """`(object with a `network` tf.function, (h, w), resize mode, source path)` of exactly one
+    of a SavedModel directory or a training run."""
+    if (saved_model is None) == (checkpoint is None):
+        raise ValueError("give exactly one of a SavedModel (--saved_model) or a training run "
+                         "(--checkpoint)")
+    if saved_model is not None:
+        predictor = tflite_lib.load_serving_module(saved_model)
+        return (predictor.saved_model, predictor.image_size, predictor.resize_mode,
+                predictor.path)
+    from salgan_tf import checkpoints  # keeps `import salgan_tf.export.onnx` light for loaders
+
+    generator, config = checkpoints.load_generator(checkpoint)
+    module = saved_model_lib.SalganServingModule(generator, resize_mode=config.resize_mode)
+    return module, config.image_size, config.resize_mode, checkpoint
+
+
+def convert(*, saved_model=None, checkpoint=None, opset=OPSET):
+    """The network of a SavedModel or a training run as an ONNX `ModelProto`.
+
+    Args:
+      saved_model: directory written by `salgan_tf.export.saved_model` (version or base dir).
+      checkpoint: a training run dir, `checkpoints/` or `ckpt-N`, or a generator `.weights.h5`
+        (`salgan_tf.checkpoints.load_generator`). Exactly one of the two.
+      opset: ONNX opset.
+
+    Returns:
+      `onnx.ModelProto` with input `image`, output `saliency` and the metadata above.
+    """
+    module, image_size, resize_mode, source = _network_source(saved_model=saved_model,
+                                                              checkpoint=checkpoint)
+    try:
+        import onnx
+        import tf2onnx
+    except ImportError as error:
+        raise ImportError(f"ONNX export needs tf2onnx and onnx (pip install 'salgan_tf[onnx]'): "
+                          f"{error}") from error
+    network = tflite_lib.network_function(module, image_size, batch_size=None)
+    with _tf2onnx_without_graph_copies():
+        model, _ = tf2onnx.convert.from_function(
+            network, input_signature=[tf.TensorSpec([None, *image_size, 3], tf.float32,
+                                                    INPUT_NAME)], opset=opset)
+    _rename_output(model.graph, OUTPUT_NAME)
+    onnx.helper.set_model_props(model, {
+        "image_height": str(image_size[0]), "image_width": str(image_size[1]),
+        "resize_mode": resize_mode, "source": os.path.abspath(source),
+        "input": f"{INPUT_NAME} float32 [N, H, W, 3] RGB 0-255 at the network size",
+        "output": f"{OUTPUT_NAME} float32 [N, H, W, 1] in [0, 1]"})
+    onnx.checker.check_model(model)
+    return model
+
+
+@contextlib.contextmanager
+def _tf2onnx_without_graph_copies():
+    """tf2onnx deep-copies the whole graph, weights included, before each of its ~36 optimizer
+    passes so that a failing pass can be skipped (`TF2ONNX_CATCH_ERRORS`, default on): with the
+    127 MB of SalGAN weights that took the peak memory past 10.8 GB (7.5 GB without). Off here, a
+    failing pass raises instead; every pass succeeds on this network."""
+    previous = os.environ.get(_CATCH_ERRORS_VARIABLE)
+    os.environ[_CATCH_ERRORS_VARIABLE] = "FALSE"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[_CATCH_ERRORS_VARIABLE]
+        else:
+            os.environ[_CATCH_ERRORS_VARIABLE] = previous
+
+
+def _rename_output(graph, name):
+    """Names the graph's single output `name` (tf2onnx names it after the TF tensor)."""
+    (output,) = graph.output
+    old = output.name
+    for node in graph.node:
+        node.output[:] = [name if value == old else value for value in node.output]
+        node.input[:] = [name if value == old else value for value in node.input]
+    output.name = name
+
+
+def check_output(output):
+    """ValueError unless `output` names a .onnx file."""
+    if not output.endswith(".onnx"):
+        raise ValueError(f"{output}: the output file name must end in .onnx")
+
+
+def write(model, output):
+    """Writes the `onnx.ModelProto` to `output` (.onnx) atomically; returns `output`."""
+    check_output(output)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    with atomic.open_replaced(output, "wb") as handle:
+        handle.write(model.SerializeToString())
+    return output
+
+
+def _main(argv):
+    from absl import flags
+
+    del argv
+    flag_values = flags.FLAGS
+    start = time.time()
+    try:
+        check_output(flag_values.output)
+        model = convert(saved_model=flag_values.saved_model, checkpoint=flag_values.checkpoint,
+                        opset=flag_values.opset)
+        write(model, flag_values.output)
+    except (FileNotFoundError, ValueError, ImportError) as error:  # names the path or the problem
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {flag_values.output} ({os.path.getsize(flag_values.output) / 1e6:.1f} MB, "
+          f"opset {flag_values.opset}) in {time.time() - start:.0f} s")
+
+
+def define_flags():
+    """The CLI's flags (defined only by the CLI, so importing this module defines none)."""
+    from absl import flags
+
+    flags.DEFINE_string("saved_model", None, "SavedModel written by salgan_tf.export.saved_model")
+    flags.DEFINE_string("checkpoint", None, "or: training run dir, its checkpoints/ dir, a ckpt-N "
+                        "prefix or a generator .weights.h5")
+    flags.DEFINE_string("output", "salgan.onnx", "output .onnx file")
+    flags.DEFINE_integer("opset", OPSET, "ONNX opset")
+
+
+def run():
+    """`salgan-export onnx` / `python -m salgan_tf.export.onnx`."""
+    define_flags()
+    cli.run(_main, __name__)
+
+
+if __name__ == "__main__":
+    run()
