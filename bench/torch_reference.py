@@ -4,13 +4,17 @@ Built from the same layer tables as `salgan_tf.generator` (ENCODER_TABLE, DECODE
 "same" ReLU convs, 2x2 max pools in the encoder, x2 nearest upsampling in the decoder, then a
 1x1 conv to one channel and a sigmoid), so the two nets cannot drift apart. Layer names match the
 Keras ones, which lets `copy_keras_weights` move every kernel across by name; with equal weights
-the two nets must give equal maps (checked by `max_abs_diff`, and by tests/test_speed_bench.py).
+the two nets must give equal maps.
 
-Never imported by the salgan_tf package; needs `pip install torch==2.13.0` (bench only).
+Never imported by the salgan_tf package or the test suite; needs `pip install torch==2.13.0`
+(bench only). Its self-check:
 
-  python bench/torch_reference.py [--image_size=192x256]
+  python bench/torch_reference.py [--image_size=32x48]
 
-prints both parameter counts and the max |Keras - PyTorch| difference on one random image.
+prints and checks that both nets have the same parameter count, that with copied He-scaled random
+weights their logits (before the sigmoid, where a transposed kernel or a wrong layer order shows)
+agree to 1e-4 relative, and that copying from another Keras model is refused; exit status 1 if
+any check fails.
 """
 from __future__ import annotations
 
@@ -104,22 +108,73 @@ def max_abs_diff(keras_model, torch_model, images_nhwc):
     return float(np.max(np.abs(keras_maps - torch_predict(torch_model, images_nhwc))))
 
 
+def _he_scaled_weights(keras_model, rng):
+    """Random kernels and biases that keep activations O(1) through all 27 convs (Glorot init
+    shrinks them to ~1e-4, where any two nets look alike)."""
+    import keras
+
+    for layer in keras_model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, bias = layer.get_weights()
+            fan_in = np.prod(kernel.shape[:3])
+            layer.set_weights([rng.normal(0, np.sqrt(2 / fan_in), kernel.shape).astype("float32"),
+                               rng.normal(0, 0.1, bias.shape).astype("float32")])
+
+
+def check(image_size):
+    """Runs the self-checks; returns a list of failure messages (empty: all passed)."""
+    import keras
+
+    failures = []
+    keras_model = generator_lib.build_generator(image_size)
+    torch_model = SalGANGeneratorTorch().eval()
+    keras_params, torch_params = keras_model.count_params(), count_parameters(torch_model)
+    print(f"parameters: Keras {keras_params:,}, PyTorch {torch_params:,}")
+    if keras_params != torch_params:
+        failures.append(f"parameter counts differ: Keras {keras_params}, PyTorch {torch_params}")
+    rng = np.random.default_rng(0)
+    _he_scaled_weights(keras_model, rng)
+    copy_keras_weights(keras_model, torch_model)
+    images = rng.normal(0, 60, (2, *image_size, 3)).astype(np.float32)
+    keras_logits = keras.Model(keras_model.input, keras_model.get_layer(
+        generator_lib.OUTPUT_LOGITS_LAYER).output)(images).numpy()
+    with torch.inference_mode():
+        torch_logits = torch_model.layers[:-1](torch.from_numpy(images).permute(0, 3, 1, 2))
+    torch_logits = torch_logits.permute(0, 2, 3, 1).numpy()
+    scale = float(np.abs(keras_logits).max())
+    logit_diff = float(np.max(np.abs(torch_logits - keras_logits)))
+    print(f"logits: std {np.std(keras_logits):.3g}, max |Keras - PyTorch| {logit_diff:.3g} "
+          f"(allowed 1e-4 x max |logit| = {1e-4 * scale:.3g})")
+    if np.std(keras_logits) <= 1.0:
+        failures.append("logits too flat for the comparison to mean anything")
+    if logit_diff > 1e-4 * scale:
+        failures.append(f"logits differ by {logit_diff:.3g}")
+    map_diff = max_abs_diff(keras_model, torch_model, images)
+    print(f"maps: max |Keras - PyTorch| {map_diff:.3g} on two {image_size[0]}x{image_size[1]} "
+          "images")
+    if map_diff >= 1e-4:
+        failures.append(f"maps differ by {map_diff:.3g}")
+    other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="x")])
+    try:
+        copy_keras_weights(other, SalGANGeneratorTorch())
+        failures.append("copy_keras_weights accepted a model without the generator's layers")
+    except ValueError as e:
+        print(f"other model refused: {e}")
+    return failures
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image_size", default="192x256", help="HxW")
+    parser.add_argument("--image_size", default="32x48", help="HxW")
     args = parser.parse_args(argv)
     import flops  # bench/flops.py
 
-    image_size = flops.parse_image_size(args.image_size)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    keras_model = generator_lib.build_generator(image_size)
-    torch_model = SalGANGeneratorTorch().eval()
-    print(f"parameters: Keras {keras_model.count_params():,}, "
-          f"PyTorch {count_parameters(torch_model):,}")
-    copy_keras_weights(keras_model, torch_model)
-    images = np.random.default_rng(0).normal(0, 60, (1, *image_size, 3)).astype(np.float32)
-    print(f"max |Keras - PyTorch| on one {image_size[0]}x{image_size[1]} image: "
-          f"{max_abs_diff(keras_model, torch_model, images):.3g}")
+    failures = check(flops.parse_image_size(args.image_size))
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    print("FAILED" if failures else "all checks passed")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

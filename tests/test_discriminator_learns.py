@@ -76,6 +76,7 @@ def osie_records(tmp_path_factory, osie_dir):
     return shards[:1], shards[1:]
 
 
+@pytest.mark.slow
 def test_discriminator_separates_held_out_real_pairs_with_default_settings(osie_records):
     # The first wave's D (map in [0, 1] beside image channels at +-1) stays near chance here:
     # 0.64 -> 0.78 held-out accuracy in 75 steps (docs/discriminator.md); the standardized map
@@ -85,6 +86,7 @@ def test_discriminator_separates_held_out_real_pairs_with_default_settings(osie_
     assert max(curve.values()) >= 0.85, curve
 
 
+@pytest.mark.slow
 def test_generator_gets_an_adversarial_gradient_from_a_trained_discriminator(tmp_path):
     """After D learns, -log D moves G: the adversarial gradient is not ~0 beside the content's."""
     config = config_lib.TrainConfig(output_dir="", image_height=SIZE[0], image_width=SIZE[1],

@@ -9,6 +9,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpus_matches_default_strategy():
     proc = subprocess.run([sys.executable, os.path.join(HERE, "distributed_helpers.py")],
                           capture_output=True, text=True, timeout=600)
@@ -34,6 +35,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_worker_multi_worker_mirrored_run_and_chief_checkpoint_restores(tmp_path):
     """Two processes on 127.0.0.1 train with MultiWorkerMirroredStrategy; the chief's checkpoint
     restores into a fresh generator."""

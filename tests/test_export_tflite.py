@@ -99,6 +99,7 @@ def operators(tflite_bytes):
     return found
 
 
+@pytest.mark.slow
 def test_every_variant_uses_builtin_ops_and_runs_in_litert(converted, osie_examples):
     network_input = inference.load_predictor(converted["none"]).to_network_input(
         osie_examples[0][0])[None]
@@ -120,6 +121,7 @@ def test_every_variant_uses_builtin_ops_and_runs_in_litert(converted, osie_examp
         assert saliency.shape == (1, 32, 32, 1) and 0 <= saliency.min() <= saliency.max() <= 1
 
 
+@pytest.mark.slow
 def test_int8_is_integer_up_to_the_logits_and_the_sigmoid_is_float(converted):
     ops = operators(pathlib.Path(converted["int8"]).read_bytes())
     convolutions = [dtype for name, dtype in ops if name == "CONV_2D"]
@@ -132,6 +134,7 @@ def test_int8_is_integer_up_to_the_logits_and_the_sigmoid_is_float(converted):
     assert ops[-2:] == [("DEQUANTIZE", "FLOAT32"), ("LOGISTIC", "FLOAT32")], ops
 
 
+@pytest.mark.slow
 def test_all_quantizations_load_in_litert_and_match_the_saved_model(converted, float_maps,
                                                                     osie_examples):
     evaluation = [image for image, _ in osie_examples[CALIBRATION_IMAGES:]]
@@ -159,6 +162,7 @@ def _mean_kld(maps, osie_examples):
     return np.mean([metrics.kld(saliency, gt) for saliency, gt in zip(maps, gts)])
 
 
+@pytest.mark.slow
 def test_int8_keeps_the_kld_of_the_float_model(converted, float_maps, osie_examples):
     int8 = inference.load_predictor(converted["int8"])
     int8_maps = [int8.predict(image) for image, _ in osie_examples[CALIBRATION_IMAGES:]]

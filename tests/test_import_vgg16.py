@@ -326,6 +326,7 @@ def test_importing_the_library_defines_no_flags():
     assert "require_imagenet" not in flags.FLAGS
 
 
+@pytest.mark.slow
 def test_command_line(onnx_path, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     output = tmp_path / "cli.weights.h5"

@@ -70,6 +70,7 @@ def graph_optimizer_off():
         tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": previous})
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, graph_optimizer_off):
     tf.config.experimental.enable_op_determinism()
     straight = train_lib.train(_tiny_config(tmp_path / "straight"))
@@ -107,6 +108,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, graph_opt
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_outputs_of_a_run(tmp_path):
     result = train_lib.train(_tiny_config(tmp_path, bce_epochs=2, gan_epochs=0))
     assert len(result["epoch_content_loss"]) == 2
@@ -118,6 +120,7 @@ def test_outputs_of_a_run(tmp_path):
     assert config.image_size == (32, 32) and generator.output_shape == (None, 32, 32, 1)
 
 
+@pytest.mark.slow
 def test_changed_image_size_on_resume_is_refused(tmp_path):
     train_lib.train(_tiny_config(tmp_path, bce_epochs=1, gan_epochs=0))
     with pytest.raises(ValueError, match="image_height"):
@@ -129,6 +132,7 @@ def test_missing_train_data_is_clear_error(tmp_path):
         train_lib.train(_tiny_config(tmp_path, train_data=str(tmp_path / "nothing-*.tfrecord")))
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_input_in_one_line(tmp_path):
     """Missing weights file / bad flags: a one-line error naming the problem, exit status != 0."""
     base = [sys.executable, "-m", "salgan_tf.train", f"--flagfile={REPO}/configs/demo.flags",
@@ -143,6 +147,7 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert "image size 50x128 (HxW) must be multiples of 16" in odd.stderr
 
 
+@pytest.mark.slow
 def test_cli_survives_kill_and_resumes(tmp_path):
     """`python -m salgan_tf.train`, killed with SIGKILL after a checkpoint, resumes to the end."""
     out = tmp_path / "run"
@@ -168,6 +173,7 @@ def test_cli_survives_kill_and_resumes(tmp_path):
     assert json.loads((out / "config.json").read_text())["gan_epochs"] == 2
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("downsample,content_loss", [(1, "bce"), (2, "bce"), (8, "bce"),
                                                      (4, "mse")])
 def test_content_loss_and_downsample_train_end_to_end(tmp_path, downsample, content_loss):

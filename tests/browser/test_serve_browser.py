@@ -26,6 +26,7 @@ def _image_size(path):
     return height, width
 
 
+@pytest.mark.slow
 def test_upload_shows_the_overlay_and_downloads_the_map(page, shared_data, tmp_path):
     image_path = shared_data / SALICON_IMAGE
     page.set_input_files("#file-input", str(image_path))
@@ -85,6 +86,7 @@ def _predict_body(data):
     return '{"instances": [{"b64": "%s"}]}' % base64.b64encode(data).decode("ascii")
 
 
+@pytest.mark.slow
 def test_tf_serving_api_from_the_browser(page, shared_data):
     image_path = shared_data / SUN500_IMAGE
     # The map is summarised in the page (shape, range, spread): returning 83k nested floats
@@ -124,6 +126,7 @@ def bad_files(tmp_path_factory, util):
             "huge.png": "12000x12000 (HxW) = 144000000 pixels is larger than the limit"}, folder
 
 
+@pytest.mark.slow
 def test_bad_uploads_show_an_error_and_the_next_upload_works(page, shared_data, bad_files):
     messages, folder = bad_files
     good_image = shared_data / SUN500_IMAGE
@@ -147,6 +150,7 @@ def test_bad_uploads_show_an_error_and_the_next_upload_works(page, shared_data, 
             _image_size(good_image)[0])
 
 
+@pytest.mark.slow
 def test_too_large_upload_is_refused(page, server, tmp_path):
     # The server runs with --max_request_mb=4: the page refuses before uploading, the API with 413.
     big = tmp_path / "big.png"
@@ -163,6 +167,7 @@ def test_too_large_upload_is_refused(page, server, tmp_path):
     assert status[0] == 413 and "larger than the limit of 4194304 bytes" in status[1]
 
 
+@pytest.mark.slow
 def test_dropping_an_image_on_the_page(page, shared_data):
     image_path = shared_data / SUN500_IMAGE
     data = base64.b64encode(image_path.read_bytes()).decode("ascii")
