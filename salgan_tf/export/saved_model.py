@@ -308,6 +308,16 @@ def _bytes_equal(data, offset, expected):
     return tf.reduce_all(tf.equal(_bytes_at(data, offset, len(expected)), list(expected)))
 
 
+def _walk(next_item, start):
+    """Steps `next_item(count, position, found) -> (count, next position, found)` from byte
+    `start` until it finds an offset (>= 0) or has looked at `_MAX_SEGMENTS` items; the offset
+    or -1."""
+    _, _, found = tf.while_loop(
+        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_item,
+        (tf.constant(0, tf.int64), tf.constant(start, tf.int64), tf.constant(-1, tf.int64)))
+    return found
+
+
 def _jpeg_exif_offset(data):
     """Offset of the TIFF header in a JPEG's first APP1 "Exif" segment, or -1."""
 
@@ -323,10 +333,7 @@ def _jpeg_exif_offset(data):
         count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
         return count, position + 2 + length, found
 
-    _, _, found = tf.while_loop(
-        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_segment,
-        (tf.constant(0, tf.int64), tf.constant(2, tf.int64), tf.constant(-1, tf.int64)))
-    return found
+    return _walk(next_segment, start=2)  # after the SOI marker
 
 
 def _png_exif_offset(data):
@@ -342,10 +349,7 @@ def _png_exif_offset(data):
         count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
         return count, position + 12 + length, found
 
-    _, _, found = tf.while_loop(
-        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_chunk,
-        (tf.constant(0, tf.int64), tf.constant(8, tf.int64), tf.constant(-1, tf.int64)))
-    return found
+    return _walk(next_chunk, start=8)  # after the PNG signature
 
 
 def _exif_orientation(data, tiff):
