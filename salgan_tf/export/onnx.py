@@ -34,7 +34,7 @@ OUTPUT_NAME = "saliency"
 _CATCH_ERRORS_VARIABLE = "TF2ONNX_CATCH_ERRORS"
 
 
-def _network_source(*, saved_model=None, checkpoint=None):
+def network_source(*, saved_model=None, checkpoint=None):
     """`(object with a `network` tf.function, (h, w), resize mode, source path)` of exactly one
     of a SavedModel directory or a training run."""
     if (saved_model is None) == (checkpoint is None):
@@ -63,8 +63,8 @@ def convert(*, saved_model=None, checkpoint=None, opset=OPSET):
     Returns:
       `onnx.ModelProto` with input `image`, output `saliency` and the metadata above.
     """
-    module, image_size, resize_mode, source = _network_source(saved_model=saved_model,
-                                                              checkpoint=checkpoint)
+    module, image_size, resize_mode, source = network_source(saved_model=saved_model,
+                                                             checkpoint=checkpoint)
     try:
         import onnx
         import tf2onnx
