@@ -7,7 +7,7 @@ import pathlib
 import subprocess
 import sys
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_metrics_bench_runs_without_pysaliency(shared_data, tmp_path):

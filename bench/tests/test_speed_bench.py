@@ -1,6 +1,6 @@
 """Test of bench/speed.py as a script: every variant runs and lands in its table.
 
-Timings are never asserted. The FLOP counts it divides by are tested in tests/test_flops.py; the
+Timings are never asserted. The FLOP counts it divides by are tested in bench/tests/test_flops.py; the
 PyTorch reference checks itself (`python bench/torch_reference.py`, docs/speed.md), so this
 suite never needs PyTorch.
 """
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # bench/
 import speed  # noqa: E402
 
 

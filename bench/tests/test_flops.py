@@ -11,7 +11,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # bench/
 import flops  # noqa: E402
 
 from salgan_tf import generator as generator_lib  # noqa: E402
