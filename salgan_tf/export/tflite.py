@@ -33,6 +33,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import tensorflow as tf
 
@@ -166,11 +167,16 @@ def _int8_with_float_sigmoid(converter, samples):
             yield [sample]
 
     converter.representative_dataset = representative_dataset
-    debugger = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=representative_dataset,
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(
-            denylisted_ops=list(FLOAT_OPS_IN_INT8)))
-    return debugger.get_nondebug_quantized_model()
+    with warnings.catch_warnings():
+        # The debugger runs TF's own deprecated interpreter, whose warning would tell the user
+        # to move to LiteRT, which everything here already uses to run models.
+        warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated",
+                                category=UserWarning)
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=representative_dataset,
+            debug_options=tf.lite.experimental.QuantizationDebugOptions(
+                denylisted_ops=list(FLOAT_OPS_IN_INT8)))
+        return debugger.get_nondebug_quantized_model()
 
 
 def check_output(output):
