@@ -31,16 +31,30 @@ def test_step_runs_with_float32_master_weights(policy, train_batch):
     assert discriminator.output.dtype == "float32"
     g_opt, d_opt = optimizers.make_optimizer(config), optimizers.make_optimizer(config)
     assert isinstance(g_opt, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
-    before = generator.get_layer("block5_conv3").kernel.numpy().copy()
+    block5 = generator.get_layer("block5_conv3").kernel
+    before = block5.numpy().copy()
     steps = steps_lib.SalGANSteps(generator, discriminator, g_opt, d_opt)
-    # A loss-scaled (float16) step whose gradients overflow is skipped and the scale lowered;
-    # within a few steps the weights move. The untrained G's nearly constant map makes D's
-    # standardization amplify G's adversarial gradient, so the first step can overflow.
-    for _ in range(10):
+
+    def step_moves_generator():
         out = steps.adversarial_step(train_batch(SIZE))
         assert all(np.isfinite(v.numpy()) and v.dtype == tf.float32 for v in out.values())
-        if not np.array_equal(before, generator.get_layer("block5_conv3").kernel.numpy()):
-            break
+        assert np.isfinite(block5.numpy()).all()
+        return not np.array_equal(before, block5.numpy())
+
+    if policy == "mixed_bfloat16":
+        assert step_moves_generator()
+    else:
+        # Loss scaling: a float16 step whose scaled gradients overflow is skipped (weights kept)
+        # and halves the scale; one that does not overflow is applied. The untrained G's nearly
+        # constant map makes D's standardization amplify G's adversarial gradient, so at Keras'
+        # initial scale 2**15 the first step overflows (six halvings would bring it to 2**9,
+        # where it does not; each float16 step takes ~10 s on a 2-core CPU).
+        scale = float(g_opt.initial_scale)
+        moved = step_moves_generator()
+        halved = float(g_opt.dynamic_scale) == scale / 2
+        assert moved != halved, (moved, float(g_opt.dynamic_scale))
+        if not moved:
+            g_opt.dynamic_scale.assign(2.0**9)
+            assert step_moves_generator()
     for model in (generator, discriminator):
         assert {v.dtype for v in model.weights} == {"float32"}
-    assert not np.array_equal(before, generator.get_layer("block5_conv3").kernel.numpy())
