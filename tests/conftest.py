@@ -29,19 +29,6 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY_RECORDS_SHAPE = (32, 48)  # (H, W) of the `records` fixture's images
 
 
-def pytest_collection_modifyitems(items):
-    """Files with the most `slow` tests run first (stable otherwise).
-
-    Under `-n 2 --dist=loadfile` each file goes whole to the next free worker in this order; a long
-    file handed out last (test_train_lib.py sorts late) would end the run alone on one core.
-    """
-    slow_per_file = {}
-    for item in items:
-        slow_per_file.setdefault(item.path, 0)
-        slow_per_file[item.path] += item.get_closest_marker("slow") is not None
-    items.sort(key=lambda item: -slow_per_file[item.path])
-
-
 def shared_data_root():
     """Returns the real-data folder: `$SALGAN_DATA`, else `../shared/data` beside the repo."""
     env = os.environ.get("SALGAN_DATA")
