@@ -104,6 +104,10 @@ class TrainConfig:
     num_sample_maps: int = _setting(
         4, "Predicted maps shown in TensorBoard and written to samples/.")
     demo_examples: int = _setting(32, "Size of the synthetic set for --train_data=demo.")
+    stop_at_step: int = _setting(
+        0, "Stop with a checkpoint once the global step reaches this (0: run every epoch); a "
+        "rerun with a larger value or without it goes on: a long run in slices that fit a time "
+        "slot.")
     log_every_steps: int = _setting(
         10, "Interval in steps of the progress line (losses, steps/s, ETA) and the TensorBoard "
         "scalars.")
@@ -131,7 +135,7 @@ class TrainConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("bce_epochs", "gan_epochs", "steps_per_epoch", "weight_decay", "alpha",
-                     "adversarial_weight", "val_limit"):
+                     "adversarial_weight", "val_limit", "stop_at_step"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.learning_rate <= 0:

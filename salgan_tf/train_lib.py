@@ -95,15 +95,6 @@ def _append_epoch_log(output_dir, epoch, phase, means):
         f.write(json.dumps({"epoch": epoch + 1, "phase": phase, **means}, sort_keys=True) + "\n")
 
 
-def read_epoch_log(output_dir):
-    """The per-epoch records written by `train` (one dict per finished epoch)."""
-    path = os.path.join(output_dir, EPOCH_LOG)
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def _adapt_position(progress, *, batch_size, steps_per_epoch, records, output_dir):
     """Puts a restored in-epoch position into this run's epoch layout, or refuses.
 
@@ -127,24 +118,6 @@ def _adapt_position(progress, *, batch_size, steps_per_epoch, records, output_di
     progress.step_in_epoch.assign(min(step, steps_per_epoch))
     progress.batch_size.assign(batch_size)
     progress.data_fingerprint.assign(records.fingerprint)
-
-
-def _restore(checkpoint, prefix):
-    """Restores every object, also from checkpoints written before the layout counters.
-
-    Those lack `progress/batch_size` and `progress/data_fingerprint`: they restore through a
-    checkpoint of the older shape, leaving the counters unset (0 and "", read as unknown).
-    """
-    if any(name.startswith("progress/batch_size/") for name, _ in tf.train.list_variables(prefix)):
-        checkpoint.restore(prefix).assert_consumed()
-        return
-    progress = checkpoint.progress
-    older = tf.train.Checkpoint(
-        generator=checkpoint.generator, discriminator=checkpoint.discriminator,
-        g_optimizer=checkpoint.g_optimizer, d_optimizer=checkpoint.d_optimizer,
-        progress=tf.train.Checkpoint(epoch=progress.epoch, step_in_epoch=progress.step_in_epoch,
-                                     global_step=progress.global_step))
-    older.restore(prefix).assert_consumed()
 
 
 def _resume_advice(manager):
@@ -261,50 +234,104 @@ class _StopSignals:
         return False
 
 
-def train(config, on_step=None):
-    """Runs (or resumes) a SalGAN training run described by `config`.
+def _write_scalars(writer, step, prefix, scalars):
+    """Writes `{name: value}` to TensorBoard as `<prefix>/<name>` at `step`."""
+    with writer.as_default(step=step):
+        for name, value in scalars.items():
+            tf.summary.scalar(f"{prefix}/{name}", value)
 
-    Args:
-      config: the TrainConfig.
-      on_step: optional callable `(global_step, scalars)` run after every step (hooks, tests); it
-        may raise `TrainingInterrupted` to stop the run after a checkpoint is saved.
 
-    Returns:
-      dict with the per-epoch mean content (BCE) loss `epoch_content_loss`, the final
-      `global_step` and the `output_dir`.
+def _is_time(step, every):
+    """True at every `every`-th global step (the log and checkpoint schedules)."""
+    return step % every == 0
+
+
+class _Meter:
+    """This process's step count and clocks (speed, ETA), and the running sums of one epoch.
+
+    Step scalars are summed as tensors (no host sync); the gradient-norm diagnostics, measured at
+    log steps only, are summed separately and averaged over the log steps of the epoch.
     """
-    config.validate()
-    output_dir = config.output_dir
-    os.makedirs(output_dir, exist_ok=True)
-    _check_resume_config(config, output_dir,
-                         os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR))
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
-    keras.utils.set_random_seed(config.seed)
-    strategy = distribution.make_strategy(config.strategy)
-    chief = distribution.is_chief(strategy)
 
-    records = resolve_train_files(config)
-    files = list(records.files)
-    val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
-    if val_files:
-        shards.check_records(val_files)
-    num_examples = records.num_examples
-    global_batch = config.batch_size
-    steps_per_epoch = max(num_examples // global_batch, 1)  # one partial batch if fewer examples
-    if config.steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
-    logging.info("run %s: %s", output_dir, _non_default_settings(config))
-    logging.info("training on %d examples from %d file(s); %d steps/epoch of batch %d, %d "
-                 "steps in all; %d replica(s)", num_examples, len(files), steps_per_epoch,
-                 global_batch, config.total_epochs * steps_per_epoch,
-                 strategy.num_replicas_in_sync)
+    def __init__(self, total_steps):
+        self.total_steps = total_steps
+        self.start = self.last_log_time = time.time()
+        self.steps = self.last_log_steps = 0
+        self.start_epoch()
 
-    checkpoint_dir = os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR)
-    if not chief:  # other workers write to a scratch copy, as TF's multi-worker guide does
-        checkpoint_dir = tempfile.mkdtemp(prefix="salgan_worker_ckpt_")
-        atexit.register(shutil.rmtree, checkpoint_dir, ignore_errors=True)  # never read back
-    resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+    def start_epoch(self):
+        self.epoch_start = time.time()
+        self.sums, self.count = {}, 0
+        self.term_sums, self.term_count = {}, 0
 
+    def add_step(self, step_scalars):
+        self.steps += 1
+        self.count += 1
+        for name, value in step_scalars.items():
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+
+    def add_terms(self, terms):
+        self.term_count += 1
+        for name, value in terms.items():
+            self.term_sums[name] = self.term_sums.get(name, 0.0) + value
+
+    def epoch_means(self):
+        """`(step scalar means, gradient-term means)` of the epoch so far."""
+        return ({k: float(v) / max(self.count, 1) for k, v in self.sums.items()},
+                {k: v / self.term_count for k, v in self.term_sums.items()})
+
+    def epoch_seconds(self):
+        return time.time() - self.epoch_start
+
+    def steps_per_second_since_log(self):
+        now = time.time()
+        rate = (self.steps - self.last_log_steps) / max(now - self.last_log_time, 1e-9)
+        self.last_log_time, self.last_log_steps = now, self.steps
+        return rate
+
+    def seconds_left(self, global_step):
+        """Steps still to run at this process's mean seconds per step (checkpoints included)."""
+        return (time.time() - self.start) / max(self.steps, 1) * (self.total_steps - global_step)
+
+
+@dataclasses.dataclass
+class _Run:
+    """What one training run holds: built by `_open_run`, read and advanced by the phases."""
+
+    config: config_lib.TrainConfig
+    strategy: tf.distribute.Strategy
+    chief: bool
+    files: list
+    num_examples: int
+    steps_per_epoch: int
+    generator: keras.Model
+    checkpoint: tf.train.Checkpoint
+    manager: tf.train.CheckpointManager
+    steps: steps_lib.SalGANSteps
+    writer: object
+    samples: dict
+    validator: validation.Validator | None = None
+    keeper: validation.BestEpoch | None = None
+
+    @property
+    def progress(self):
+        return self.checkpoint.progress
+
+    @property
+    def global_step(self):
+        return int(self.progress.global_step)
+
+    def phase(self, epoch):
+        """"bce" for the bootstrap epochs (0-based), "gan" after (Sec. 4.2)."""
+        return "bce" if epoch < self.config.bce_epochs else "gan"
+
+    def save(self):
+        return _save_checked(self.manager, self.checkpoint, self.samples["image"],
+                             self.global_step)
+
+
+def _build_checkpoint(config, strategy, checkpoint_dir, resuming):
+    """Both nets, both optimizers (slots built) and the progress counters, in one checkpoint."""
     with strategy.scope():
         generator = generator_lib.build_generator(
             config.image_size,
@@ -316,189 +343,264 @@ def train(config, on_step=None):
         d_optimizer = optimizers.make_optimizer(config)
         g_optimizer.build(generator.trainable_variables)
         d_optimizer.build(discriminator.trainable_variables)
-    progress = checkpoints.TrainingProgress()  # plain host variables, read from Python
     checkpoint = checkpoints.make_checkpoint(generator, discriminator, g_optimizer, d_optimizer,
-                                             progress)
+                                             checkpoints.TrainingProgress())
     manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                          max_to_keep=config.max_checkpoints)
+    return checkpoint, manager
+
+
+def _restore_or_initialise(config, checkpoint, manager):
+    """Resumes from the newest checkpoint, else starts from --init_from (fine-tuning) if given."""
+    progress = checkpoint.progress
     if manager.latest_checkpoint:
-        _restore(checkpoint, manager.latest_checkpoint)
-        for optimizer in (g_optimizer, d_optimizer):  # the rate of this run, not the saved one
-            optimizer.learning_rate = config.learning_rate
+        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        for optimizer in (checkpoint.g_optimizer, checkpoint.d_optimizer):
+            optimizer.learning_rate = config.learning_rate  # this run's rate, not the saved one
         logging.info("resumed from %s at epoch %d, step %d of the epoch (global step %d)",
                      manager.latest_checkpoint, int(progress.epoch), int(progress.step_in_epoch),
                      int(progress.global_step))
     elif config.init_from:  # only a new run: a rerun resumes the fine-tuning run itself
-        logging.info("initialised %s", init_from_lib.load_into(config.init_from, generator,
-                                                               discriminator))
-    _adapt_position(progress, batch_size=global_batch, steps_per_epoch=steps_per_epoch,
-                    records=records, output_dir=output_dir)
+        logging.info("initialised %s", init_from_lib.load_into(
+            config.init_from, checkpoint.generator, checkpoint.discriminator))
+
+
+def _open_run(config):
+    """Checks the settings and data, builds or restores the state, and returns the `_Run`."""
+    output_dir = config.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    checkpoint_dir = os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR)
+    _check_resume_config(config, output_dir, checkpoint_dir)
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    strategy = distribution.make_strategy(config.strategy)
+    chief = distribution.is_chief(strategy)
+
+    records = resolve_train_files(config)
+    val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
+    if val_files:
+        shards.check_records(val_files)
+    steps_per_epoch = max(records.num_examples // config.batch_size, 1)  # a partial batch if few
+    if config.steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
+    logging.info("run %s: %s", output_dir, _non_default_settings(config))
+    logging.info("training on %d examples from %d file(s); %d steps/epoch of batch %d, %d "
+                 "steps in all; %d replica(s)", records.num_examples, len(records.files),
+                 steps_per_epoch, config.batch_size, config.total_epochs * steps_per_epoch,
+                 strategy.num_replicas_in_sync)
+
+    if not chief:  # other workers write to a scratch copy, as TF's multi-worker guide does
+        checkpoint_dir = tempfile.mkdtemp(prefix="salgan_worker_ckpt_")
+        atexit.register(shutil.rmtree, checkpoint_dir, ignore_errors=True)  # never read back
+    resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
+    checkpoint, manager = _build_checkpoint(config, strategy, checkpoint_dir, resuming)
+    _restore_or_initialise(config, checkpoint, manager)
+    _adapt_position(checkpoint.progress, batch_size=config.batch_size,
+                    steps_per_epoch=steps_per_epoch, records=records, output_dir=output_dir)
     if chief:  # only now: a run that failed before this point leaves the directory reusable
         config_lib.save(config, output_dir)
-    starting_model_to_score = config.init_from and not manager.latest_checkpoint
-    if config.init_from and not val_files:
-        logging.warning("fine-tuning without --val_data: no held-out images choose the epoch or "
-                        "keep the starting model when fine-tuning makes it worse")
 
-    salgan_steps = steps_lib.SalGANSteps(
-        generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
-        weight_decay=config.weight_decay,
-        downsample=config.downsample, content_loss=config.content_loss,
-        adversarial_weight=config.adversarial_weight, strategy=strategy,
-        jit_compile=config.jit_compile)
-    writer = (tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
-              else tf.summary.create_noop_writer())
-    validator = keeper = None
+    files = list(records.files)
+    run = _Run(
+        config=config, strategy=strategy, chief=chief, files=files,
+        num_examples=records.num_examples, steps_per_epoch=steps_per_epoch,
+        generator=checkpoint.generator, checkpoint=checkpoint, manager=manager,
+        steps=steps_lib.SalGANSteps(
+            checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
+            checkpoint.d_optimizer, alpha=config.alpha, weight_decay=config.weight_decay,
+            downsample=config.downsample, content_loss=config.content_loss,
+            adversarial_weight=config.adversarial_weight, strategy=strategy,
+            jit_compile=config.jit_compile),
+        writer=(tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
+                else tf.summary.create_noop_writer()),
+        samples=next(iter(pipeline.make_dataset(
+            files, image_size=config.image_size, batch_size=config.num_sample_maps,
+            training=False, resize_mode=config.resize_mode, downsample=config.downsample))))
     if val_files and chief:
-        validator = validation.Validator(
+        run.validator = validation.Validator(
             val_files, image_size=config.image_size, resize_mode=config.resize_mode,
             downsample=config.downsample, batch_size=config.batch_size,
             limit=config.val_limit or None)
-        keeper = validation.BestEpoch(output_dir, config.select_metric,
-                                      metric_names=validator.metric_names)
+        run.keeper = validation.BestEpoch(output_dir, config.select_metric,
+                                          metric_names=run.validator.metric_names)
+    return run
 
-    def validate(epochs_done):
-        """Scores the generator on --val_data, records the epoch, keeps the best weights."""
-        scores = validator(generator)
-        phase = ("start" if epochs_done == 0 else
-                 "bce" if epochs_done <= config.bce_epochs else "gan")
-        if keeper.update(epochs_done, phase, scores, generator):
-            logging.info("epoch %d is the best so far: %s=%.4f", epochs_done,
-                         config.select_metric, scores[config.select_metric])
-        with writer.as_default(step=int(progress.global_step)):
-            for name, value in scores.items():
-                tf.summary.scalar(f"val/{name}", value)
-        return scores
 
-    # Fine-tuning: the starting model is "epoch 0", so no epoch that scores worse on validation
-    # becomes best_generator.weights.h5 (README "Fine-tune on your own eye-tracking data").
-    if validator is not None and starting_model_to_score:
-        validate(0)
-    # A run killed between an epoch-end checkpoint and its validation catches up here.
-    if (validator is not None and int(progress.step_in_epoch) == 0
-            and keeper.last_epoch < int(progress.epoch)):
-        validate(int(progress.epoch))
-    samples = next(iter(pipeline.make_dataset(
-        files, image_size=config.image_size, batch_size=config.num_sample_maps, training=False,
-        resize_mode=config.resize_mode, downsample=config.downsample)))
+def _validate(run, epochs_done):
+    """Scores the generator on --val_data, records the epoch, keeps the best weights."""
+    scores = run.validator(run.generator)
+    phase = "start" if epochs_done == 0 else run.phase(epochs_done - 1)
+    if run.keeper.update(epochs_done, phase, scores, run.generator):
+        logging.info("epoch %d is the best so far: %s=%.4f", epochs_done,
+                     run.config.select_metric, scores[run.config.select_metric])
+    _write_scalars(run.writer, run.global_step, "val", scores)
+    return scores
 
-    def epoch_dataset(epoch, skip):
-        ds = pipeline.make_dataset(
-            files, image_size=config.image_size, batch_size=global_batch, training=True,
-            flip=config.flip, resize_mode=config.resize_mode, seed=config.seed + epoch,
-            deterministic=True, repeat=True, drop_remainder=num_examples >= global_batch,
-            downsample=config.downsample)
-        ds = ds.skip(skip).take(steps_per_epoch - skip).map(
-            lambda batch: {k: batch[k] for k in ("image", "map", "map_small")})  # no strings: XLA
-        return strategy.experimental_distribute_dataset(ds)
 
-    epoch_content_loss = []
-    grad_sums, grad_count = {}, 0  # per-term gradient norms, measured at log steps
-    run_start, run_steps = time.time(), 0  # this process's steps: the ETA's speed
-    last_log_time, last_log_steps = run_start, 0  # the steps/s of a progress line
+def _catch_up_validation(run, *, fine_tuning_start):
+    """Scores what the best-epoch keeper has not seen yet, before any training step.
 
-    def seconds_left():
-        """Steps still to run at this run's mean seconds per step (checkpoints included)."""
-        remaining = config.total_epochs * steps_per_epoch - int(progress.global_step)
-        return (time.time() - run_start) / max(run_steps, 1) * remaining
+    Fine-tuning: the starting model is "epoch 0", so no epoch that scores worse on validation
+    becomes best_generator.weights.h5. A run killed between an epoch-end checkpoint and its
+    validation gets that epoch scored here.
+    """
+    if run.validator is None:
+        return
+    if fine_tuning_start:
+        _validate(run, 0)
+    epoch = int(run.progress.epoch)
+    if int(run.progress.step_in_epoch) == 0 and run.keeper.last_epoch < epoch:
+        _validate(run, epoch)
 
+
+def _epoch_dataset(run, epoch, skip):
+    """The epoch's batches after the first `skip`, in an order fixed by (seed, epoch)."""
+    config = run.config
+    ds = pipeline.make_dataset(
+        run.files, image_size=config.image_size, batch_size=config.batch_size, training=True,
+        flip=config.flip, resize_mode=config.resize_mode, seed=config.seed + epoch,
+        deterministic=True, repeat=True, drop_remainder=run.num_examples >= config.batch_size,
+        downsample=config.downsample)
+    ds = ds.skip(skip).take(run.steps_per_epoch - skip).map(
+        lambda batch: {k: batch[k] for k in ("image", "map", "map_small")})  # no strings: XLA
+    return run.strategy.experimental_distribute_dataset(ds)
+
+
+def _checked_scalars(run, step_scalars, step):
+    """The step's scalars as floats (a host sync), or FloatingPointError if one is not finite."""
+    scalars = {k: float(v) for k, v in step_scalars.items()}
+    if not all(np.isfinite(v) for v in scalars.values()):
+        raise FloatingPointError(f"non-finite loss at global step {step}: {scalars}; "
+                                 f"{_resume_advice(run.manager)}")
+    return scalars
+
+
+def _log_step(run, meter, batch, scalars, epoch, phase):
+    """The log step: G's per-term gradient norms (GAN phase), TensorBoard and a progress line."""
+    if phase == "gan":
+        terms = {k: float(v) for k, v in run.steps.gradient_terms(batch).items()}
+        terms["g_adversarial_to_content_grad_ratio"] = (
+            terms["g_adversarial_grad_norm"] / max(terms["g_content_grad_norm"], 1e-30))
+        meter.add_terms(terms)
+        scalars = {**scalars, **terms}
+    _write_scalars(run.writer, run.global_step, phase, scalars)
+    logging.info(_progress_line(
+        f"epoch {epoch + 1}/{run.config.total_epochs} [{phase}] step "
+        f"{int(run.progress.step_in_epoch)}/{run.steps_per_epoch}", scalars, phase,
+        steps_per_second=meter.steps_per_second_since_log(),
+        eta_seconds=meter.seconds_left(run.global_step)))
+
+
+def _run_epoch(run, meter, stop_signals):
+    """Trains the rest of the current epoch; logs and checkpoints on their step schedules.
+
+    Only log and checkpoint steps read values back from the device. The epoch's last step is
+    checkpointed by `_end_epoch` (once, with the epoch counted done), not here.
+    """
+    config, progress = run.config, run.progress
+    epoch = int(progress.epoch)
+    phase = run.phase(epoch)
+    step_fn = run.steps.bce_step if phase == "bce" else run.steps.adversarial_step
+    meter.start_epoch()
+    for batch in _epoch_dataset(run, epoch, int(progress.step_in_epoch)):
+        if config.stop_at_step and run.global_step >= config.stop_at_step:
+            raise TrainingInterrupted(f"--stop_at_step={config.stop_at_step}")
+        step_scalars = step_fn(batch)  # tensors: no host sync until a log step
+        progress.step_in_epoch.assign_add(1)
+        progress.global_step.assign_add(1)
+        meter.add_step(step_scalars)
+        step = run.global_step
+        log_now = _is_time(step, config.log_every_steps)
+        save_now = (_is_time(step, config.checkpoint_every_steps)
+                    and int(progress.step_in_epoch) < run.steps_per_epoch)
+        if log_now or save_now:
+            scalars = _checked_scalars(run, step_scalars, step)
+            if save_now:
+                run.save()
+            if log_now:
+                _log_step(run, meter, batch, scalars, epoch, phase)
+        stop_signals.check()
+
+
+def _end_epoch(run, meter):
+    """Closes the epoch: means, checkpoint, validation (best epoch), epochs.jsonl, TensorBoard."""
+    config, progress = run.config, run.progress
+    epoch = int(progress.epoch)
+    phase = run.phase(epoch)
+    means, terms = meter.epoch_means()
+    if not all(np.isfinite(v) for v in means.values()):
+        raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}: {means}")
+    means.update(terms)
+    progress.epoch.assign_add(1)
+    progress.step_in_epoch.assign(0)
+    run.save()
+    if run.validator is not None:  # after the save: a recorded epoch is never rolled back
+        means.update({f"val_{k}": v for k, v in _validate(run, epoch + 1).items()})
+    if run.chief:
+        _append_epoch_log(config.output_dir, epoch, phase, means)
+    _write_scalars(run.writer, run.global_step, "epoch", means)
+    with run.writer.as_default(step=run.global_step):
+        tf.summary.image("predicted_maps", run.generator(run.samples["image"], training=False),
+                         max_outputs=config.num_sample_maps)
+        tf.summary.image("ground_truth_maps", run.samples["map"],
+                         max_outputs=config.num_sample_maps)
+    position = (f"epoch {epoch + 1}/{config.total_epochs} [{phase}] done in "
+                f"{_format_seconds(meter.epoch_seconds())}")
+    if run.validator is not None:
+        metric = f"val_{config.select_metric}"
+        position += f", {metric}={means[metric]:.4g}"
+    logging.info(_progress_line(position, means, phase,
+                                steps_per_second=meter.count / max(meter.epoch_seconds(), 1e-9),
+                                eta_seconds=meter.seconds_left(run.global_step)))
+
+
+def _save_on_interrupt(run, interrupt):
+    """Checkpoints the current step (unless it is saved already) and says how to continue."""
+    step = run.global_step
+    latest = run.manager.latest_checkpoint
+    saved = latest if latest and latest.endswith(f"-{step}") else run.save()
+    if str(interrupt).startswith("--stop_at_step"):
+        return TrainingInterrupted(f"stopped at global step {step} ({interrupt}): saved {saved}; "
+                                   "rerun with a larger --stop_at_step, or without it, to go on")
+    return TrainingInterrupted(f"interrupted ({str(interrupt) or 'Ctrl-C'}) at global step "
+                               f"{step}: saved {saved}; rerun the same command to resume")
+
+
+def _finish(run, meter):
+    """Writes the final generator weights and sample maps; returns the run's summary."""
+    run.writer.flush()
+    if run.chief:
+        run.generator.save_weights(os.path.join(run.config.output_dir, checkpoints.FINAL_WEIGHTS))
+        _save_sample_maps(run.generator, run.samples,
+                          os.path.join(run.config.output_dir, "samples"))
+    logging.info("finished %d epochs (global step %d) in %s; checkpoints in %s",
+                 run.config.total_epochs, run.global_step,
+                 _format_seconds(time.time() - meter.start), run.manager.directory)
+    return {"global_step": run.global_step, "output_dir": run.config.output_dir}
+
+
+def train(config):
+    """Runs (or resumes) the SalGAN training run that `config` describes.
+
+    Outline: open the run (check settings and data; build, restore or initialise both nets),
+    score what validation has not seen, then per epoch train its steps and end it (checkpoint,
+    validate, keep the best epoch, log), and finish with the final weights. SIGTERM/Ctrl-C or
+    --stop_at_step stop after a step with a checkpoint (TrainingInterrupted says where).
+
+    Returns:
+      dict with the final `global_step` and the `output_dir`; per-epoch means are in
+      `<output_dir>/epochs.jsonl`.
+    """
+    config.validate()
+    run = _open_run(config)
+    _catch_up_validation(run, fine_tuning_start=bool(config.init_from)
+                         and not run.manager.latest_checkpoint)
+    meter = _Meter(total_steps=config.total_epochs * run.steps_per_epoch)
     try:
         with _StopSignals() as stop_signals:
-            while int(progress.epoch) < config.total_epochs:
-                epoch = int(progress.epoch)
-                phase = "bce" if epoch < config.bce_epochs else "gan"
-                step_fn = (salgan_steps.bce_step if phase == "bce"
-                           else salgan_steps.adversarial_step)
-                sums, count = {}, 0
-                epoch_start = time.time()
-                for batch in epoch_dataset(epoch, int(progress.step_in_epoch)):
-                    step_scalars = step_fn(batch)  # tensors: no host sync until a log step
-                    progress.step_in_epoch.assign_add(1)
-                    progress.global_step.assign_add(1)
-                    run_steps += 1
-                    count += 1
-                    for k, v in step_scalars.items():
-                        sums[k] = sums[k] + v if k in sums else v
-                    step = int(progress.global_step)
-                    log_now = step % config.log_every_steps == 0
-                    checkpoint_now = step % config.checkpoint_every_steps == 0
-                    if not (log_now or checkpoint_now or on_step is not None):
-                        stop_signals.check()
-                        continue
-                    scalars = {k: float(v) for k, v in step_scalars.items()}
-                    if not all(np.isfinite(v) for v in scalars.values()):
-                        raise FloatingPointError(f"non-finite loss at global step {step}: "
-                                                 f"{scalars}; {_resume_advice(manager)}")
-                    if phase == "gan" and log_now:
-                        terms = {k: float(v) for k, v in salgan_steps.gradient_terms(batch).items()}
-                        terms["g_adversarial_to_content_grad_ratio"] = (
-                            terms["g_adversarial_grad_norm"]
-                            / max(terms["g_content_grad_norm"], 1e-30))
-                        scalars.update(terms)
-                        for k, v in terms.items():
-                            grad_sums[k] = grad_sums.get(k, 0.0) + v
-                        grad_count += 1
-                    if log_now:
-                        with writer.as_default(step=step):
-                            for k, v in scalars.items():
-                                tf.summary.scalar(f"{phase}/{k}", v)
-                    if checkpoint_now:
-                        _save_checked(manager, checkpoint, samples["image"], step)
-                    if on_step is not None:
-                        on_step(step, scalars)
-                    if log_now:
-                        now = time.time()
-                        logging.info(_progress_line(
-                            f"epoch {epoch + 1}/{config.total_epochs} [{phase}] step "
-                            f"{int(progress.step_in_epoch)}/{steps_per_epoch}", scalars, phase,
-                            steps_per_second=(run_steps - last_log_steps) / max(
-                                now - last_log_time, 1e-9),
-                            eta_seconds=seconds_left()))
-                        last_log_time, last_log_steps = now, run_steps
-                    stop_signals.check()
-                epoch_seconds = time.time() - epoch_start
-                means = {k: float(v) / max(count, 1) for k, v in sums.items()}
-                if not all(np.isfinite(v) for v in means.values()):
-                    raise FloatingPointError(f"non-finite loss in epoch {epoch + 1}: {means}")
-                means.update({k: v / grad_count for k, v in grad_sums.items()})
-                grad_sums, grad_count = {}, 0
-                if "content_loss" in means:
-                    epoch_content_loss.append(means["content_loss"])
-                progress.epoch.assign_add(1)
-                progress.step_in_epoch.assign(0)
-                _save_checked(manager, checkpoint, samples["image"], int(progress.global_step))
-                if validator is not None:  # after the save: a recorded epoch is never rolled back
-                    means.update({f"val_{k}": v for k, v in validate(epoch + 1).items()})
-                if chief:
-                    _append_epoch_log(output_dir, epoch, phase, means)
-                with writer.as_default(step=int(progress.global_step)):
-                    for k, v in means.items():
-                        tf.summary.scalar(f"epoch/{k}", v)
-                    maps = generator(samples["image"], training=False)
-                    tf.summary.image("predicted_maps", maps, max_outputs=config.num_sample_maps)
-                    tf.summary.image("ground_truth_maps", samples["map"],
-                                     max_outputs=config.num_sample_maps)
-                position = (f"epoch {epoch + 1}/{config.total_epochs} [{phase}] done in "
-                            f"{_format_seconds(epoch_seconds)}")
-                if validator is not None:
-                    metric = f"val_{config.select_metric}"
-                    position += f", {metric}={means[metric]:.4g}"
-                logging.info(_progress_line(position, means, phase,
-                                            steps_per_second=count / max(epoch_seconds, 1e-9),
-                                            eta_seconds=seconds_left()))
+            while int(run.progress.epoch) < config.total_epochs:
+                _run_epoch(run, meter, stop_signals)
+                _end_epoch(run, meter)
     except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
-        step = int(progress.global_step)
-        saved = _save_checked(manager, checkpoint, samples["image"], step)
-        reason = str(interrupt) or "Ctrl-C"
-        raise TrainingInterrupted(f"interrupted ({reason}) at global step {step}: saved {saved}; "
-                                  "rerun the same command to resume") from None
-    writer.flush()
-    if chief:
-        generator.save_weights(os.path.join(output_dir, checkpoints.FINAL_WEIGHTS))
-        _save_sample_maps(generator, samples, os.path.join(output_dir, "samples"))
-    logging.info("finished %d epochs (global step %d) in %s; checkpoints in %s",
-                 config.total_epochs, int(progress.global_step),
-                 _format_seconds(time.time() - run_start), checkpoint_dir)
-    return {"epoch_content_loss": epoch_content_loss, "global_step": int(progress.global_step),
-            "output_dir": output_dir}
-
+        raise _save_on_interrupt(run, interrupt) from None
+    return _finish(run, meter)

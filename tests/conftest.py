@@ -68,6 +68,19 @@ def records(tmp_path_factory):
 # --------------------------------------------------------------------------- training batches
 
 
+def read_epoch_log(run_dir):
+    """The per-epoch records of a training run's `epochs.jsonl` (one dict per finished epoch)."""
+    import json
+    with open(pathlib.Path(run_dir) / "epochs.jsonl") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+@pytest.fixture(name="read_epoch_log")
+def read_epoch_log_fixture():
+    """`read_epoch_log(run_dir)`: the records of a run's epochs.jsonl, as users read them."""
+    return read_epoch_log
+
+
 def train_batch(size, n=2, seed=0):
     """A training batch of `n` random images at `size` (H, W): {"image": float32 [n, H, W, 3]
     ~N(0, 60) (caffe-preprocessed scale), "map": float32 [n, H, W, 1] in [0, 1], "map_small":

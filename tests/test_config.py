@@ -24,7 +24,7 @@ NON_DEFAULT = dict(
     d_map_input="raw", encoder_weights="imagenet", init_from="runs/x/checkpoints/ckpt-3",
     trainable="output", seed=7, mixed_precision="mixed_bfloat16", jit_compile=True,
     strategy="mirrored", checkpoint_every_steps=5, max_checkpoints=1, steps_per_epoch=3,
-    num_sample_maps=1, demo_examples=8, log_every_steps=2)
+    num_sample_maps=1, demo_examples=8, log_every_steps=2, stop_at_step=500)
 
 
 def _flag_values():

@@ -2,9 +2,11 @@
 diverged steps, runs that fail before their first step, SIGTERM.
 
 Tiny runs: 8 synthetic 32x48 examples, batch 2, 2 BCE epochs of 4 steps; checkpoints only where
-a test needs them (each holds both nets and their AdaGrad slots). Every run that could loop
-forever on a bug gets `_bounded`, which fails the test instead of hanging.
+a test needs them (each holds both nets and their AdaGrad slots). Every run stops at global step
+20 at the latest (`stop_at_step`), so a loop that would never end fails the test instead of
+hanging it.
 """
+import dataclasses
 import json
 import os
 import random
@@ -30,18 +32,10 @@ KILL_STEPS = sorted(random.Random(13).sample(range(1, 4), 2))  # seeded kill poi
 def _config(output_dir, **overrides):
     values = dict(output_dir=str(output_dir), train_data="demo", demo_examples=8, image_height=32,
                   image_width=48, batch_size=2, bce_epochs=2, gan_epochs=0,
-                  checkpoint_every_steps=100, num_sample_maps=2, log_every_steps=1)
+                  checkpoint_every_steps=100, num_sample_maps=2, log_every_steps=1,
+                  stop_at_step=20)
     values.update(overrides)
     return config_lib.TrainConfig(**values)
-
-
-def _bounded(limit=20, stop_at=None):
-    """on_step hook: fails past `limit` steps (a hang), interrupts at `stop_at`."""
-    def on_step(step, scalars):
-        assert step <= limit, f"training did not end: global step {step}"
-        if step == stop_at:
-            raise train_lib.TrainingInterrupted("test")
-    return on_step
 
 
 def _saved(run_dir, name):
@@ -94,13 +88,18 @@ _TRAIN_SCRIPT = """
             time.sleep(600)
         return real_build(**fields)
 
-    def on_step(step, scalars):  # stalls after the step (its checkpoint is saved)
+    real_save = train_lib._save_checked
+
+    def save_checked(manager, checkpoint, images, step):  # stalls once step's checkpoint is saved
+        saved = real_save(manager, checkpoint, images, step)
         if marker == f"step {step}":
             print(marker, flush=True)
             time.sleep(600)
+        return saved
 
     records.build_record = build_record
-    train_lib.train(config, on_step=on_step)
+    train_lib._save_checked = save_checked
+    train_lib.train(config)
 """
 
 
@@ -113,7 +112,7 @@ def test_kill_9_while_writing_demo_data_then_rerun_trains_on_all_of_it(tmp_path)
     config = _config(tmp_path / "run")
     _kill_at(_spawn(_TRAIN_SCRIPT, _config_json(config), "demo 5"), "demo 5")
     assert not (tmp_path / "run" / "demo_data").exists()  # nothing under the real name
-    result = train_lib.train(config, on_step=_bounded())
+    result = train_lib.train(config)
     assert result["global_step"] == 8  # 8 examples / batch 2 = 4 steps x 2 epochs
     assert sorted(os.listdir(tmp_path / "run" / "demo_data")) == [
         "manifest.json", "synthetic-00000-of-00001.tfrecord"]
@@ -127,7 +126,7 @@ def test_kill_9_then_resume_with_a_larger_batch_ends(tmp_path, kill_step):
     config = _config(run, checkpoint_every_steps=1)
     _kill_at(_spawn(_TRAIN_SCRIPT, _config_json(config), f"step {kill_step}"), f"step {kill_step}")
     assert int(_saved(run, "global_step")) == kill_step
-    result = train_lib.train(_config(run, batch_size=4), on_step=_bounded())
+    result = train_lib.train(_config(run, batch_size=4))
     # kill_step x 2 examples done = step kill_step * 2 // 4 of the 2-step epoch, then epoch 2
     assert result["global_step"] == kill_step + (2 - kill_step * 2 // 4) + 2
     assert int(_saved(run, "batch_size")) == 4
@@ -136,8 +135,8 @@ def test_kill_9_then_resume_with_a_larger_batch_ends(tmp_path, kill_step):
 def test_resume_with_a_shorter_epoch_than_the_saved_position_ends(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(train_lib.TrainingInterrupted):
-        train_lib.train(_config(run), on_step=_bounded(stop_at=3))
-    result = train_lib.train(_config(run, steps_per_epoch=2), on_step=_bounded())
+        train_lib.train(_config(run, stop_at_step=3))
+    result = train_lib.train(_config(run, steps_per_epoch=2))
     assert result["global_step"] == 3 + 2  # step 3 of a 2-step epoch: that epoch is done
 
 
@@ -146,37 +145,37 @@ def test_resume_on_other_data_behind_the_same_glob_is_refused(tmp_path):
     synthetic.write_synthetic_tfrecords(str(data), 8, 32, 48, seed=1)
     config = _config(tmp_path / "run", train_data=str(data / "*.tfrecord"))
     with pytest.raises(train_lib.TrainingInterrupted):
-        train_lib.train(config, on_step=_bounded(stop_at=1))
+        train_lib.train(dataclasses.replace(config, stop_at_step=1))
     synthetic.write_synthetic_tfrecords(str(data), 8, 32, 48, seed=2)  # same names, other data
     with pytest.raises(train_lib.RunSettingsError, match="trained on other data"):
-        train_lib.train(config, on_step=_bounded())
+        train_lib.train(config)
 
 
-def test_diverged_first_run_writes_no_checkpoint_and_the_corrected_rerun_trains(tmp_path):
+def test_diverged_first_run_writes_no_checkpoint_and_the_corrected_rerun_trains(tmp_path,
+                                                                                read_epoch_log):
     run = tmp_path / "run"
     with pytest.raises(FloatingPointError) as failure:
-        train_lib.train(_config(run, learning_rate=1e10, checkpoint_every_steps=1),
-                        on_step=_bounded())
+        train_lib.train(_config(run, learning_rate=1e10, checkpoint_every_steps=1))
     # the update of step 1 diverged (weights ~1e10, still finite); its loss did not show it
     assert tf.train.latest_checkpoint(str(run / "checkpoints")) is None
     assert re.search("diverged at global step 1.*no checkpoint was written", str(failure.value))
-    result = train_lib.train(_config(run, learning_rate=3e-4), on_step=_bounded())
-    assert result["global_step"] == 8 and np.all(np.isfinite(result["epoch_content_loss"]))
+    result = train_lib.train(_config(run, learning_rate=3e-4))
+    assert result["global_step"] == 8
+    assert np.all(np.isfinite([e["content_loss"] for e in read_epoch_log(run)]))
     assert _all_checkpoints_finite(run)
 
 
 def test_divergence_after_a_good_checkpoint_names_it_and_the_rerun_resumes_from_it(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(train_lib.TrainingInterrupted):
-        train_lib.train(_config(run), on_step=_bounded(stop_at=2))
+        train_lib.train(_config(run, stop_at_step=2))
     good = tf.train.latest_checkpoint(str(run / "checkpoints"))
     assert good.endswith("ckpt-2")
     with pytest.raises(FloatingPointError, match=f"step 3.*last good checkpoint is {good}"):
-        train_lib.train(_config(run, learning_rate=1e10, checkpoint_every_steps=1),
-                        on_step=_bounded())
+        train_lib.train(_config(run, learning_rate=1e10, checkpoint_every_steps=1))
     assert tf.train.latest_checkpoint(str(run / "checkpoints")) == good
     assert _all_checkpoints_finite(run)
-    result = train_lib.train(_config(run, learning_rate=3e-4), on_step=_bounded())
+    result = train_lib.train(_config(run, learning_rate=3e-4))
     assert result["global_step"] == 8
     generator, _ = checkpoints.load_generator(str(run))
     assert all(np.all(np.isfinite(w)) for w in generator.get_weights())
@@ -186,7 +185,7 @@ def test_run_failing_before_its_first_step_leaves_the_directory_reusable(tmp_pat
     run = tmp_path / "run"
     with pytest.raises(FileNotFoundError, match="matches no TFRecord file"):
         train_lib.train(_config(run, train_data=str(tmp_path / "typo-*.tfrecord")))
-    result = train_lib.train(_config(run, bce_epochs=1), on_step=_bounded())  # corrected command
+    result = train_lib.train(_config(run, bce_epochs=1))  # corrected command
     assert result["global_step"] == 4
     assert config_lib.load(str(run)).train_data == "demo"
 
