@@ -26,7 +26,7 @@ from salgan_tf import atomic
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
-from salgan_tf import distribution
+from salgan_tf import strategy as strategy_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import init_from as init_from_lib
 from salgan_tf import optimizers
@@ -280,8 +280,8 @@ def train(config, on_step=None):
                          os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR))
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    strategy = distribution.make_strategy(config.strategy)
-    chief = distribution.is_chief(strategy)
+    strategy = strategy_lib.make_strategy(config.strategy)
+    chief = strategy_lib.is_chief(strategy)
 
     records = resolve_train_files(config)
     files = list(records.files)
