@@ -31,19 +31,23 @@ import tensorflow as tf
 from absl import logging
 
 from salgan_tf import atomic
+from salgan_tf import eval_results
 from salgan_tf import evaluate_lib
 from salgan_tf import inference
 from salgan_tf import losses
+from salgan_tf import map_sources
 from salgan_tf import preprocessing
+from salgan_tf.data import eval_examples
 from salgan_tf.data import pipeline
 from salgan_tf.data import shards
+from salgan_tf.metrics import table as metric_table
 
 # The issue's metric set: the exact (sampling-free) AUC-Borji and sAUC, so an epoch-to-epoch
 # change is never sampling noise. Names are evaluate_lib's columns.
 VALIDATION_METRICS = ("auc_judd", "auc_borji_exact", "sauc_exact", "nss", "cc", "kld", "sim",
                       "ig")
 # The metrics that need only the ground-truth map (records converted without fixations).
-MAP_METRICS = evaluate_lib.MAP_METRICS
+MAP_METRICS = metric_table.MAP_METRICS
 # Mean BCE on downsampled maps (the bootstrap loss), the loop's `val/content_loss`.
 CONTENT_LOSS = "content_loss"
 
@@ -56,10 +60,10 @@ def higher_is_better(metric):
     """True when a larger value of `metric` (a `VALIDATION_METRICS` name or "content_loss") wins."""
     if metric == CONTENT_LOSS:
         return False
-    if metric not in evaluate_lib.METRICS:
+    if metric not in metric_table.METRICS:
         raise ValueError(f"unknown validation metric {metric!r}; choose from "
                          f"{list(VALIDATION_METRICS) + [CONTENT_LOSS]}")
-    return evaluate_lib.METRICS[metric][0]
+    return metric_table.METRICS[metric].higher_is_better
 
 
 class Validator:
@@ -106,7 +110,7 @@ class Validator:
         # Each file read on its own (an existing path is not a pattern), in sorted order, as
         # `evaluate --data=<glob>` reads them; `limit` counts records across files.
         records = itertools.chain.from_iterable(
-            evaluate_lib.read_tfrecord_examples(path) for path in self._files)
+            eval_examples.read_tfrecord_examples(path) for path in self._files)
         examples, inputs = [], []
         for example in itertools.islice(records, limit):
             rgb = inference.as_rgb(example.image, name=example.name)
@@ -191,14 +195,14 @@ class Validator:
             example = prepared.example
             # The same two steps as `evaluate --model`: the predictor's resize to the original
             # size, then evaluate_lib's float64 copy.
-            saliency = evaluate_lib.resize_map(
+            saliency = map_sources.resize_map(
                 self._predictor.to_original_size(small_map, example.shape), example.shape,
                 out=buffers.setdefault(example.shape, np.empty(example.shape)))
             config = self._config if len(example.fixations) else self._map_config
             scores = evaluate_lib.score_map(saliency, example, config=config, prepared=prepared)
             rows.append({"source": "validation", **{m: scores.get(m, math.nan)
                                                     for m in self.metric_names[:-1]}})
-        summary = evaluate_lib.summarize(rows, list(self.metric_names[:-1]))["validation"]
+        summary = eval_results.summarize(rows, list(self.metric_names[:-1]))["validation"]
         results = {m: summary[m]["mean"] for m in self.metric_names[:-1]}
         results[CONTENT_LOSS] = float(tf.reduce_mean(content))
         end = time.perf_counter()
