@@ -286,8 +286,7 @@ def train(config, on_step=None):
     records = resolve_train_files(config)
     files = list(records.files)
     val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
-    if val_files:
-        shards.check_records(val_files)
+    val_records = shards.check_records(val_files) if val_files else None  # checked once
     num_examples = records.num_examples
     global_batch = config.batch_size
     steps_per_epoch = max(num_examples // global_batch, 1)  # one partial batch if fewer examples
@@ -351,7 +350,7 @@ def train(config, on_step=None):
     validator = keeper = None
     if val_files and chief:
         validator = validation.Validator(
-            val_files, image_size=config.image_size, resize_mode=config.resize_mode,
+            val_records, image_size=config.image_size, resize_mode=config.resize_mode,
             downsample=config.downsample, batch_size=config.batch_size,
             limit=config.val_limit or None)
         keeper = validation.BestEpoch(output_dir, config.select_metric,
