@@ -52,6 +52,13 @@ class _HideLibraryInfo(std_logging.Filter):
             self._directories)
 
 
+def _hide_library_info():
+    """Drops the Python INFO records of TensorFlow and Keras from absl's log handler."""
+    from absl import logging
+
+    logging.get_absl_handler().addFilter(_HideLibraryInfo(("tensorflow", "keras")))
+
+
 @contextlib.contextmanager
 def _quiet_tensorflow_loading():
     """Hides TensorFlow's INFO/WARNING log; use around the first `import tensorflow`.
@@ -62,10 +69,8 @@ def _quiet_tensorflow_loading():
     while TF loads and passed on without the C++ log lines below that level. TF's and Keras's
     Python INFO records are dropped by a filter on absl's log handler.
     """
-    from absl import logging
-
     min_level = int(os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _QUIET_TF_CPP_MIN_LOG_LEVEL))
-    logging.get_absl_handler().addFilter(_HideLibraryInfo(("tensorflow", "keras")))
+    _hide_library_info()
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -109,9 +114,11 @@ def quiet_start(verbosity):
     """
     if verbosity >= 1:
         return False
-    if "tensorflow" not in sys.modules:
-        with _quiet_tensorflow_loading():
-            import tensorflow  # noqa: F401  (loaded here, under the quiet log level)
+    if "tensorflow" in sys.modules:  # imported at the CLI module's top: only its Python log
+        _hide_library_info()        # can still be hidden
+        return True
+    with _quiet_tensorflow_loading():
+        import tensorflow  # noqa: F401  (loaded here, under the quiet log level)
     return True
 
 
