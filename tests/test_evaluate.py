@@ -53,6 +53,18 @@ def test_reads_records_at_original_size(records):
     assert len(list(eval_examples.read_tfrecord_examples(records, limit=3))) == 3
 
 
+def test_one_pass_checks_the_manifest_once_and_opens_each_file_once(tmp_path, file_opens):
+    from salgan_tf.data import synthetic
+
+    synthetic.write_synthetic_tfrecords(str(tmp_path), n=4, height=16, width=24, num_shards=2)
+    files = shards.glob_records(str(tmp_path / "*.tfrecord"))
+    shards.check_records(files)  # SHA-256s cached: what is left to count is the reading
+    opens = file_opens(tmp_path)
+    assert len(list(eval_examples.read_tfrecord_examples(str(tmp_path / "*.tfrecord")))) == 4
+    counts = opens.counts()
+    assert counts == {"manifest.json": 1, **{os.path.basename(f): 1 for f in files}}, counts
+
+
 def test_missing_and_corrupt_records_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="matches no TFRecord"):
         list(eval_examples.read_tfrecord_examples(str(tmp_path / "none-*.tfrecord")))

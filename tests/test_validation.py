@@ -164,47 +164,13 @@ def test_mixed_records_average_fixation_metrics_over_records_with_fixations(
         assert b[name] == pytest.approx((6 * a[name] + 2 * c[name]) / 8, abs=1e-9), name
 
 
-class _FileOpens:
-    """Counts open() calls on the files of one folder, from any thread or library (TensorFlow's
-    C++ readers included), with Linux inotify (IN_OPEN)."""
-
-    IN_OPEN = 0x20
-
-    def __init__(self, folder):
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        self._fd = libc.inotify_init1(os.O_NONBLOCK)
-        if self._fd < 0 or libc.inotify_add_watch(self._fd, os.fsencode(folder),
-                                                  self.IN_OPEN) < 0:
-            pytest.skip(f"inotify unavailable (errno {ctypes.get_errno()})")
-
-    def counts(self):
-        """{file name: opens since the watch started}; closes the watch."""
-        import struct
-        counts, data = {}, b""
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except BlockingIOError:
-                break
-            data += chunk
-        os.close(self._fd)
-        offset = 0
-        while offset < len(data):
-            _, _, _, length = struct.unpack_from("iIII", data, offset)
-            name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
-            counts[name] = counts.get(name, 0) + 1
-            offset += 16 + length
-        return counts
-
-
-def test_records_are_read_once_for_all_epochs(tmp_path, generator):
+def test_records_are_read_once_for_all_epochs(tmp_path, generator, file_opens):
     """Building the validator and validating two epochs opens each record file once."""
     synthetic.write_synthetic_tfrecords(str(tmp_path), n=4, height=ORIGINAL[0],
                                         width=ORIGINAL[1], seed=3, num_shards=2)
     files = shards.glob_records(str(tmp_path / "*.tfrecord"))
     records = shards.check_records(files)  # what the training loop passes: checked once, there
-    opens = _FileOpens(tmp_path)
+    opens = file_opens(tmp_path)
     validator = validation.Validator(records, image_size=NET, downsample=4)
     validator(generator)
     validator(generator)

@@ -41,7 +41,7 @@ def read_tfrecord_examples(file_pattern, *, with_images=True, limit=None):
     Raises:
       FileNotFoundError: a glob matches nothing (`salgan_tf.data.shards.glob_records`).
       salgan_tf.data.shards.ManifestError: the files do not match their manifest.json (checked
-        before the first example is yielded).
+        once, before the first example is yielded).
       ValueError: a corrupt record, naming its file.
     """
     import tensorflow as tf
@@ -54,7 +54,7 @@ def read_tfrecord_examples(file_pattern, *, with_images=True, limit=None):
     count = 0
     for path in paths:
         try:
-            for record in pipeline.evaluation_dataset(path).as_numpy_iterator():
+            for record in pipeline.original_size_dataset([path]).as_numpy_iterator():
                 if limit is not None and count >= limit:
                     return
                 yield example_from_record(record, with_images=with_images)

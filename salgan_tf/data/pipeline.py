@@ -254,7 +254,12 @@ def evaluation_dataset(file_pattern):
     `original_size` (int32 `[2]`). Models see `image` through `resize_image` + `vgg_preprocess`
     and their output goes back through `resize_map_to_original`.
     """
-    ds = tf.data.TFRecordDataset(_checked_files(file_pattern))
+    return original_size_dataset(_checked_files(file_pattern))
+
+
+def original_size_dataset(paths):
+    """`evaluation_dataset` of TFRecord files the caller checked (`shards.check_records`)."""
+    ds = tf.data.TFRecordDataset(list(paths))
     return ds.map(lambda serialized: _at_original_size(decode_example(serialized)),
                   num_parallel_calls=AUTOTUNE, deterministic=True)
 
