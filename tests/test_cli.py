@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import scipy.io
 from PIL import Image
 
@@ -53,6 +54,23 @@ def test_convert_verbosity_1_brings_back_tensorflow_log(tmp_path):
     status, log = _convert(tmp_path, "--verbosity=1")
     assert status == 0, log
     assert CPP_LOG_LINE.search(log), log  # e.g. cpu_feature_guard.cc, cudart_stub.cc
+
+
+@pytest.mark.parametrize("command", [
+    ("salgan_tf.evaluate", "--data={missing}/x-*.tfrecord", "--baseline"),
+    ("salgan_tf.predict", "--model={missing}", "--input={missing}", "--output={missing}/maps"),
+    ("salgan_tf.export", "tflite", "--saved_model={missing}", "--output={missing}/x.tflite"),
+], ids=["evaluate", "predict", "export"])
+def test_other_clis_print_only_their_own_error(tmp_path, command):
+    """Bad input: the one-line error, and no TensorFlow log although TensorFlow was loaded."""
+    module, *args = command
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-m", module, *(a.format(missing=tmp_path / "none") for a in args)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=300)
+    assert done.returncode != 0 and str(tmp_path / "none") in done.stdout, done.stdout
+    assert not CPP_LOG_LINE.search(done.stdout), done.stdout
 
 
 def test_requested_verbosity_reads_every_spelling_before_parsing(tmp_path):
