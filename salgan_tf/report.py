@@ -30,7 +30,6 @@ from PIL import ImageDraw
 
 from salgan_tf import atomic
 from salgan_tf import eval_results
-from salgan_tf import evaluate_lib
 from salgan_tf import heatmap
 from salgan_tf import map_sources
 from salgan_tf import pages
