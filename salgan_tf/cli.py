@@ -6,7 +6,9 @@ At the default verbosity its log holds the tool's own lines: TensorFlow's C++ st
 records TensorFlow and Keras write through absl are hidden; `--verbosity=1` brings them back.
 TF_CPP_MIN_LOG_LEVEL is read when TensorFlow loads, so a CLI module imports TensorFlow only
 inside `main` (or after `quiet_start`), never at its top; `salgan-export`, which imports its
-format module before the flags are parsed, reads the verbosity with `requested_verbosity`.
+format module before the flags are parsed, reads the verbosity with `requested_verbosity`. The
+importers (salgan_tf.tools.import_salgan, import_vgg16) import Keras at their top (the generator's
+tables), so their TensorFlow start-up lines still show.
 """
 import contextlib
 import importlib.util
@@ -110,7 +112,8 @@ def quiet_start(verbosity):
     """Loads TensorFlow with its log hidden unless absl's `verbosity` is 1 or more.
 
     Call before anything imports TensorFlow (`run` does, once the flags are parsed, before the
-    CLI's `main`); a no-op when TensorFlow is already loaded. Returns True when the log is hidden.
+    CLI's `main`). When TensorFlow is already loaded its start-up lines are out; only its Python
+    INFO log is hidden then. Returns True when the log is hidden.
     """
     if verbosity >= 1:
         return False
