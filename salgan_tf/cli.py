@@ -1,4 +1,4 @@
-"""Starting a command-line tool: a quiet TensorFlow, and the same `--help` as `python -m` or `salgan-X`.
+"""How every command-line tool starts: a quiet TensorFlow, and `--help` as under `python -m`.
 
 Every CLI (train, convert, evaluate, predict, export, serve, the importers) starts through `run`.
 At the default verbosity its log holds the tool's own lines: TensorFlow's C++ start-up log

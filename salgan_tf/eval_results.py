@@ -45,7 +45,8 @@ def table_cells(summary, metric_names=None, *, digits=4):
     """
     sources = list(summary)
     metric_names = metric_names or (list(summary[sources[0]]) if sources else [])
-    header = ["source"] + [f"{m} {'↑' if METRICS[m].higher_is_better else '↓'}" for m in metric_names]
+    header = ["source"] + [f"{m} {'↑' if METRICS[m].higher_is_better else '↓'}"
+                           for m in metric_names]
     body = []
     for source in sources:
         cells = [source]
@@ -97,7 +98,8 @@ def write_results(rows, summary, output_dir, *, config=None, extra=None):
         "summary": json_safe(summary),
         "per_image": json_safe(rows),
         "config": dataclasses.asdict(config) if config is not None else None,
-        "metrics": {m: {"higher_is_better": METRICS[m].higher_is_better, "meaning": METRICS[m].meaning}
+        "metrics": {m: {"higher_is_better": METRICS[m].higher_is_better,
+                        "meaning": METRICS[m].meaning}
                     for m in METRICS},
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **(extra or {}),

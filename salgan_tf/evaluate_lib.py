@@ -197,7 +197,8 @@ def evaluate(examples: Iterable[EvalExample], sources: Mapping[str, map_sources.
 
 
 def run(examples_factory: Callable[[], Iterable[EvalExample]],
-        sources: Mapping[str, map_sources.MapSource], *, config: EvalConfig, output_dir=None, progress=None, on_map=None):
+        sources: Mapping[str, map_sources.MapSource], *, config: EvalConfig, output_dir=None,
+        progress=None, on_map=None):
     """The whole evaluation: two passes over the examples (fixations first, for sAUC's negatives).
 
     Args:

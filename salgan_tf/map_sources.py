@@ -74,7 +74,8 @@ def maps_dir_source(maps_dir) -> MapSource:
 
 
 def predictor_source(predictor) -> MapSource:
-    """Source calling `predictor.predict(rgb_uint8 [H, W, 3]) -> [H, W] map` (salgan_tf.inference)."""
+    """Source calling `predictor.predict(rgb_uint8 [H, W, 3]) -> [H, W] map`
+    (salgan_tf.inference)."""
 
     def source(example):
         if example.image is None:

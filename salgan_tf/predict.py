@@ -29,7 +29,8 @@ flags.DEFINE_string("input", None, "An image file or a folder of images (recursi
                     required=True)
 flags.DEFINE_string("output", None, "Output folder for the PNG maps.", required=True)
 flags.DEFINE_bool("overlay", False, "Also write heat-map overlays to <output>/overlays/.")
-flags.DEFINE_integer("batch_size", None, "Images per network call (default: inference.DEFAULT_BATCH_SIZE).")
+flags.DEFINE_integer("batch_size", None,
+                     "Images per network call (default: inference.DEFAULT_BATCH_SIZE).")
 flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
                   "Override the model's resize mode (default: the training run's).")
 flags.DEFINE_enum("postprocess", "none", ["none", "paper"],
