@@ -69,7 +69,7 @@ def parse_args():
 def osie_examples(osie_dir, first, count):
     """EvalExamples (image, GT density, 0-based fixations) of OSIE images [first, first+count) in
     fixations.mat order (1001, 1002, ...), read as salgan_tf.convert reads them."""
-    from salgan_tf import evaluate_lib
+    from salgan_tf.data import eval_examples
     from salgan_tf.data import images
     from salgan_tf.data import prepare
     from salgan_tf.data.readers import osie
@@ -77,7 +77,7 @@ def osie_examples(osie_dir, first, count):
     examples = []
     for raw in itertools.islice(osie.read(osie_dir), first, first + count):
         image = images.decode_image(raw.image_path)
-        examples.append(evaluate_lib.EvalExample(
+        examples.append(eval_examples.EvalExample(
             name=os.path.basename(raw.image_path),
             gt_map=prepare.ground_truth_map(raw, image.shape[:2], osie.NAME),
             fixations=np.stack([raw.fixation_rows, raw.fixation_cols], axis=1), image=image))
@@ -123,6 +123,7 @@ def main():
     from salgan_tf import evaluate_lib
     from salgan_tf import generator as generator_lib
     from salgan_tf import inference
+    from salgan_tf import map_sources
     from salgan_tf import metrics
     from salgan_tf import preprocessing
     from salgan_tf.export import saved_model as saved_model_lib
@@ -226,8 +227,8 @@ def main():
     if args.skip_metrics:
         return
     config = evaluate_lib.EvalConfig(metrics=("auc_judd", "nss", "cc", "kld", "sim"))
-    sources = {name: evaluate_lib.predictor_source(p) for name, p in predictors.items()}
-    sources[evaluate_lib.BASELINE_SOURCE] = evaluate_lib.center_bias_source(config)
+    sources = {name: map_sources.predictor_source(p) for name, p in predictors.items()}
+    sources[map_sources.BASELINE_SOURCE] = map_sources.center_bias_source(config)
     _, summary, table = evaluate_lib.run(lambda: evaluation, sources, config=config)
     print(f"\nmetrics on {len(evaluation)} OSIE images (MIT conventions):\n{table}")
     float_kld = summary["saved_model"]["kld"]["mean"]

@@ -21,6 +21,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import metrics_osie_data as osie  # noqa: E402
 
 from salgan_tf import evaluate_lib  # noqa: E402
+from salgan_tf import map_sources  # noqa: E402
+from salgan_tf.data import eval_examples  # noqa: E402
 
 
 def write_records(records_dir, first, last, shared_data=None):
@@ -62,10 +64,10 @@ def main():
         count = write_records(records_dir, args.first, args.last, args.shared_data)
         print(f"wrote {count} records to {pattern} in {time.perf_counter() - start:.1f} s")
     config = evaluate_lib.EvalConfig()
-    sources = {evaluate_lib.BASELINE_SOURCE: evaluate_lib.center_bias_source(config)}
+    sources = {map_sources.BASELINE_SOURCE: map_sources.center_bias_source(config)}
     start = time.perf_counter()
     rows, _, table = evaluate_lib.run(
-        lambda: evaluate_lib.read_tfrecord_examples(pattern, with_images=False), sources,
+        lambda: eval_examples.read_tfrecord_examples(pattern, with_images=False), sources,
         config=config, output_dir=args.output_dir)
     print(f"scored {len(rows)} images in {time.perf_counter() - start:.1f} s "
           f"(per-image CSV + JSON in {args.output_dir})\n")

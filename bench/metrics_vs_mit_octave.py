@@ -30,8 +30,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import metrics_vs_pysaliency as osie_bench  # noqa: E402
 
 from salgan_tf import baselines  # noqa: E402
-from salgan_tf import evaluate_lib  # noqa: E402
 from salgan_tf import metrics  # noqa: E402
+from salgan_tf.metrics import negatives  # noqa: E402
 
 # name: (Octave expression for image i, our function of (S, points, other_points, G, B))
 METRICS = {
@@ -84,7 +84,7 @@ def main():
     names, fixations, gts, preds, examples = osie_bench.build_data(args.images, args.shared_data)
     shape = gts.shape[1:]
     by_name = {e.name: (e.shape, e.fixations) for e in examples}
-    shuffled = evaluate_lib.ShuffledNegatives(by_name, other_images=10, seed=0)
+    shuffled = negatives.ShuffledNegatives(by_name, other_images=10, seed=0)
     others = [shuffled.sampled(name, shape) for name in names]
     binary = [metrics.fixation_map_from_points(fixations[n], shape) > 0 for n in names]
     other_maps = [metrics.fixation_map_from_points(o, shape) > 0 for o in others]

@@ -28,6 +28,9 @@ import metrics_osie_data as osie  # noqa: E402
 
 from salgan_tf import baselines  # noqa: E402
 from salgan_tf import evaluate_lib  # noqa: E402
+from salgan_tf.data import eval_examples  # noqa: E402
+from salgan_tf.metrics import negatives  # noqa: E402
+from salgan_tf.metrics import table as metric_table  # noqa: E402
 
 # Our metric -> the pysaliency result it is compared with (worker keys).
 PAIRS = [
@@ -48,7 +51,7 @@ def build_data(num_images, shared_data=None):
     names = sorted(fixations)
     gts = np.stack([osie.gt_map_from_fixations(fixations[n]) for n in names]).astype(np.float32)
     preds = np.stack([osie.fake_prediction(g, i) for i, g in enumerate(gts)]).astype(np.float32)
-    examples = [evaluate_lib.EvalExample(name=n, gt_map=gts[i].astype(np.float64),
+    examples = [eval_examples.EvalExample(name=n, gt_map=gts[i].astype(np.float64),
                                          fixations=fixations[n]) for i, n in enumerate(names)]
     return names, fixations, gts, preds, examples
 
@@ -56,7 +59,7 @@ def build_data(num_images, shared_data=None):
 def score_ours(examples, preds, config, repeats=1):
     """Rows and the best-of-`repeats` (wall seconds, CPU seconds) of evaluate_lib.evaluate."""
     by_name = {e.name: (e.shape, e.fixations) for e in examples}
-    shuffled = evaluate_lib.ShuffledNegatives(by_name, other_images=config.shuffled_other_images,
+    shuffled = negatives.ShuffledNegatives(by_name, other_images=config.shuffled_other_images,
                                               seed=config.seed)
     lookup = {e.name: preds[i] for i, e in enumerate(examples)}
     wall = cpu = float("inf")
@@ -82,8 +85,8 @@ def main():
           f"(HxW), {sum(len(f) for f in fixations.values())} fixations")
 
     all_rows, ours_all = score_ours(examples, preds, evaluate_lib.EvalConfig(), args.repeats)
-    print(f"ours, all {len(evaluate_lib.DEFAULT_METRICS)} metrics "
-          f"({', '.join(evaluate_lib.DEFAULT_METRICS)}): {ours_all[0]:.2f} s wall, "
+    print(f"ours, all {len(metric_table.DEFAULT_METRICS)} metrics "
+          f"({', '.join(metric_table.DEFAULT_METRICS)}): {ours_all[0]:.2f} s wall, "
           f"{ours_all[1]:.2f} s CPU")
     _, ours_same = score_ours(examples, preds, evaluate_lib.EvalConfig(metrics=SAME_WORK),
                               args.repeats)
@@ -112,7 +115,7 @@ def main():
           ", ".join(f"{k} {v:.2f}" for k, v in theirs["cpu_seconds"].items()) + "]")
     print(f"speed-up on the same set: {same_wall / ours_same[0]:.1f}x wall, "
           f"{same_cpu / ours_same[1]:.1f}x CPU; counting all our "
-          f"{len(evaluate_lib.DEFAULT_METRICS)} metrics: {same_cpu / ours_all[1]:.1f}x CPU")
+          f"{len(metric_table.DEFAULT_METRICS)} metrics: {same_cpu / ours_all[1]:.1f}x CPU")
 
     # Per metric: the AUCs are where vectorising pays; CC/KLD/SIM/NSS/IG are a few NumPy passes
     # over the image in both libraries (memory-bound), so they cannot be 10x apart. Each of our

@@ -12,6 +12,8 @@ import functools
 
 from salgan_tf import evaluate_lib
 from salgan_tf import inference
+from salgan_tf import map_sources
+from salgan_tf.data import eval_examples
 
 
 def main():
@@ -24,8 +26,8 @@ def main():
     for name in ("none", "paper"):
         predictor = inference.load_predictor(args.model)
         predictor.postprocess = name
-        sources[f"postprocess={name}"] = evaluate_lib.predictor_source(predictor)
-    examples = functools.partial(evaluate_lib.read_tfrecord_examples, args.data,
+        sources[f"postprocess={name}"] = map_sources.predictor_source(predictor)
+    examples = functools.partial(eval_examples.read_tfrecord_examples, args.data,
                                  limit=args.max_images)
     _, _, table = evaluate_lib.run(examples, sources, config=evaluate_lib.EvalConfig())
     print(f"model {args.model}, data {args.data}")

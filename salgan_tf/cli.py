@@ -1,12 +1,136 @@
-"""Starting a command-line tool the same way as `python -m salgan_tf.X` or as `salgan-X`."""
+"""How every command-line tool starts: a quiet TensorFlow, and `--help` as under `python -m`.
+
+Every CLI (train, convert, evaluate, predict, export, serve, the importers) starts through `run`.
+At the default verbosity its log holds the tool's own lines: TensorFlow's C++ start-up log
+(oneDNN, `cudart_stub ... Could not find cuda drivers`, `failed call to cuInit`) and the INFO
+records TensorFlow and Keras write through absl are hidden; `--verbosity=1` brings them back.
+TF_CPP_MIN_LOG_LEVEL is read when TensorFlow loads, so a CLI module imports TensorFlow only
+inside `main` (or after `quiet_start`), never at its top; `salgan-export`, which imports its
+format module before the flags are parsed, reads the verbosity with `requested_verbosity`. The
+importers (salgan_tf.tools.import_salgan, import_vgg16) import Keras at their top (the generator's
+tables), so their TensorFlow start-up lines still show.
+"""
+import contextlib
+import importlib.util
+import logging as std_logging
+import os
+import re
 import sys
+import tempfile
+
+# TF's C++ log while quiet: FATAL only. TF's C++ errors still reach the tool as Python
+# exceptions; on a CPU-only machine the one ERROR line is "failed call to cuInit".
+_QUIET_TF_CPP_MIN_LOG_LEVEL = "3"
+# A line of absl's C++ log ("I0000 00:00:1796118396.108569    7646 port.cc:153] ..."); the group
+# is the severity, indexed as TF_CPP_MIN_LOG_LEVEL counts (INFO 0, WARNING 1, ERROR 2, FATAL 3).
+_CPP_LOG_LINE = re.compile(r"([IWEF])\d{4} [\d:.]+ +\d+ [^ ]+:\d+\] ")
+_CPP_SEVERITIES = "IWEF"
+_CPP_EARLY_LOG_BANNER = "WARNING: All log messages before absl::InitializeLog() is called"
+
+
+def _shown(line, min_level):
+    """Whether a stderr line written while TensorFlow loads passes the C++ log level."""
+    if line.startswith(_CPP_EARLY_LOG_BANNER):
+        return False
+    match = _CPP_LOG_LINE.match(line)
+    return match is None or _CPP_SEVERITIES.index(match.group(1)) >= min_level
+
+
+class _HideLibraryInfo(std_logging.Filter):
+    """Drops Python log records below WARNING that TensorFlow or Keras code logs.
+
+    They log through absl like the tools do (functional_saver.py: "Sharding callback duration"
+    at every checkpoint), so the record's source file tells them apart.
+    """
+
+    def __init__(self, packages):
+        super().__init__()
+        specs = [importlib.util.find_spec(package) for package in packages]
+        self._directories = tuple(os.path.join(directory, "") for spec in specs if spec
+                                  for directory in spec.submodule_search_locations)
+
+    def filter(self, record):
+        return record.levelno >= std_logging.WARNING or not record.pathname.startswith(
+            self._directories)
+
+
+def _hide_library_info():
+    """Drops the Python INFO records of TensorFlow and Keras from absl's log handler."""
+    from absl import logging
+
+    logging.get_absl_handler().addFilter(_HideLibraryInfo(("tensorflow", "keras")))
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_loading():
+    """Hides TensorFlow's INFO/WARNING log; use around the first `import tensorflow`.
+
+    TF_CPP_MIN_LOG_LEVEL (read when TF loads; a value the user set wins) filters TF's C++ log,
+    except, below level 3, the lines its libraries write while loading, before
+    absl::InitializeLog (oneDNN, CUDA stub): those go straight to stderr. So stderr is captured
+    while TF loads and passed on without the C++ log lines below that level. TF's and Keras's
+    Python INFO records are dropped by a filter on absl's log handler.
+    """
+    min_level = int(os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _QUIET_TF_CPP_MIN_LOG_LEVEL))
+    _hide_library_info()
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if _shown(line, min_level):
+                    sys.stderr.write(line)
+            sys.stderr.flush()
+
+
+def requested_verbosity(argv):
+    """absl's `--verbosity`/`-v` as given in `argv` (or a --flagfile), before the flags are parsed.
+
+    Read with a throw-away absl parser, so every spelling absl accepts counts; a malformed value
+    reads as the default (-1) and is reported by the real parse.
+    """
+    from absl import flags
+
+    probe = flags.FlagValues()
+    flags.DEFINE_integer("verbosity", -1, "absl's log verbosity", short_name="v",
+                         flag_values=probe)
+    try:
+        probe(list(argv), known_only=True)
+    except flags.Error:
+        return -1
+    return probe.verbosity
+
+
+def quiet_start(verbosity):
+    """Loads TensorFlow with its log hidden unless absl's `verbosity` is 1 or more.
+
+    Call before anything imports TensorFlow (`run` does, once the flags are parsed, before the
+    CLI's `main`). When TensorFlow is already loaded its start-up lines are out; only its Python
+    INFO log is hidden then. Returns True when the log is hidden.
+    """
+    if verbosity >= 1:
+        return False
+    if "tensorflow" in sys.modules:  # imported at the CLI module's top: only its Python log
+        _hide_library_info()        # can still be hidden
+        return True
+    with _quiet_tensorflow_loading():
+        import tensorflow  # noqa: F401  (loaded here, under the quiet log level)
+    return True
 
 
 def run(main, module_name):
-    """`absl.app.run(main)` with `--help` showing the CLI module's docstring and flags.
+    """`absl.app.run(main)`, TensorFlow loaded by `quiet_start` between flag parsing and `main`.
 
-    absl's `--help` prints `__main__`'s docstring and the flags defined in `sys.argv[0]`; under a
-    console script both belong to pip's wrapper, so they are taken from `module_name` instead.
+    `--help` and flag errors stay fast (TensorFlow is not loaded for them). absl's `--help`
+    prints `__main__`'s docstring and the flags defined in `sys.argv[0]`; under a console script
+    both belong to pip's wrapper, so they are taken from `module_name` instead.
     """
     from absl import app, flags
 
@@ -16,4 +140,9 @@ def run(main, module_name):
         for flag in flags.FLAGS.get_key_flags_for_module(module.__name__):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
         main_module.__doc__ = module.__doc__
-    app.run(main)
+
+    def quiet_main(argv):
+        quiet_start(flags.FLAGS.verbosity)
+        return main(argv)
+
+    app.run(quiet_main)

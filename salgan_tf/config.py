@@ -26,7 +26,7 @@ CONTENT_LOSSES = ("bce", "mse")  # Sec. 3.1 Eq. 2; Table 3's MSE baseline (salga
 MAP_INPUTS = ("raw", "standardized")  # salgan_tf.discriminator
 TRAINABLE_CHOICES = ("paper", "decoder", "output")  # salgan_tf.init_from.set_trainable
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # salgan_tf.distribution
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # salgan_tf.strategy
 
 
 def _setting(default, help_text, choices=None):

@@ -19,6 +19,9 @@ from absl import logging
 
 from salgan_tf import cli
 from salgan_tf import evaluate_lib
+from salgan_tf import map_sources
+from salgan_tf.data import eval_examples
+from salgan_tf.metrics import table as metric_table
 
 _DEFAULTS = evaluate_lib.EvalConfig()
 
@@ -32,7 +35,7 @@ flags.DEFINE_string("maps_name", "maps", "Name of the --maps row in the table.")
 flags.DEFINE_bool("baseline", False, "Also score the centre-bias map (Gaussian, sigma = H/4).")
 flags.DEFINE_string("output_dir", None, "Where to write per_image.csv and summary.json.")
 flags.DEFINE_list("metrics", list(_DEFAULTS.metrics),
-                  f"Metrics to compute, from {list(evaluate_lib.METRICS)} (emd is slow).")
+                  f"Metrics to compute, from {list(metric_table.METRICS)} (emd is slow).")
 flags.DEFINE_enum("convention", _DEFAULTS.convention, ["mit", "pysaliency"],
                   "Metric conventions: MIT benchmark code (default) or pysaliency 0.2.")
 flags.DEFINE_integer("n_splits", _DEFAULTS.n_splits, "Random splits of sampled AUC-Borji/sAUC.")
@@ -65,13 +68,13 @@ def _default_metrics():
     """--metrics as given; by default only the map metrics when no record carries fixations."""
     if FLAGS["metrics"].present:
         return tuple(FLAGS.metrics)
-    records = evaluate_lib.read_tfrecord_examples(FLAGS.data, with_images=False,
+    records = eval_examples.read_tfrecord_examples(FLAGS.data, with_images=False,
                                                   limit=FLAGS.max_images)
     if any(len(example.fixations) for example in records):
         return tuple(FLAGS.metrics)
     print(f"note: {FLAGS.data} holds ground-truth maps but no fixation points: scoring "
-          f"{', '.join(evaluate_lib.MAP_METRICS)} only", file=sys.stderr)
-    return evaluate_lib.MAP_METRICS
+          f"{', '.join(metric_table.MAP_METRICS)} only", file=sys.stderr)
+    return metric_table.MAP_METRICS
 
 
 def _evaluate():
@@ -83,12 +86,12 @@ def _evaluate():
     if FLAGS.model:
         from salgan_tf import inference
 
-        sources[FLAGS.model_name] = evaluate_lib.predictor_source(
+        sources[FLAGS.model_name] = map_sources.predictor_source(
             inference.load_predictor(FLAGS.model))
     if FLAGS.maps:
-        sources[FLAGS.maps_name] = evaluate_lib.maps_dir_source(FLAGS.maps)
+        sources[FLAGS.maps_name] = map_sources.maps_dir_source(FLAGS.maps)
     if FLAGS.baseline:
-        sources[evaluate_lib.BASELINE_SOURCE] = evaluate_lib.center_bias_source(config)
+        sources[map_sources.BASELINE_SOURCE] = map_sources.center_bias_source(config)
     if not sources:
         raise app.UsageError("nothing to score: give --model, --maps and/or --baseline")
     needs_images = bool(FLAGS.model or FLAGS.report)  # the report shows the stimulus
@@ -109,7 +112,7 @@ def _evaluate():
                                             size=FLAGS.report_thumbnail)
 
     def examples():
-        return evaluate_lib.read_tfrecord_examples(FLAGS.data, with_images=needs_images,
+        return eval_examples.read_tfrecord_examples(FLAGS.data, with_images=needs_images,
                                                    limit=FLAGS.max_images)
 
     def progress(done):

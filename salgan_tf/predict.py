@@ -19,7 +19,6 @@ import sys
 from absl import flags
 
 from salgan_tf import cli
-from salgan_tf import inference
 from salgan_tf import predict_lib
 from salgan_tf.data import images
 
@@ -30,7 +29,8 @@ flags.DEFINE_string("input", None, "An image file or a folder of images (recursi
                     required=True)
 flags.DEFINE_string("output", None, "Output folder for the PNG maps.", required=True)
 flags.DEFINE_bool("overlay", False, "Also write heat-map overlays to <output>/overlays/.")
-flags.DEFINE_integer("batch_size", inference.DEFAULT_BATCH_SIZE, "Images per network call.")
+flags.DEFINE_integer("batch_size", None,
+                     "Images per network call (default: inference.DEFAULT_BATCH_SIZE).")
 flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
                   "Override the model's resize mode (default: the training run's).")
 flags.DEFINE_enum("postprocess", "none", ["none", "paper"],
@@ -56,9 +56,12 @@ def _progress(total):
 
 def main(argv):
     del argv
+    from salgan_tf import inference  # loads TensorFlow: after cli.run's quiet start
+
+    batch_size = inference.DEFAULT_BATCH_SIZE if FLAGS.batch_size is None else FLAGS.batch_size
     try:
         predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode,
-                                             batch_size=FLAGS.batch_size)
+                                             batch_size=batch_size)
         root, paths = predict_lib.find_images(FLAGS.input)
     except (FileNotFoundError, ValueError, ImportError) as error:  # names the path
         print(f"error: {error}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Writes, into one folder that opens from disk with no network (no CDN, no framework):
 
   DIR/index.html          the metric table (the same cells the CLI prints, via
-                          `evaluate_lib.table_cells`), the per-metric box plots, and a gallery
+                          `eval_results.table_cells`), the per-metric box plots, and a gallery
                           with one row per image, pre-sorted worst-first by a chosen metric and
                           re-sortable by clicking any metric header (a few lines of plain JS);
                           salgan_tf/templates/report.html with static/report.css and report.js
@@ -29,10 +29,12 @@ from PIL import Image
 from PIL import ImageDraw
 
 from salgan_tf import atomic
-from salgan_tf import evaluate_lib
+from salgan_tf import eval_results
 from salgan_tf import heatmap
+from salgan_tf import map_sources
 from salgan_tf import pages
 from salgan_tf.data import images
+from salgan_tf.metrics import table as metric_table
 
 IMAGES_DIR = "images"
 DISTRIBUTIONS_PNG = "distributions.png"
@@ -48,7 +50,7 @@ def default_gallery_sources(source_names):
     """Sources whose maps the gallery shows: every source but the centre bias (it is the same
     Gaussian on every image), or the centre bias itself when it is the only one."""
     names = list(source_names)
-    others = [n for n in names if n != evaluate_lib.BASELINE_SOURCE]
+    others = [n for n in names if n != map_sources.BASELINE_SOURCE]
     return others or names
 
 
@@ -62,7 +64,7 @@ def default_sort_metric(metric_names):
 
 def _arrow(metric):
     """"↑" for a metric where higher is better, else "↓" (plot titles and gallery headers)."""
-    return "↑" if evaluate_lib.METRICS[metric][0] else "↓"
+    return "↑" if metric_table.METRICS[metric].higher_is_better else "↓"
 
 
 # --------------------------------------------------------------------------- thumbnails
@@ -238,7 +240,7 @@ def _data_key(source_index, metric):
 
 def sort_rows(rows, source, metric):
     """Image names of `source` ordered worst-first by `metric` (NaN last), as the page opens."""
-    higher_is_better = evaluate_lib.METRICS[metric][0]
+    higher_is_better = metric_table.METRICS[metric].higher_is_better
     source_rows = [r for r in rows if r["source"] == source]
     finite = [r for r in source_rows if r[metric] is not None and not math.isnan(r[metric])]
     nan_rows = [r for r in source_rows if r not in finite]
@@ -296,10 +298,10 @@ def write_report(report_dir, rows, summary, *, metric_names, thumbnails, sort_me
         summary_table=_summary_table(summary, metric_names, digits),
         nan_notes=_nan_notes(summary, metric_names),
         legend=pages.join(pages.element("li", pages.element("b", m),
-                                        f" — {evaluate_lib.METRICS[m][1]}")
+                                        f" — {metric_table.METRICS[m].meaning}")
                           for m in metric_names),
         # The same summary as machine-readable JSON (NaN -> null), for scripts reading the page.
-        summary_json=pages.json_script(evaluate_lib._json_safe(summary)),
+        summary_json=pages.json_script(eval_results.json_safe(summary)),
         distributions_png=DISTRIBUTIONS_PNG,
         sort_state=f"{sort_source} {sort_metric}" if multi else sort_metric,
         source_picker=_source_picker(gallery_sources, source_index) if multi else "",
@@ -313,9 +315,9 @@ def write_report(report_dir, rows, summary, *, metric_names, thumbnails, sort_me
 
 
 def _summary_table(summary, metric_names, digits):
-    """The mean-over-images table: exactly the CLI's cells (`evaluate_lib.table_cells`), each
+    """The mean-over-images table: exactly the CLI's cells (`eval_results.table_cells`), each
     holding its unrounded mean in data-value and std / counts in its tooltip."""
-    header, body = evaluate_lib.table_cells(summary, metric_names, digits=digits)
+    header, body = eval_results.table_cells(summary, metric_names, digits=digits)
     table_rows = []
     for cells in body:
         source = cells[0]
@@ -359,12 +361,12 @@ def _gallery_table(rows, metric_names, thumbnails, gallery_sources, source_index
     for source in gallery_sources:
         header += [pages.element("th", f"{source} map"), pages.element("th", f"{source} overlay")]
     for metric in metric_names:
-        higher_is_better, meaning = evaluate_lib.METRICS[metric]
+        row = metric_table.METRICS[metric]
         # <wbr>: narrow metric columns may break after an underscore.
         label = pages.join(metric.split("_"), pages.Markup("_<wbr>"))
         header.append(pages.element("th", label, f"\u00a0{_arrow(metric)}", class_="metric",
-                                    data_metric=metric, data_higher=int(higher_is_better),
-                                    title=meaning))
+                                    data_metric=metric, data_higher=int(row.higher_is_better),
+                                    title=row.meaning))
     body = []
     for rank, image in enumerate(order, start=1):
         files = thumbnails.files.get(image, {})

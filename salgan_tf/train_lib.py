@@ -26,11 +26,11 @@ from salgan_tf import atomic
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
-from salgan_tf import distribution
 from salgan_tf import generator as generator_lib
 from salgan_tf import init_from as init_from_lib
 from salgan_tf import optimizers
 from salgan_tf import steps as steps_lib
+from salgan_tf import strategy as strategy_lib
 from salgan_tf import validation
 from salgan_tf.data import images
 from salgan_tf.data import pipeline
@@ -373,13 +373,12 @@ def _open_run(config):
     _check_resume_config(config, output_dir, checkpoint_dir)
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
-    strategy = distribution.make_strategy(config.strategy)
-    chief = distribution.is_chief(strategy)
+    strategy = strategy_lib.make_strategy(config.strategy)
+    chief = strategy_lib.is_chief(strategy)
 
     records = resolve_train_files(config)
     val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
-    if val_files:
-        shards.check_records(val_files)
+    val_records = shards.check_records(val_files) if val_files else None  # checked once
     steps_per_epoch = max(records.num_examples // config.batch_size, 1)  # a partial batch if few
     if config.steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
@@ -416,9 +415,9 @@ def _open_run(config):
         samples=next(iter(pipeline.make_dataset(
             files, image_size=config.image_size, batch_size=config.num_sample_maps,
             training=False, resize_mode=config.resize_mode, downsample=config.downsample))))
-    if val_files and chief:
+    if val_records and chief:
         run.validator = validation.Validator(
-            val_files, image_size=config.image_size, resize_mode=config.resize_mode,
+            val_records, image_size=config.image_size, resize_mode=config.resize_mode,
             downsample=config.downsample, batch_size=config.batch_size,
             limit=config.val_limit or None)
         run.keeper = validation.BestEpoch(output_dir, config.select_metric,

@@ -5,12 +5,15 @@
     scores = validator(generator)      # {"auc_judd": ..., "nss": ..., "content_loss": ...}
     keeper.update(epoch, phase, scores, generator)  # val_metrics.csv, best_generator.weights.h5
 
-`Validator` reads the records once and keeps what every epoch reuses: the network inputs, the
-ground truth, the fixations, the centre-bias IG reference and the shuffled-AUC negatives. A call
-runs the generator on every image in batches and scores each map with `salgan_tf.evaluate_lib` at
-the ORIGINAL image size, exactly as `python -m salgan_tf.evaluate --model=<run>` does (same
-`inference.Predictor` pre/post-processing, same `score_map`, same seeds), so a training run's
-validation numbers are the numbers `evaluate` prints for the same weights.
+`Validator` reads the records once, through one pipeline (`pipeline.validation_dataset`: the
+network input, the content-loss target, the ground truth and the fixations of each record), and
+keeps what every epoch reuses, with the centre-bias IG reference and the shuffled-AUC negatives.
+A call runs the generator it is given on every image in batches and scores each map with
+`salgan_tf.evaluate_lib` at the ORIGINAL image size, exactly as
+`python -m salgan_tf.evaluate --model=<run>` does (the same resizing as `inference.Predictor`,
+the same `score_map`, the same seeds), so a training run's validation numbers are the numbers
+`evaluate` prints for the same weights. Files given as globs are checked against their manifest
+here; a `shards.RecordSet` (what `shards.check_records` returns) is taken as checked.
 
 The paper picks "the best results through epochs" (Pan et al. 2017, Sec. 4.2); `BestEpoch` does
 that by one metric and keeps that epoch's generator weights.
@@ -20,7 +23,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import itertools
 import json
 import math
 import os
@@ -31,19 +33,20 @@ import tensorflow as tf
 from absl import logging
 
 from salgan_tf import atomic
+from salgan_tf import eval_results
 from salgan_tf import evaluate_lib
-from salgan_tf import inference
 from salgan_tf import losses
+from salgan_tf import map_sources
 from salgan_tf import preprocessing
+from salgan_tf.data import eval_examples
 from salgan_tf.data import pipeline
 from salgan_tf.data import shards
+from salgan_tf.metrics import table as metric_table
 
 # The issue's metric set: the exact (sampling-free) AUC-Borji and sAUC, so an epoch-to-epoch
 # change is never sampling noise. Names are evaluate_lib's columns.
 VALIDATION_METRICS = ("auc_judd", "auc_borji_exact", "sauc_exact", "nss", "cc", "kld", "sim",
                       "ig")
-# The metrics that need only the ground-truth map (records converted without fixations).
-MAP_METRICS = evaluate_lib.MAP_METRICS
 # Mean BCE on downsampled maps (the bootstrap loss), the loop's `val/content_loss`.
 CONTENT_LOSS = "content_loss"
 
@@ -56,10 +59,10 @@ def higher_is_better(metric):
     """True when a larger value of `metric` (a `VALIDATION_METRICS` name or "content_loss") wins."""
     if metric == CONTENT_LOSS:
         return False
-    if metric not in evaluate_lib.METRICS:
+    if metric not in metric_table.METRICS:
         raise ValueError(f"unknown validation metric {metric!r}; choose from "
                          f"{list(VALIDATION_METRICS) + [CONTENT_LOSS]}")
-    return evaluate_lib.METRICS[metric][0]
+    return metric_table.METRICS[metric].higher_is_better
 
 
 class Validator:
@@ -74,11 +77,12 @@ class Validator:
 
     def __init__(self, files, *, image_size, resize_mode="stretch", downsample=4, batch_size=8,
                  limit=None, eval_config=None):
-        """Reads the records and prepares everything that does not depend on the weights.
+        """Reads the records once and prepares everything that does not depend on the weights.
 
         Args:
-          files: comma-separated globs (str) or a list of TFRecord globs/paths
-            (`shards.glob_records`), in the converter's schema (docs/data.md).
+          files: a `shards.RecordSet` (checked already), or comma-separated globs (str) or a
+            list of TFRecord globs/paths (`shards.glob_records`, checked here), in the
+            converter's schema (docs/data.md).
           image_size: `(height, width)` of the network input (the training size).
           resize_mode: "stretch" or "letterbox", the training run's.
           downsample: factor of the content-loss maps (the run's `downsample`).
@@ -91,76 +95,46 @@ class Validator:
           FileNotFoundError: no file matches.
           ValueError: a corrupt record (naming its file), duplicate names, no records.
         """
-        self._files = shards.glob_records(files, label="validation data")
+        records = files if isinstance(files, shards.RecordSet) else shards.check_records(
+            shards.glob_records(files, label="validation data"))
         self._config = eval_config or evaluate_lib.EvalConfig(metrics=VALIDATION_METRICS)
-        self._map_config = dataclasses.replace(
-            self._config, metrics=tuple(m for m in self._config.metrics if m in MAP_METRICS))
+        self._map_config = dataclasses.replace(self._config, metrics=tuple(
+            m for m in self._config.metrics if not metric_table.METRICS[m].needs_fixations))
+        self._resize_mode = resize_mode
         self._downsample = int(downsample)
-        # The generator of the current call: `_network` runs it inside the predictor.
-        self._generator = None
-        self._run_generator = None
-        self._predictor = inference.Predictor(
-            self._network, kind="checkpoint", path="validation generator",
-            image_size=image_size, resize_mode=resize_mode, batch_size=batch_size)
-
-        # Each file read on its own (an existing path is not a pattern), in sorted order, as
-        # `evaluate --data=<glob>` reads them; `limit` counts records across files.
-        records = itertools.chain.from_iterable(
-            evaluate_lib.read_tfrecord_examples(path) for path in self._files)
-        examples, inputs = [], []
-        for example in itertools.islice(records, limit):
-            rgb = inference.as_rgb(example.image, name=example.name)
-            inputs.append(self._predictor.to_network_input(rgb))
-            examples.append(dataclasses.replace(example, image=None))  # keep no full-size RGB
+        self._batch_size = int(batch_size)
+        self._generator = self._run_generator = None  # traced once per generator (`_use`)
+        examples, self._inputs, self._targets_small = _read(records, image_size, resize_mode,
+                                                            self._downsample, limit)
         shuffled = evaluate_lib.shuffled_negatives(examples, config=self._config)
         baseline_maps = {}
         self._prepared = [evaluate_lib.prepare_example(example, config=self._config,
                                                        shuffled=shuffled,
                                                        baseline_maps=baseline_maps)
                           for example in examples]
-        self._inputs = np.stack(inputs)
-        self._targets_small = self._content_loss_targets([e.name for e in examples], image_size,
-                                                         resize_mode)
         self.num_examples = len(examples)
         self.num_with_fixations = sum(len(e.fixations) > 0 for e in examples)
-        fixation_metrics = [m for m in self._config.metrics if m not in MAP_METRICS]
-        if self.num_with_fixations == 0:
-            names = list(self._map_config.metrics)
-            if fixation_metrics:
-                logging.warning("validation records carry no fixations: computing only %s "
-                                "(not %s)", ", ".join(names), ", ".join(fixation_metrics))
-        else:
-            names = list(self._config.metrics)
-            if self.num_with_fixations < self.num_examples and fixation_metrics:
-                logging.warning("%d of %d validation records carry no fixations: %s are means "
-                                "over the %d that do", self.num_examples - self.num_with_fixations,
-                                self.num_examples, ", ".join(fixation_metrics),
-                                self.num_with_fixations)
-        self.metric_names = tuple(names) + (CONTENT_LOSS,)
+        self.metric_names = self._available_metrics() + (CONTENT_LOSS,)
         self.last_seconds = {}
         logging.info("validation: %d images from %d file(s), %d with fixations; metrics %s",
-                     self.num_examples, len(self._files), self.num_with_fixations,
+                     self.num_examples, len(records.files), self.num_with_fixations,
                      ", ".join(self.metric_names))
 
-    def _content_loss_targets(self, names, image_size, resize_mode):
-        """Ground-truth maps at the network size as training sees them (`pipeline.make_dataset`),
-        downsampled like the content loss, `[N, h/d, w/d, 1]` in the order of `names`."""
-        wanted = set(names)
-        maps = {}
-        for batch in pipeline.make_dataset(self._files, image_size=image_size, batch_size=32,
-                                           resize_mode=resize_mode, deterministic=True):
-            small = losses.downsample_maps(batch["map"], self._downsample).numpy()
-            for name, target in zip(batch["name"].numpy(), small):
-                name = name.decode("utf-8")
-                if name in wanted:
-                    maps[name] = target
-            if len(maps) == len(wanted):
-                break
-        return np.stack([maps[name] for name in names])
-
-    def _network(self, batch):
-        """The predictor's network: RGB 0-255 `[N, h, w, 3]` -> `[N, h, w]` maps in [0, 1]."""
-        return self._run_generator(tf.constant(batch)).numpy()
+    def _available_metrics(self):
+        """The configured metrics the records allow (warning when fixations are missing)."""
+        fixation_metrics = [m for m in self._config.metrics if m not in self._map_config.metrics]
+        if self.num_with_fixations == 0:
+            if fixation_metrics:
+                logging.warning("validation records carry no fixations: computing only %s "
+                                "(not %s)", ", ".join(self._map_config.metrics),
+                                ", ".join(fixation_metrics))
+            return tuple(self._map_config.metrics)
+        if self.num_with_fixations < self.num_examples and fixation_metrics:
+            logging.warning("%d of %d validation records carry no fixations: %s are means "
+                            "over the %d that do", self.num_examples - self.num_with_fixations,
+                            self.num_examples, ", ".join(fixation_metrics),
+                            self.num_with_fixations)
+        return tuple(self._config.metrics)
 
     def _use(self, generator):
         if generator is not self._generator:  # trace once per generator, not once per call
@@ -170,6 +144,12 @@ class Validator:
                 return tf.cast(maps[..., 0], tf.float32)
 
             self._generator, self._run_generator = generator, run
+
+    def _predict_small(self):
+        """The generator's `[N, h, w]` maps of every validation image, in batches."""
+        return np.concatenate([self._run_generator(tf.constant(batch)).numpy() for batch in
+                               np.split(self._inputs, range(self._batch_size, len(self._inputs),
+                                                            self._batch_size))])
 
     def __call__(self, generator):
         """Means of the metrics over the validation set for `generator` -> {metric: float}.
@@ -182,7 +162,7 @@ class Validator:
         """
         start = time.perf_counter()
         self._use(generator)
-        small_maps = self._predictor.predict_small(self._inputs)  # [N, h, w]
+        small_maps = self._predict_small()
         network_done = time.perf_counter()
         content = losses.content_loss(self._targets_small, small_maps[..., None],
                                       self._downsample)
@@ -190,21 +170,47 @@ class Validator:
         for small_map, prepared in zip(small_maps, self._prepared):
             example = prepared.example
             # The same two steps as `evaluate --model`: the predictor's resize to the original
-            # size, then evaluate_lib's float64 copy.
-            saliency = evaluate_lib.resize_map(
-                self._predictor.to_original_size(small_map, example.shape), example.shape,
+            # size (`inference.Predictor.to_original_size`), then map_sources' float64 copy.
+            original = preprocessing.resize_map_to_original(
+                small_map[..., None], example.shape, mode=self._resize_mode)
+            saliency = map_sources.resize_map(
+                np.clip(original.numpy()[..., 0], 0.0, 1.0), example.shape,
                 out=buffers.setdefault(example.shape, np.empty(example.shape)))
             config = self._config if len(example.fixations) else self._map_config
             scores = evaluate_lib.score_map(saliency, example, config=config, prepared=prepared)
             rows.append({"source": "validation", **{m: scores.get(m, math.nan)
                                                     for m in self.metric_names[:-1]}})
-        summary = evaluate_lib.summarize(rows, list(self.metric_names[:-1]))["validation"]
+        summary = eval_results.summarize(rows, list(self.metric_names[:-1]))["validation"]
         results = {m: summary[m]["mean"] for m in self.metric_names[:-1]}
         results[CONTENT_LOSS] = float(tf.reduce_mean(content))
         end = time.perf_counter()
         self.last_seconds = {"network": network_done - start, "metrics": end - network_done,
                              "total": end - start}
         return results
+
+
+def _read(records, image_size, resize_mode, downsample, limit):
+    """One pass over `records` (`pipeline.validation_dataset`, file by file so an error names its
+    file, in sorted order as `evaluate` reads them) -> (examples without images, network inputs
+    `[N, h, w, 3]`, content-loss targets `[N, h/d, w/d, 1]`)."""
+    examples, inputs, targets = [], [], []
+    for path in records.files:
+        dataset = pipeline.validation_dataset([path], image_size=image_size,
+                                              resize_mode=resize_mode, downsample=downsample)
+        if limit is not None:
+            dataset = dataset.take(limit - len(examples))
+        try:
+            for record in dataset.as_numpy_iterator():
+                examples.append(eval_examples.example_from_record(record, with_images=False))
+                inputs.append(record["network_input"])
+                targets.append(record["map_small"])
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+            raise ValueError(f"{path}: corrupt or unreadable TFRecord ({error.message})") from error
+        if limit is not None and len(examples) >= limit:
+            break
+    if not examples:
+        raise ValueError(f"{', '.join(records.files)}: the validation data holds no examples")
+    return examples, np.stack(inputs), np.stack(targets)
 
 
 # --------------------------------------------------------------------------- best epoch

@@ -11,6 +11,7 @@ rescales the last 1x1 conv (`saliency_logits`) so that, on seeded synthetic imag
 have mean 0 and std 2: the map then spans [0, 1] (std ~0.3 per image) and depends on the image
 through the whole network. Deterministic: same seed, same weights, same map.
 """
+import ctypes
 import functools
 import io
 import os
@@ -260,3 +261,43 @@ def util(tmp_path_factory):
         write_training_run=write_training_run, exported_model=models.exported_model,
         loaded=models.loaded)
     shutil.rmtree(work_dir, ignore_errors=True)
+
+
+class FileOpens:
+    """Counts open() calls on the files of one folder, from any thread or library (TensorFlow's
+    C++ readers included), with Linux inotify (IN_OPEN)."""
+
+    IN_OPEN = 0x20
+
+    def __init__(self, folder):
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = libc.inotify_init1(os.O_NONBLOCK)
+        if self._fd < 0 or libc.inotify_add_watch(self._fd, os.fsencode(folder),
+                                                  self.IN_OPEN) < 0:
+            pytest.skip(f"inotify unavailable (errno {ctypes.get_errno()})")
+
+    def counts(self):
+        """{file name: opens since the watch started} (the folder's own opens left out); closes
+        the watch."""
+        counts, data = {}, b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except BlockingIOError:
+                break
+            data += chunk
+        os.close(self._fd)
+        offset = 0
+        while offset < len(data):
+            _, _, _, length = struct.unpack_from("iIII", data, offset)
+            name = data[offset + 16:offset + 16 + length].rstrip(b"\0").decode()
+            if name:  # an empty name is the folder itself (listed by a glob)
+                counts[name] = counts.get(name, 0) + 1
+            offset += 16 + length
+        return counts
+
+
+@pytest.fixture
+def file_opens():
+    """`FileOpens`: `opens = file_opens(folder)`, ..., `opens.counts()`."""
+    return FileOpens

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from salgan_tf import evaluate_lib
 from salgan_tf import validation
+from salgan_tf.data import eval_examples
 from salgan_tf.data import pipeline
 from salgan_tf.data import shards
 from salgan_tf.data import synthetic
@@ -62,13 +62,13 @@ def test_training_validation_and_evaluation_read_the_same_files(two_folders):
     text = f"{two_folders}/a/*.tfrecord,{two_folders}/b/*.tfrecord"
     batches = list(pipeline.make_dataset(text, image_size=SIZE, batch_size=8))
     assert sum(len(batch["name"]) for batch in batches) == 6
-    assert len(list(evaluate_lib.read_tfrecord_examples(text, with_images=False))) == 6
+    assert len(list(eval_examples.read_tfrecord_examples(text, with_images=False))) == 6
     # Validation needs unique names: the two shards of folder a.
     a_shards = f"{two_folders}/a/*00000-of-*.tfrecord,{two_folders}/a/*00001-of-*.tfrecord"
     assert validation.Validator(a_shards, image_size=SIZE).num_examples == 4
     missing = f"{two_folders}/missing-*.tfrecord"
     readers = (lambda: pipeline.make_dataset(f"{text},{missing}", image_size=SIZE),
-               lambda: next(evaluate_lib.read_tfrecord_examples(f"{text},{missing}")),
+               lambda: next(eval_examples.read_tfrecord_examples(f"{text},{missing}")),
                lambda: validation.Validator(f"{text},{missing}", image_size=SIZE))
     for read in readers:
         with pytest.raises(FileNotFoundError, match=re.escape(missing)):

@@ -12,9 +12,14 @@ import pytest
 from PIL import Image
 
 from salgan_tf import baselines
+from salgan_tf import eval_results
 from salgan_tf import evaluate_lib
+from salgan_tf import map_sources
 from salgan_tf import metrics
+from salgan_tf.data import eval_examples
 from salgan_tf.data import shards
+from salgan_tf.metrics import negatives
+from salgan_tf.metrics import table as metric_table
 
 H, W = 32, 48
 FAST = evaluate_lib.EvalConfig(n_splits=10)
@@ -33,40 +38,52 @@ class BrightnessPredictor:
 
 
 def _examples(pattern, **kwargs):
-    return lambda: evaluate_lib.read_tfrecord_examples(pattern, **kwargs)
+    return lambda: eval_examples.read_tfrecord_examples(pattern, **kwargs)
 
 
 def test_reads_records_at_original_size(records):
-    examples = list(evaluate_lib.read_tfrecord_examples(records))
+    examples = list(eval_examples.read_tfrecord_examples(records))
     assert len(examples) == 4
     for example in examples:
         assert example.shape == (H, W) and example.image.shape == (H, W, 3)
         assert example.gt_map.max() == pytest.approx(1.0)
         assert example.fixations.shape[1] == 2 and len(example.fixations) > 0
         assert example.fixations[:, 0].max() < H and example.fixations[:, 1].max() < W
-    assert list(evaluate_lib.read_tfrecord_examples(records, with_images=False))[0].image is None
-    assert len(list(evaluate_lib.read_tfrecord_examples(records, limit=3))) == 3
+    assert list(eval_examples.read_tfrecord_examples(records, with_images=False))[0].image is None
+    assert len(list(eval_examples.read_tfrecord_examples(records, limit=3))) == 3
+
+
+def test_one_pass_checks_the_manifest_once_and_opens_each_file_once(tmp_path, file_opens):
+    from salgan_tf.data import synthetic
+
+    synthetic.write_synthetic_tfrecords(str(tmp_path), n=4, height=16, width=24, num_shards=2)
+    files = shards.glob_records(str(tmp_path / "*.tfrecord"))
+    shards.check_records(files)  # SHA-256s cached: what is left to count is the reading
+    opens = file_opens(tmp_path)
+    assert len(list(eval_examples.read_tfrecord_examples(str(tmp_path / "*.tfrecord")))) == 4
+    counts = opens.counts()
+    assert counts == {"manifest.json": 1, **{os.path.basename(f): 1 for f in files}}, counts
 
 
 def test_missing_and_corrupt_records_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="matches no TFRecord"):
-        list(evaluate_lib.read_tfrecord_examples(str(tmp_path / "none-*.tfrecord")))
+        list(eval_examples.read_tfrecord_examples(str(tmp_path / "none-*.tfrecord")))
     bad = tmp_path / "bad.tfrecord"
     bad.write_bytes(b"\x00" * 40)
     shards.write_manifest(str(tmp_path), {"bad.tfrecord": 1})  # listed: the records are checked
     with pytest.raises(ValueError, match="bad.tfrecord: corrupt"):
-        list(evaluate_lib.read_tfrecord_examples(str(bad)))
+        list(eval_examples.read_tfrecord_examples(str(bad)))
 
 
 def test_run_model_and_baseline_writes_consistent_csv_and_json(records, tmp_path):
     predictor = BrightnessPredictor()
-    sources = {"model": evaluate_lib.predictor_source(predictor),
-               evaluate_lib.BASELINE_SOURCE: evaluate_lib.center_bias_source(FAST)}
+    sources = {"model": map_sources.predictor_source(predictor),
+               map_sources.BASELINE_SOURCE: map_sources.center_bias_source(FAST)}
     rows, summary, table = evaluate_lib.run(_examples(records), sources, config=FAST,
                                             output_dir=tmp_path)
     assert predictor.seen_shapes == [(H, W, 3)] * 4  # the model sees original-size RGB
     assert len(rows) == 8 and {r["source"] for r in rows} == {"model", "center_bias"}
-    for metric in evaluate_lib.DEFAULT_METRICS:
+    for metric in metric_table.DEFAULT_METRICS:
         model_values = [r[metric] for r in rows if r["source"] == "model"]
         assert summary["model"][metric]["mean"] == pytest.approx(np.nanmean(model_values))
     # IG of the centre bias over itself is exactly 0: the baseline IS the IG reference.
@@ -82,10 +99,10 @@ def test_run_model_and_baseline_writes_consistent_csv_and_json(records, tmp_path
 
 
 def test_scores_match_direct_metric_calls(records):
-    examples = list(evaluate_lib.read_tfrecord_examples(records, with_images=False))
+    examples = list(eval_examples.read_tfrecord_examples(records, with_images=False))
     by_name = {e.name: (e.shape, e.fixations) for e in examples}
-    shuffled = evaluate_lib.ShuffledNegatives(by_name, seed=0)
-    rows = evaluate_lib.evaluate(examples, {"cb": evaluate_lib.center_bias_source(FAST)},
+    shuffled = negatives.ShuffledNegatives(by_name, seed=0)
+    rows = evaluate_lib.evaluate(examples, {"cb": map_sources.center_bias_source(FAST)},
                                  config=FAST, shuffled=shuffled)
     example, row = examples[1], rows[1]
     cb = baselines.center_bias_map(H, W).astype(np.float64)
@@ -97,15 +114,15 @@ def test_scores_match_direct_metric_calls(records):
 
 
 def test_maps_dir_scores_saved_maps_resized_to_the_original_size(records, tmp_path):
-    examples = list(evaluate_lib.read_tfrecord_examples(records, with_images=False))
+    examples = list(eval_examples.read_tfrecord_examples(records, with_images=False))
     maps_dir = tmp_path / "maps"
     maps_dir.mkdir()
     for example in examples:  # GT maps saved at HALF size, 8-bit: must be resized back
         small = Image.fromarray(np.round(example.gt_map * 255).astype(np.uint8)).resize(
             (W // 2, H // 2), Image.BILINEAR)
         small.save(maps_dir / f"{pathlib.PurePath(example.name).stem}.png")
-    sources = {"gt": evaluate_lib.maps_dir_source(maps_dir),
-               "cb": evaluate_lib.center_bias_source(FAST)}
+    sources = {"gt": map_sources.maps_dir_source(maps_dir),
+               "cb": map_sources.center_bias_source(FAST)}
     _, summary, _ = evaluate_lib.run(_examples(records, with_images=False), sources,
                                      config=FAST)
     assert summary["gt"]["cc"]["mean"] > 0.9
@@ -122,23 +139,23 @@ def test_shuffled_negatives_exclude_own_image_rescale_and_are_seeded():
         "b": ((20, 40), np.array([[10, 30], [19, 39]])),  # twice the size: halved
         "c": ((10, 20), np.array([[5, 5]])),
     }
-    negatives = evaluate_lib.ShuffledNegatives(by_name, other_images=1, seed=0)
-    exact = negatives.exact("a", (10, 20))
+    shuffled = negatives.ShuffledNegatives(by_name, other_images=1, seed=0)
+    exact = shuffled.exact("a", (10, 20))
     assert sorted(map(tuple, exact)) == [(5, 5), (5, 15), (9, 19)]
-    sampled = negatives.sampled("a", (10, 20))
+    sampled = shuffled.sampled("a", (10, 20))
     assert len(sampled) in (1, 2) and {tuple(p) for p in sampled} <= {(5, 5), (5, 15), (9, 19)}
-    assert np.array_equal(sampled, negatives.sampled("a", (10, 20)))
+    assert np.array_equal(sampled, shuffled.sampled("a", (10, 20)))
 
 
 def test_summary_counts_nan_and_json_is_strict(tmp_path):
     rows = [{"source": "m", "image": "x", "nss": float("nan"), "cc": 0.5},
             {"source": "m", "image": "y", "nss": 1.0, "cc": 0.7}]
-    summary = evaluate_lib.summarize(rows, ["nss", "cc"])
+    summary = eval_results.summarize(rows, ["nss", "cc"])
     assert summary["m"]["nss"] == {"mean": 1.0, "std": 0.0, "count": 1, "nan_count": 1}
     assert summary["m"]["cc"]["mean"] == pytest.approx(0.6)
-    table = evaluate_lib.format_table(summary)
+    table = eval_results.format_table(summary)
     assert "m/nss: 1 NaN image(s) skipped" in table
-    _, json_path = evaluate_lib.write_results(rows, summary, tmp_path)
+    _, json_path = eval_results.write_results(rows, summary, tmp_path)
     payload = json.loads(json_path.read_text())  # would fail on a bare NaN token
     assert payload["per_image"][0]["nss"] is None
 
@@ -146,7 +163,7 @@ def test_summary_counts_nan_and_json_is_strict(tmp_path):
 def test_bad_config_and_mismatched_maps_are_reported():
     with pytest.raises(ValueError, match="unknown metric"):
         evaluate_lib.EvalConfig(metrics=("auc",))
-    example = evaluate_lib.EvalExample(name="img.jpg", gt_map=np.ones((H, W)),
+    example = eval_examples.EvalExample(name="img.jpg", gt_map=np.ones((H, W)),
                                        fixations=np.array([[1, 1]]))
     with pytest.raises(ValueError, match="img.jpg"):
         evaluate_lib.score_map(np.ones((H, W + 1)), example, config=FAST,
@@ -185,10 +202,38 @@ def test_model_source_with_a_real_predictor(records, tmp_path, util):
     from salgan_tf import inference
 
     run_dir = util.write_training_run(str(tmp_path / "run"), util.tiny_generator((32, 32)))
-    sources = {"salgan": evaluate_lib.predictor_source(inference.load_predictor(run_dir))}
+    sources = {"salgan": map_sources.predictor_source(inference.load_predictor(run_dir))}
     rows, summary, _ = evaluate_lib.run(_examples(records), sources, config=FAST)
     assert len(rows) == 4
     # A random tiny network is no saliency model, but its maps are real, finite and scored.
     for metric in ("auc_judd", "auc_borji_exact", "nss", "cc", "kld", "sim"):
         assert summary["salgan"][metric]["count"] == 4, metric
     assert 0.0 <= summary["salgan"]["auc_judd"]["mean"] <= 1.0
+
+
+def test_a_metric_is_one_row_of_the_table(monkeypatch):
+    """A row added to metrics.table.METRICS is accepted, scored and shown with its direction,
+    with no other edit (evaluate, the summary table and validation read the table)."""
+    from salgan_tf import validation
+
+    row = metric_table.Metric("peak", False, "the map's maximum", (metric_table.GT_MAP,),
+                              lambda s, x, c, seed: s.image.max() - x.gt_map.image.max())
+    monkeypatch.setitem(metric_table.METRICS, "peak", row)
+    config = evaluate_lib.EvalConfig(metrics=("cc", "peak"))
+    example = eval_examples.EvalExample(name="x", gt_map=np.ones((4, 6)),
+                                        fixations=np.zeros((0, 2), np.int64))
+    saliency = np.arange(24.0).reshape(4, 6)
+    scores = evaluate_lib.score_map(saliency, example, config=config,
+                                    baseline_map=np.ones((4, 6)))
+    assert scores["peak"] == 22.0 and set(scores) == {"cc", "peak"}
+    header, _ = eval_results.table_cells(eval_results.summarize(
+        [{"source": "m", "image": "x", **scores}], ["cc", "peak"]))
+    assert header == ["source", "cc ↑", "peak ↓"]
+    assert validation.higher_is_better("peak") is False
+
+
+def test_maps_only_metrics_are_the_default_rows_that_need_no_fixations():
+    assert metric_table.MAP_METRICS == ("cc", "kld", "sim")
+    assert all(metric_table.FIXATIONS in metric_table.METRICS[m].needs
+               for m in metric_table.DEFAULT_METRICS if m not in metric_table.MAP_METRICS)
+    assert "emd" not in metric_table.DEFAULT_METRICS  # slow: asked for by name only

@@ -16,9 +16,9 @@ import pytest
 
 from salgan_tf import atomic
 from salgan_tf import config as config_lib
-from salgan_tf import evaluate_lib
 from salgan_tf import train_lib
 from salgan_tf.data import converter
+from salgan_tf.data import eval_examples
 from salgan_tf.data import pipeline
 from salgan_tf.data import shards
 
@@ -130,7 +130,7 @@ def test_kill_9_during_a_first_conversion_leaves_nothing_under_the_real_name(osi
     _convert_and_kill(osie, rec, marker, FIRST["resize"])
     assert not os.path.exists(rec)
     with pytest.raises(FileNotFoundError):
-        list(evaluate_lib.read_tfrecord_examples(os.path.join(rec, "*.tfrecord")))
+        list(eval_examples.read_tfrecord_examples(os.path.join(rec, "*.tfrecord")))
     converter.convert("osie", osie, rec, **FIRST, **QUIET)  # the rerun cleans up and succeeds
     assert not _leftovers(tmp_path)
     assert shards.verify_manifest(rec)["num_examples"] == 8
@@ -182,7 +182,7 @@ def _readers(pattern, tmp_path):
     return {
         "train": lambda: train_lib.resolve_train_files(config),
         "pipeline": lambda: pipeline.make_dataset(pattern.split(","), image_size=(32, 48)),
-        "evaluate": lambda: next(evaluate_lib.read_tfrecord_examples(pattern)),
+        "evaluate": lambda: next(eval_examples.read_tfrecord_examples(pattern)),
     }
 
 

@@ -32,7 +32,8 @@ def _random_hwio_weights(seed=0):
     """He-scaled random VGG-16 conv weights, HWIO, so activations stay O(1) through 13 layers."""
     rng = np.random.default_rng(seed)
     weights = {}
-    for name, cin, cout in lib.VGG16_CONV_TABLE:
+    for name in lib.VGG16_CONV_LAYERS:
+        (_, _, cin, cout), _ = lib.expected_shapes(name)
         scale = np.sqrt(2.0 / (9 * cin))
         weights[name] = ((rng.standard_normal((3, 3, cin, cout)) * scale).astype(np.float32),
                          (rng.standard_normal(cout) * 0.1).astype(np.float32))
@@ -50,7 +51,7 @@ def _tf2onnx_like_model(weights_hwio, skip=(), conv_attrs=None):
     previous = "nchw"
     attrs = dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1], dilations=[1, 1], group=1)
     attrs.update(conv_attrs or {})
-    for name, _, _ in lib.VGG16_CONV_TABLE:
+    for name in lib.VGG16_CONV_LAYERS:
         if name in skip:
             continue
         kernel, bias = weights_hwio[name]

@@ -15,7 +15,9 @@ from PIL import Image
 
 from salgan_tf import evaluate_lib
 from salgan_tf import heatmap
+from salgan_tf import map_sources
 from salgan_tf import report
+from salgan_tf.data import eval_examples
 
 FAST = evaluate_lib.EvalConfig(n_splits=10)
 
@@ -124,7 +126,7 @@ class BrightnessPredictor:
 
 
 def _run_with_report(records, report_dir, sources, *, gallery_sources=None, size=40):
-    examples = lambda: evaluate_lib.read_tfrecord_examples(records)  # noqa: E731
+    examples = lambda: eval_examples.read_tfrecord_examples(records)  # noqa: E731
     thumbnails = report.ThumbnailWriter(
         report_dir, gallery_sources=gallery_sources or report.default_gallery_sources(sources),
         size=size)
@@ -134,8 +136,8 @@ def _run_with_report(records, report_dir, sources, *, gallery_sources=None, size
 
 def test_model_report_gallery_shows_the_model_and_sorts_lower_is_better_metrics(records,
                                                                                 tmp_path):
-    sources = {"model": evaluate_lib.predictor_source(BrightnessPredictor()),
-               "center_bias": evaluate_lib.center_bias_source(FAST)}
+    sources = {"model": map_sources.predictor_source(BrightnessPredictor()),
+               "center_bias": map_sources.center_bias_source(FAST)}
     rows, summary, table, thumbnails, examples = _run_with_report(records, tmp_path, sources)
     assert thumbnails.gallery_sources == ["model"]  # the centre bias is the same map everywhere
     index = report.write_report(tmp_path, rows, summary, metric_names=FAST.metrics,
@@ -166,7 +168,7 @@ def test_model_report_gallery_shows_the_model_and_sorts_lower_is_better_metrics(
 
 
 def test_ground_truth_thumbnail_dots_the_fixations(records, tmp_path):
-    sources = {"center_bias": evaluate_lib.center_bias_source(FAST)}
+    sources = {"center_bias": map_sources.center_bias_source(FAST)}
     _, _, _, thumbnails, examples = _run_with_report(records, tmp_path, sources, size=96)
     example = examples[2]
     with Image.open(tmp_path / thumbnails.files[example.name]["gt"]) as gt:
@@ -192,9 +194,9 @@ def test_names_from_the_data_are_shown_as_text_never_run(records, tmp_path):
     # Image, source, title and detail strings come from files and flags: a name holding HTML
     # must reach the page as text (escaped), in cells, attributes and the embedded JSON.
     examples = [dataclasses.replace(e, name=HOSTILE if i == 0 else e.name)
-                for i, e in enumerate(evaluate_lib.read_tfrecord_examples(records))]
+                for i, e in enumerate(eval_examples.read_tfrecord_examples(records))]
     source = "<b>model</b>"
-    sources = {source: evaluate_lib.predictor_source(BrightnessPredictor())}
+    sources = {source: map_sources.predictor_source(BrightnessPredictor())}
     thumbnails = report.ThumbnailWriter(tmp_path, gallery_sources=[source], size=32)
     rows, summary, _ = evaluate_lib.run(lambda: iter(examples), sources, config=FAST,
                                         on_map=thumbnails)
@@ -234,7 +236,7 @@ def test_overlay_and_display_scaling():
 
 
 def test_bad_report_requests_are_named(records, tmp_path):
-    sources = {"center_bias": evaluate_lib.center_bias_source(FAST)}
+    sources = {"center_bias": map_sources.center_bias_source(FAST)}
     rows, summary, _, thumbnails, _ = _run_with_report(records, tmp_path, sources)
     with pytest.raises(ValueError, match="'emd' was not computed"):
         report.write_report(tmp_path, rows, summary, metric_names=FAST.metrics,
@@ -276,8 +278,8 @@ pre.textContent = JSON.stringify(result); document.body.appendChild(pre);
 def test_clicking_headers_and_picking_a_source_sorts_the_gallery_in_chromium(records, tmp_path):
     if not pathlib.Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} not found (apt-get install -y chromium)")
-    sources = {"model": evaluate_lib.predictor_source(BrightnessPredictor()),
-               "center_bias": evaluate_lib.center_bias_source(FAST)}
+    sources = {"model": map_sources.predictor_source(BrightnessPredictor()),
+               "center_bias": map_sources.center_bias_source(FAST)}
     rows, summary, _, thumbnails, _ = _run_with_report(
         records, tmp_path / "report", sources, gallery_sources=["model", "center_bias"])
     index = report.write_report(tmp_path / "report", rows, summary, metric_names=FAST.metrics,

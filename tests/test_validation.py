@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from salgan_tf import evaluate_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import losses
 from salgan_tf import validation
@@ -20,6 +19,7 @@ from salgan_tf.data import pipeline
 from salgan_tf.data import records as records_lib
 from salgan_tf.data import shards
 from salgan_tf.data import synthetic
+from salgan_tf.metrics import table as metric_table
 
 
 NET = (32, 48)  # network (H, W); the records' original size differs so both resizes run
@@ -164,6 +164,22 @@ def test_mixed_records_average_fixation_metrics_over_records_with_fixations(
         assert b[name] == pytest.approx((6 * a[name] + 2 * c[name]) / 8, abs=1e-9), name
 
 
+def test_records_are_read_once_for_all_epochs(tmp_path, generator, file_opens):
+    """Building the validator and validating two epochs opens each record file once."""
+    synthetic.write_synthetic_tfrecords(str(tmp_path), n=4, height=ORIGINAL[0],
+                                        width=ORIGINAL[1], seed=3, num_shards=2)
+    files = shards.glob_records(str(tmp_path / "*.tfrecord"))
+    records = shards.check_records(files)  # what the training loop passes: checked once, there
+    opens = file_opens(tmp_path)
+    validator = validation.Validator(records, image_size=NET, downsample=4)
+    validator(generator)
+    validator(generator)
+    counts = opens.counts()
+    assert {name: counts.get(name, 0) for name in map(os.path.basename, files)} == {
+        os.path.basename(path): 1 for path in files}, counts
+    assert "manifest.json" not in counts  # a RecordSet is taken as checked
+
+
 def test_missing_and_corrupt_validation_files_are_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no TFRecord file matches"):
         validation.Validator(str(tmp_path / "none-*.tfrecord"), image_size=NET)
@@ -289,6 +305,6 @@ def test_validator_and_keeper_end_to_end_reload_best_weights(util, tmp_path, syn
 
 def test_direction_comes_from_evaluate_lib():
     for name in validation.VALIDATION_METRICS:
-        assert validation.higher_is_better(name) == evaluate_lib.METRICS[name][0]
+        assert validation.higher_is_better(name) == metric_table.METRICS[name].higher_is_better
     assert not validation.higher_is_better("kld")
     assert not validation.higher_is_better("content_loss")

@@ -53,7 +53,11 @@ def decode_example(serialized):
     Returns a dict: `image` uint8 `[h, w, 3]`, `map` float32 `[h, w, 1]`, `name`,
     `original_size` int32 `[2]` (H, W), `fixation_rows/cols/observers` int64 `[N]` (original grid).
     """
-    parsed = schema.parse_example(serialized)
+    return _decode_parsed(schema.parse_example(serialized))
+
+
+def _decode_parsed(parsed):
+    """`decode_example` after `schema.parse_example`."""
     return {
         "image": decode_image(parsed["image"]),
         "map": decode_map(parsed["map"]),
@@ -225,6 +229,22 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
     return ds.prefetch(AUTOTUNE)
 
 
+def _at_original_size(example):
+    """A decoded example with its image and map resized back to `original_size` if pre-resized."""
+    example = dict(example)
+    size = example["original_size"]
+    same = tf.reduce_all(tf.shape(example["image"])[:2] == size)
+    image, saliency = example["image"], example["map"]
+    example["image"] = tf.cond(
+        same, lambda: image,
+        lambda: tf.cast(tf.clip_by_value(tf.round(preprocessing.resize_image(image, size)),
+                                         0, 255), tf.uint8))
+    example["map"] = tf.cond(
+        same, lambda: saliency,
+        lambda: tf.clip_by_value(preprocessing.resize_map(saliency, size), 0.0, 1.0))
+    return example
+
+
 def evaluation_dataset(file_pattern):
     """Un-batched examples at the ORIGINAL image size, with fixations, in file order.
 
@@ -234,19 +254,46 @@ def evaluation_dataset(file_pattern):
     `original_size` (int32 `[2]`). Models see `image` through `resize_image` + `vgg_preprocess`
     and their output goes back through `resize_map_to_original`.
     """
-    ds = tf.data.TFRecordDataset(_checked_files(file_pattern))
+    return original_size_dataset(_checked_files(file_pattern))
 
-    def to_original(serialized):
-        example = decode_example(serialized)
-        size = example["original_size"]
-        same = tf.reduce_all(tf.shape(example["image"])[:2] == size)
-        example["image"] = tf.cond(
-            same, lambda: example["image"],
-            lambda: tf.cast(tf.clip_by_value(tf.round(preprocessing.resize_image(
-                example["image"], size)), 0, 255), tf.uint8))
-        example["map"] = tf.cond(
-            same, lambda: example["map"],
-            lambda: tf.clip_by_value(preprocessing.resize_map(example["map"], size), 0.0, 1.0))
+
+def original_size_dataset(paths):
+    """`evaluation_dataset` of TFRecord files the caller checked (`shards.check_records`)."""
+    ds = tf.data.TFRecordDataset(list(paths))
+    return ds.map(lambda serialized: _at_original_size(decode_example(serialized)),
+                  num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def validation_dataset(paths, *, image_size, resize_mode="stretch", downsample=4):
+    """Un-batched validation examples in file order: ONE read of the records gives both what
+    the metrics score at the ORIGINAL size and what the network and the content loss see.
+
+    Args:
+      paths: TFRecord files the caller checked (`shards.check_records`, once per run: the
+        validator reads them again only if rebuilt).
+      image_size: `(height, width)` of the network input.
+      resize_mode: "stretch" or "letterbox".
+      downsample: the content loss's pooling factor.
+
+    Yields dicts: `evaluation_dataset`'s fields except `image`, and
+      `network_input`: float32 `[h, w, 3]` RGB 0-255, the original image resized (float, not
+        rounded) as `inference.Predictor.to_network_input` resizes it for `evaluate --model`;
+      `map_small`: float32 `[h/d, w/d, 1]`, the map as `make_dataset` batches it (8-bit, at the
+        network size) average-pooled by `downsample`: the content loss's target.
+    """
+    height, width = (int(s) for s in image_size)
+
+    def decode(serialized):
+        parsed = schema.parse_example(serialized)
+        example = _at_original_size(_decode_parsed(parsed))
+        rgb = tf.cast(example.pop("image"), tf.float32)
+        example["network_input"] = preprocessing.resize_image(
+            rgb, (height, width), resize_mode, pad_value=preprocessing.IMAGENET_RGB_MEAN)
+        stored_map = tf.io.decode_png(parsed["map"], channels=1, dtype=tf.uint8)
+        training_map = _resize_integer(stored_map, (height, width), resize_mode)
+        example["map_small"] = maps.downsample_maps(
+            tf.cast(training_map, tf.float32)[None] / 255.0, downsample)[0]
         return example
 
-    return ds.map(to_original, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = tf.data.TFRecordDataset(list(paths))
+    return ds.map(decode, num_parallel_calls=AUTOTUNE, deterministic=True)

