@@ -17,15 +17,21 @@ For development and demos only; serve production traffic with TF Serving and the
 
 Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
 and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
-full; a request not received in full within `request_timeout` seconds gets 408 and is closed
-(`server_config`); malformed JSON of any shape (also 100,000-deep nesting) gets 400; empty bytes,
-non-images and formats other than JPEG/PNG get 400; an image over `max_pixels`, or a request whose
-images hold more than `max_request_pixels` in total or would pad the `saliency` output past it,
-gets 400 from the headers alone, before any pixel is decoded (the SavedModel's own checks).
+full; a request not received in full within `request_timeout` seconds gets 408 and is closed, and
+a malformed request line or header (e.g. `Content-Length: 12abc`) gets 400 (`server_config`);
+malformed JSON of any shape (also 100,000-deep nesting, non-ASCII base64) gets 400; empty bytes,
+non-images and formats other than JPEG/PNG get 400; an image over `max_pixels`, or a request over
+the budget of `salgan_tf.request_budget` (each image counting at least the network input, and
+the padded `saliency` output) gets 400 from the headers alone, before any pixel is decoded (the
+SavedModel's own rule).
+Memory: at most `max_concurrent_requests` predict/page requests are in flight (body, decoding,
+prediction, reply); one more gets 503 with Retry-After at once. The JSON reply is streamed in
+pieces, never built whole. So the peak is about `max_concurrent_requests` requests' budget
+(docs/serve.md, "Memory").
 Images are decoded by `salgan_tf.data.images.decode_image` (as predict and the converter: TF's
 JPEG/PNG decoder, EXIF orientation applied) and maps encoded by `images.encode_map_png`. Decoding
 and prediction run in a worker thread (the event loop keeps answering), one prediction at a time
-(a TFLite interpreter is not thread-safe).
+(a TFLite interpreter is not thread-safe), `batch_size` images per network call.
 
 The app takes any predictor with `salgan_tf.inference.Predictor`'s interface (dependency
 injection: tests pass a `Predictor` around a fake network).

@@ -20,10 +20,13 @@ send raw images (see export/README.md for the TF Serving guide):
 Bad input fails the request with InvalidArgument (never crashes the server), its message naming
 the item or the limit: an empty batch; empty or undecodable bytes; formats other than JPEG/PNG
 (the message names BMP/GIF/WebP/TIFF and shows the first bytes in hex); an image larger than
-`max_pixels`; a request whose images hold more than `max_request_pixels` in total, or whose padded
-`saliency` output (N x H_max x W_max) would. All sizes are read from the headers BEFORE anything is
+`max_pixels`; a request over the budget of `salgan_tf.request_budget` (its images counting more
+than `max_request_pixels`, each at least the network input; or its padded `saliency` output
+N x H_max x W_max more than that). All sizes are read from the headers BEFORE anything is
 decoded, so neither a 10k x 10k image nor a 1x10000 + 10000x1 pair (800 MB of padding) allocates
-its pixels. Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
+its pixels. Both signatures decode, resize and run the generator `SERVING_CHUNK_SIZE` images at a
+time, so a request's peak memory does not grow with its image count (400 1x1 PNGs: +159 MB at
+192x256, docs/serve.md "Memory"). Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
 alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf chunk) is read
 in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
 decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
