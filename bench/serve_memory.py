@@ -53,9 +53,13 @@ _SAVED_MODEL_PROBE = textwrap.dedent("""
 """)
 
 
-def _env():
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO_ROOT))}
+def _run(command, **kwargs):
+    """Runs a Python subprocess in a neutral directory, so `salgan_tf` comes from PYTHONPATH
+    (`python -m` and `-c` put the working directory first on sys.path)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO_ROOT))}
+    return subprocess.Popen([sys.executable, *command], env=env, cwd=tempfile.gettempdir(),
+                            **kwargs)
 
 
 def _export(directory):
@@ -65,12 +69,20 @@ def _export(directory):
         saved_model.export_saved_model(generator.build_generator({NETWORK_SIZE}),
                                        {str(directory)!r})
     """)
-    subprocess.run([sys.executable, "-c", script], check=True, env=_env())
+    if _run(["-c", script]).wait() != 0:
+        sys.exit("the export failed")
 
 
 def _peak_mb(pid):
     with open(f"/proc/{pid}/status") as status:
         return next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM"))
+
+
+def _salgan_tf_dir():
+    """The salgan_tf package the subprocesses import (the code measured)."""
+    finder = _run(["-c", "import salgan_tf, os; print(os.path.dirname(salgan_tf.__file__))"],
+                  stdout=subprocess.PIPE, text=True)
+    return finder.communicate()[0].strip()
 
 
 def _free_port():
@@ -101,9 +113,8 @@ def _post(port, body):
 
 def _server(model, clients):
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "salgan_tf.serve", f"--model={model}",
-                               f"--port={port}", "--log_level=warning"], env=_env(),
-                              stdout=subprocess.PIPE, text=True)
+    server = _run(["-m", "salgan_tf.serve", f"--model={model}", f"--port={port}",
+                   "--log_level=warning"], stdout=subprocess.PIPE, text=True)
     try:
         server.stdout.readline()  # "loaded ..." once the model is in memory
         for _ in range(600):
@@ -149,14 +160,14 @@ def main():
     parser.add_argument("--skip_server", action="store_true")
     parser.add_argument("--clients", type=int, default=30)
     args = parser.parse_args()
+    print(f"code measured: {_salgan_tf_dir()}", flush=True)
     with tempfile.TemporaryDirectory() as work:
         model = pathlib.Path(work) / "salgan" / "1"
         _export(model)
         if not args.skip_saved_model:
-            probe = subprocess.run(
-                [sys.executable, "-c", _SAVED_MODEL_PROBE, str(model), str(REPO_ROOT / "tests")],
-                capture_output=True, text=True, check=True, env=_env())
-            result = json.loads(probe.stdout.strip().splitlines()[-1])
+            probe = _run(["-c", _SAVED_MODEL_PROBE, str(model), str(REPO_ROOT / "tests")],
+                         stdout=subprocess.PIPE, text=True)
+            result = json.loads(probe.communicate()[0].strip().splitlines()[-1])
             print(f"SavedModel, one request of 400 1x1 PNGs: {result['outcome']}; peak "
                   f"+{result['growth_mb']} MB over the warmed-up process "
                   f"({result['before_mb']} MB)", flush=True)

@@ -599,16 +599,10 @@ def test_demo_server_answers_503_when_its_requests_in_flight_are_taken(fake_pred
     # A prediction held in the network with one slot: the next request gets 503 at once (it
     # waited in an unbounded queue before, each waiting request holding its body and images).
     started, release = threading.Event(), threading.Event()
-
-    def held_network(batch):
-        started.set()
-        assert release.wait(60), "the test never released the prediction"
-        return np.zeros(np.shape(batch)[:3], np.float32)
-
     body = {"instances": [_b64(util.encode(np.zeros((20, 30, 3), np.uint8)))]}
     assert serve_app.ServeConfig().max_concurrent_requests == 2
     config = serve_app.ServeConfig(max_concurrent_requests=1)
-    with _running_server(fake_predictor(held_network), config) as port:
+    with _running_server(fake_predictor(util.held_network(started, release)), config) as port:
         results = []
         poster = threading.Thread(target=lambda: results.append(_post_json(port, body, 60)))
         try:
