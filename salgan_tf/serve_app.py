@@ -408,6 +408,28 @@ class _SlotResponse(StreamingResponse):
             self._release()
 
 
+class _RequestSlots:
+    """`config.max_concurrent_requests` slots for requests in flight; none free: 503 at once."""
+
+    def __init__(self, config):
+        self._config = config
+        self._free = threading.BoundedSemaphore(config.max_concurrent_requests)
+
+    async def refusal(self, request):
+        """None once a slot is taken for `request` (give it back with `release`), else the
+        503 answer."""
+        if self._free.acquire(blocking=False):
+            return None
+        await _discard_body(request, self._config.max_request_bytes)
+        return JSONResponse(
+            {"error": f"server busy: {self._config.max_concurrent_requests} requests are being "
+                      "served (max_concurrent_requests); retry shortly"},
+            status_code=503, headers={"Retry-After": "1"})
+
+    def release(self):
+        self._free.release()
+
+
 async def _discard_body(request, max_bytes):
     """Reads and drops a refused request's body (at most `max_bytes`), so the client, still
     sending it, gets the answer rather than a connection reset."""
@@ -456,17 +478,7 @@ def create_app(predictor, config=ServeConfig()):
     service = SaliencyService(predictor)
     page_html = _page(predictor, config)
     name, version = config.model_name, config.model_version
-    slots = threading.BoundedSemaphore(config.max_concurrent_requests)
-
-    async def busy(request):
-        """The 503 answer when every slot is taken (None when one was taken for this request)."""
-        if slots.acquire(blocking=False):
-            return None
-        await _discard_body(request, config.max_request_bytes)
-        return JSONResponse(
-            {"error": f"server busy: {config.max_concurrent_requests} requests are being served "
-                      "(max_concurrent_requests); retry shortly"},
-            status_code=503, headers={"Retry-After": "1"})
+    slots = _RequestSlots(config)
 
     def wrong_version(request):
         asked = request.path_params.get("version", version)
@@ -475,22 +487,21 @@ def create_app(predictor, config=ServeConfig()):
         return _error(404, f"Servable not found for request: Specific({name}, {asked})")
 
     async def predict(request):
-        if (refused := wrong_version(request) or await busy(request)) is not None:
+        if (refused := wrong_version(request) or await slots.refusal(request)) is not None:
             return refused
         try:
             body = await read_body(request, config.max_request_bytes)
             layout, outputs = await run_in_threadpool(_predict_outputs, service, config, body)
-        except ClientError as error:
+        except BaseException as error:  # also a cancelled request: its slot is free again
             slots.release()
-            return _error(error.status, error.message)
-        except BaseException:
-            slots.release()
+            if isinstance(error, ClientError):
+                return _error(error.status, error.message)
             raise
         return _SlotResponse(serving_response_pieces(outputs, layout), slots.release,
                              media_type="application/json")
 
     async def saliency_png(request):
-        if (refused := await busy(request)) is not None:
+        if (refused := await slots.refusal(request)) is not None:
             return refused
         filename = request.query_params.get("filename") or "upload"
         try:
