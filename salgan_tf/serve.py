@@ -28,8 +28,8 @@ flags.DEFINE_string("host", "127.0.0.1", "loopback address to listen on (127.0.0
 flags.DEFINE_string("model_name", "salgan", "model name in /v1/models/<name>:predict")
 flags.DEFINE_integer("model_version", None, "version reported by /v1/models/<name> (default: "
                      "the SavedModel's version directory, else 1)")
-# Defaults of None take serve_app.ServeConfig's (32 MB, 30 s): defined there once, and importing
-# serve_app here would make `--help` slow (TensorFlow).
+# Defaults of None take serve_app.ServeConfig's (32 MB, 30 s, 2 requests): defined there once,
+# and importing serve_app here would make `--help` slow (TensorFlow).
 flags.DEFINE_float("max_request_mb", None, "larger request bodies are refused with 413 "
                    "(default: 32)")
 flags.DEFINE_integer("max_pixels", images.DEFAULT_MAX_PIXELS, "larger images (H*W) are refused "
@@ -37,6 +37,9 @@ flags.DEFINE_integer("max_pixels", images.DEFAULT_MAX_PIXELS, "larger images (H*
 flags.DEFINE_integer("max_request_pixels", images.DEFAULT_MAX_REQUEST_PIXELS,
                      "per-request budget (pixels): the images' total H*W and the padded output "
                      "N x H_max x W_max; larger requests are refused with 400 before decoding")
+flags.DEFINE_integer("max_concurrent_requests", None, "predict/page requests in flight at once; "
+                     "more get 503 with Retry-After (default: 2); peak memory is about this "
+                     "many requests' worth")
 flags.DEFINE_float("request_timeout", None, "seconds a request may take to arrive in full; "
                    "slower (half-sent) requests get 408 and are closed (default: 30)")
 flags.DEFINE_enum("resize_mode", None, ["stretch", "letterbox"],
@@ -54,7 +57,8 @@ def main(argv):
     try:
         host = serve_app.check_loopback(FLAGS.host)
         predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode)
-        optional = {"request_timeout": FLAGS.request_timeout}
+        optional = {"request_timeout": FLAGS.request_timeout,
+                    "max_concurrent_requests": FLAGS.max_concurrent_requests}
         if FLAGS.max_request_mb is not None:
             optional["max_request_bytes"] = int(FLAGS.max_request_mb * 2**20)
         config = serve_app.ServeConfig(

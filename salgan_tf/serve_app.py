@@ -17,15 +17,21 @@ For development and demos only; serve production traffic with TF Serving and the
 
 Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
 and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
-full; a request not received in full within `request_timeout` seconds gets 408 and is closed
-(`server_config`); malformed JSON of any shape (also 100,000-deep nesting) gets 400; empty bytes,
-non-images and formats other than JPEG/PNG get 400; an image over `max_pixels`, or a request whose
-images hold more than `max_request_pixels` in total or would pad the `saliency` output past it,
-gets 400 from the headers alone, before any pixel is decoded (the SavedModel's own checks).
+full; a request not received in full within `request_timeout` seconds gets 408 and is closed, and
+a malformed request line or header (e.g. `Content-Length: 12abc`) gets 400 (`server_config`);
+malformed JSON of any shape (also 100,000-deep nesting, non-ASCII base64) gets 400; empty bytes,
+non-images and formats other than JPEG/PNG get 400; an image over `max_pixels`, or a request over
+the budget of `salgan_tf.request_budget` (each image counting at least the network input, and
+the padded `saliency` output) gets 400 from the headers alone, before any pixel is decoded (the
+SavedModel's own rule).
+Memory: at most `max_concurrent_requests` predict/page requests are in flight (body, decoding,
+prediction, reply); one more gets 503 with Retry-After at once. The JSON reply is streamed in
+pieces, never built whole. So the peak is about `max_concurrent_requests` requests' budget
+(docs/serve.md, "Memory").
 Images are decoded by `salgan_tf.data.images.decode_image` (as predict and the converter: TF's
 JPEG/PNG decoder, EXIF orientation applied) and maps encoded by `images.encode_map_png`. Decoding
 and prediction run in a worker thread (the event loop keeps answering), one prediction at a time
-(a TFLite interpreter is not thread-safe).
+(a TFLite interpreter is not thread-safe), `batch_size` images per network call.
 
 The app takes any predictor with `salgan_tf.inference.Predictor`'s interface (dependency
 injection: tests pass a `Predictor` around a fake network).
@@ -33,11 +39,11 @@ injection: tests pass a `Predictor` around a fake network).
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import ipaddress
 import logging
 import os
+import sys
 import threading
 
 import h11
@@ -47,11 +53,12 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from salgan_tf import pages
+from salgan_tf import request_budget
 from salgan_tf.data import images
 from salgan_tf.export import saved_model as saved_model_lib
 
@@ -60,6 +67,12 @@ DEFAULT_MAX_REQUEST_BYTES = 32 * 2**20
 # A request (headers and body) must arrive in full within this many seconds: a 32 MB body needs
 # ~11 Mbit/s; a client that stops half-way holds no connection longer.
 DEFAULT_REQUEST_TIMEOUT = 30.0
+# Predict / page requests decoded, predicted or answered at once; more get 503 at once. Peak
+# memory is about this many times one request's (docs/serve.md, "Memory"): predictions run one
+# at a time anyway, so a second slot only lets one request decode while another predicts.
+DEFAULT_MAX_CONCURRENT_REQUESTS = 2
+# The JSON reply is sent in pieces of about this many bytes, never built whole.
+RESPONSE_PIECE_BYTES = 2**20
 # Same formats as the SavedModel's serving_default, so a client that works here works on TF
 # Serving too.
 ACCEPTED_FORMATS = images.SERVING_FORMATS
@@ -80,6 +93,8 @@ class ServeConfig:
       max_request_pixels: largest total H*W of one request's images, and of its padded
         `saliency` output N x H_max x W_max (as the SavedModel's `max_request_pixels`).
       request_timeout: seconds a request may take to arrive in full (`server_config`).
+      max_concurrent_requests: predict and page requests in flight (body, decoding, prediction,
+        reply); one more gets 503 with Retry-After instead of waiting in an unbounded queue.
     """
 
     model_name: str = "salgan"
@@ -88,6 +103,7 @@ class ServeConfig:
     max_pixels: int = images.DEFAULT_MAX_PIXELS
     max_request_pixels: int = images.DEFAULT_MAX_REQUEST_PIXELS
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
@@ -95,7 +111,7 @@ class ServeConfig:
             raise ValueError(f"model_name must be a non-empty name without '/' or ':', got "
                              f"{self.model_name!r}")
         for name in ("model_version", "max_request_bytes", "max_pixels", "max_request_pixels",
-                     "request_timeout"):
+                     "request_timeout", "max_concurrent_requests"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         return self
@@ -142,11 +158,13 @@ def decode_image(data, *, name, config):
         raise ClientError(400, str(error)) from error
 
 
-def check_request_pixels(items, config):
+def check_request_pixels(items, config, network_size):
     """Refuses (400) a request over `config.max_request_pixels`, from the headers alone.
 
     `items` are `(name, bytes)`; each header is also checked as `decode_image` would (format,
-    `max_pixels`). The padded `saliency` output is N x H_max x W_max (`serving_outputs`).
+    `max_pixels`). The budget is the SavedModel's (`salgan_tf.request_budget`): each image
+    counts at least the `network_size` pixels, and the padded `saliency` output N x H_max x W_max
+    must fit too.
     """
     sizes = []
     for name, data in items:
@@ -155,19 +173,9 @@ def check_request_pixels(items, config):
                                            formats=ACCEPTED_FORMATS))
         except images.BadInputError as error:
             raise ClientError(400, str(error)) from error
-    limit = config.max_request_pixels
-    total = sum(height * width for height, width in sizes)
-    if total > limit:
-        raise ClientError(400, f"request: its images hold {total} pixels in total, more than the "
-                               f"per-request limit of {limit} pixels (max_request_pixels); send "
-                               "fewer or smaller images per request")
-    height, width = max(h for h, _ in sizes), max(w for _, w in sizes)
-    padded = len(sizes) * height * width
-    if padded > limit:
-        raise ClientError(400, f"request: the padded saliency output would be {len(sizes)} x "
-                               f"{height} x {width} = {padded} pixels, more than the per-request "
-                               f"limit of {limit} pixels (max_request_pixels); batch images of "
-                               "similar size together, or send them in separate requests")
+    within, message = request_budget.check(sizes, network_size, config.max_request_pixels)
+    if not within:
+        raise ClientError(400, message.numpy().decode())
 
 
 # --------------------------------------------------------------------------- model
@@ -181,13 +189,22 @@ class SaliencyService:
         self._lock = threading.Lock()
 
     def maps(self, rgbs):
-        """uint8 `[H_i, W_i, 3]` images -> (`[N, h, w]` network-size maps, list of `[H_i, W_i]`)."""
+        """uint8 `[H_i, W_i, 3]` images -> (`[N, h, w]` network-size maps, list of `[H_i, W_i]`).
+
+        `predictor.batch_size` images at a time, as the SavedModel's chunks: the float network
+        inputs of the whole request never exist at once.
+        """
+        chunk_size = self.predictor.batch_size
+        small, full = [], []
         with self._lock:
-            network_inputs = np.stack([self.predictor.to_network_input(rgb) for rgb in rgbs])
-            small = self.predictor.predict_small(network_inputs)
-            full = [self.predictor.to_original_size(m, rgb.shape[:2])
-                    for m, rgb in zip(small, rgbs)]
-        return np.asarray(small, np.float32), full
+            for start in range(0, len(rgbs), chunk_size):
+                chunk = rgbs[start:start + chunk_size]
+                maps = self.predictor.predict_small(
+                    np.stack([self.predictor.to_network_input(rgb) for rgb in chunk]))
+                small.extend(np.asarray(maps, np.float32))
+                full.extend(self.predictor.to_original_size(m, rgb.shape[:2])
+                            for m, rgb in zip(maps, chunk))
+        return np.stack(small), full
 
     def serving_outputs(self, rgbs):
         """The outputs of salgan_tf.export.saved_model's `serving_default` for decoded images.
@@ -267,7 +284,7 @@ def _image_bytes(value, where):
                                f"got {_json_kind(value)}")
     try:
         return base64.b64decode(value["b64"], validate=True)
-    except binascii.Error as error:
+    except ValueError as error:  # binascii.Error, or a non-ASCII character in the string
         raise ClientError(400, f"{where}: invalid base64 ({error})") from error
 
 
@@ -308,30 +325,122 @@ def parse_predict_request(body):
                     for i, value in enumerate(values)]
 
 
-def _predict_json(service, config, body):
-    """TF Serving REST predict body (bytes) -> response JSON bytes; runs in a worker thread."""
+def _predict_outputs(service, config, body):
+    """TF Serving REST predict body (bytes) -> (layout, the signature's outputs); runs in a
+    worker thread."""
     layout, items = parse_predict_request(body)
-    check_request_pixels(items, config)
+    del body  # the items hold the decoded base64; the JSON text is no longer needed
+    check_request_pixels(items, config, service.predictor.image_size)
     rgbs = [decode_image(data, name=name, config=config) for name, data in items]
-    return serving_response_json(service.serving_outputs(rgbs), layout)
+    del items
+    return layout, service.serving_outputs(rgbs)
 
 
-def serving_response_json(outputs, layout):
-    """Signature outputs {name: numpy [N, ...]} -> TF Serving's response body as JSON bytes.
+def _array_json(array):
+    """JSON text of a numpy array in pieces, each at most one row of its last two axes.
+
+    orjson writes numpy arrays directly (~40x faster than `tolist()` + `json`, float32 values in
+    their shortest exact form), but a whole `[H, W, 1]` map at once took ~10x the text's size
+    (2.9 GB for a 5000x5000 map's 313 MB); one row at a time costs a few hundred kB.
+    """
+    if array.ndim == 0:  # a row-format scalar (height, width)
+        yield orjson.dumps(array.item())
+    elif array.ndim <= 2:
+        yield orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)
+        return
+    else:
+        yield b"["
+        for index, part in enumerate(array):
+            if index:
+                yield b","
+            yield from _array_json(part)
+        yield b"]"
+
+
+def _object_json(values):
+    """JSON text of `{name: numpy array}` in pieces."""
+    for index, (name, value) in enumerate(values.items()):
+        yield (b"{" if index == 0 else b",") + orjson.dumps(name) + b":"
+        yield from _array_json(np.asarray(value))
+    yield b"}"
+
+
+def serving_response_pieces(outputs, layout):
+    """Signature outputs {name: numpy [N, ...]} -> TF Serving's response body, JSON bytes in
+    pieces of about `RESPONSE_PIECE_BYTES` (the reply is streamed, never held whole).
 
     Same layout as TF Serving: row format `{"predictions": [{name: value of example i}, ...]}`,
     columnar `{"outputs": {name: value}}`.
-    orjson writes the numpy arrays directly: ~40x faster than `tolist()` + `json`, and float32
-    values in their shortest exact form (a 480x640 map: 60 ms and 3.9 MB instead of 2.3 s and
-    6.6 MB).
     """
-    if layout == "columnar":
-        body = {"outputs": outputs}
-    else:
-        count = len(next(iter(outputs.values())))
-        body = {"predictions": [{name: value[i] for name, value in outputs.items()}
-                                for i in range(count)]}
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    def pieces():
+        if layout == "columnar":
+            yield b'{"outputs":'
+            yield from _object_json(outputs)
+            yield b"}"
+            return
+        yield b'{"predictions":['
+        for i in range(len(next(iter(outputs.values())))):
+            yield b"," if i else b""
+            yield from _object_json({name: value[i] for name, value in outputs.items()})
+        yield b"]}"
+
+    buffered, size = [], 0
+    for piece in pieces():
+        buffered.append(piece)
+        size += len(piece)
+        if size >= RESPONSE_PIECE_BYTES:
+            yield b"".join(buffered)
+            buffered, size = [], 0
+    yield b"".join(buffered)
+
+
+class _SlotResponse(StreamingResponse):
+    """A streamed response that frees its request slot once sent (or the client is gone)."""
+
+    def __init__(self, pieces, release, **kwargs):
+        super().__init__(pieces, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+class _RequestSlots:
+    """`config.max_concurrent_requests` slots for requests in flight; none free: 503 at once."""
+
+    def __init__(self, config):
+        self._config = config
+        self._free = threading.BoundedSemaphore(config.max_concurrent_requests)
+
+    async def refusal(self, request):
+        """None once a slot is taken for `request` (give it back with `release`), else the
+        503 answer."""
+        if self._free.acquire(blocking=False):
+            return None
+        await _discard_body(request, self._config.max_request_bytes)
+        return JSONResponse(
+            {"error": f"server busy: {self._config.max_concurrent_requests} requests are being "
+                      "served (max_concurrent_requests); retry shortly"},
+            status_code=503, headers={"Retry-After": "1"})
+
+    def release(self):
+        self._free.release()
+
+
+async def _discard_body(request, max_bytes):
+    """Reads and drops a refused request's body (at most `max_bytes`), so the client, still
+    sending it, gets the answer rather than a connection reset."""
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                return
+    except ClientDisconnect:
+        return
 
 
 def _saliency_png(service, config, data, filename):
@@ -369,6 +478,7 @@ def create_app(predictor, config=ServeConfig()):
     service = SaliencyService(predictor)
     page_html = _page(predictor, config)
     name, version = config.model_name, config.model_version
+    slots = _RequestSlots(config)
 
     def wrong_version(request):
         asked = request.path_params.get("version", version)
@@ -377,16 +487,22 @@ def create_app(predictor, config=ServeConfig()):
         return _error(404, f"Servable not found for request: Specific({name}, {asked})")
 
     async def predict(request):
-        if (refused := wrong_version(request)) is not None:
+        if (refused := wrong_version(request) or await slots.refusal(request)) is not None:
             return refused
         try:
             body = await read_body(request, config.max_request_bytes)
-            content = await run_in_threadpool(_predict_json, service, config, body)
-        except ClientError as error:
-            return _error(error.status, error.message)
-        return Response(content, media_type="application/json")
+            layout, outputs = await run_in_threadpool(_predict_outputs, service, config, body)
+        except BaseException as error:  # also a cancelled request: its slot is free again
+            slots.release()
+            if isinstance(error, ClientError):
+                return _error(error.status, error.message)
+            raise
+        return _SlotResponse(serving_response_pieces(outputs, layout), slots.release,
+                             media_type="application/json")
 
     async def saliency_png(request):
+        if (refused := await slots.refusal(request)) is not None:
+            return refused
         filename = request.query_params.get("filename") or "upload"
         try:
             data = await read_body(request, config.max_request_bytes)
@@ -394,6 +510,8 @@ def create_app(predictor, config=ServeConfig()):
                                                            filename)
         except ClientError as error:
             return _error(error.status, error.message)
+        finally:
+            slots.release()
         return Response(png, media_type="image/png",
                         headers={"X-Saliency-Height": str(height),
                                  "X-Saliency-Width": str(width)})
@@ -463,6 +581,18 @@ def request_timeout_protocol(seconds):
             if self._request_timer is not None:
                 self._request_timer.cancel()
             super().connection_lost(exc)
+
+        def send_400_response(self, msg):
+            # uvicorn calls this while handling h11's RemoteProtocolError (a malformed request
+            # line or header such as `Content-Length: 12abc`); its own answer is plain text.
+            error = sys.exc_info()[1]
+            detail = f"invalid HTTP request ({error})" if error is not None else msg
+            body = orjson.dumps({"error": detail})
+            self.transport.write(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+                + body)
+            self.transport.close()
 
         def _start_request_timer(self):
             if self._request_timer is not None:

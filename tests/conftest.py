@@ -154,6 +154,17 @@ def brightness_network(batch):
     return np.asarray(batch, np.float32).mean(axis=-1) / 255.0
 
 
+def held_network(started, release):
+    """Fake network that sets the Event `started`, then answers zeros once `release` is set:
+    holds a prediction in flight for as long as a serving test needs."""
+    def network(batch):
+        started.set()
+        assert release.wait(60), "the test never released the prediction"
+        return np.zeros(np.shape(batch)[:3], np.float32)
+
+    return network
+
+
 FAKE_NETWORK_SIZE = (32, 48)  # (h, w) of `fake_predictor`'s network input
 
 
@@ -249,7 +260,7 @@ class _ExportedModels:
 @pytest.fixture(scope="session")
 def util(tmp_path_factory):
     """The image and test-model helpers of the export / inference / predict / serve tests:
-    `random_rgb`, `encode`, `blank_png`, `smooth_images`, `tiny_generator`, `keras_saliency`,
+    `random_rgb`, `encode`, `blank_png`, `smooth_images`, `held_network`, `tiny_generator`, `keras_saliency`,
     `write_training_run`, and `exported_model(image_size=(32, 32), resize_mode="stretch",
     max_pixels=2_000_000)` / `loaded(version_dir)`, cached for the session. The exported models
     (~125 MB each) are deleted when the session ends."""
@@ -257,6 +268,7 @@ def util(tmp_path_factory):
     models = _ExportedModels(str(work_dir))
     yield types.SimpleNamespace(
         random_rgb=random_rgb, encode=encode, blank_png=blank_png, smooth_images=smooth_images,
+        held_network=held_network,
         tiny_generator=tiny_generator, keras_saliency=keras_saliency,
         write_training_run=write_training_run, exported_model=models.exported_model,
         loaded=models.loaded)

@@ -5,6 +5,7 @@ output would be 32 M floats; refused from the headers, they cost nothing. The me
 in a subprocess so its peak RSS belongs to that one request alone.
 """
 import base64
+import contextlib
 import io
 import json
 import os
@@ -14,6 +15,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -79,19 +82,21 @@ def test_mixed_sizes_padding_past_the_request_budget_are_refused_in_bounded_memo
 
 
 def test_request_budget_names_which_limit_and_admits_what_fits(util):
-    module = _module(util, max_request_pixels=1200)
+    # Each 20x30 image (600 pixels) counts as the 32x32 network input it becomes (1024).
+    module = _module(util, max_request_pixels=2500)
     serve = module.serve_encoded
-    small = util.encode(np.zeros((20, 30, 3), np.uint8))  # 600 pixels
+    small = util.encode(np.zeros((20, 30, 3), np.uint8))
     assert serve(tf.constant([small, small]))["saliency"].shape == (2, 20, 30, 1)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="1800 pixels in total, more than "
-                                                             "the per-request limit of 1200"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"images count 3072 pixels \(each at least the network input of "
+                             r"32 x 32 = 1024 pixels\), more than the per-request limit of 2500"):
         serve(tf.constant([small, small, small]))
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match="padded saliency output would be 2 x 40 x 40 = 3200 pixels"):
         serve(tf.constant([util.blank_png(1, 40), util.blank_png(40, 1)]))
     predict = module.predict_tensor
     assert predict(tf.zeros([2, 20, 30, 3]))["saliency"].shape == (2, 20, 30, 1)
-    with pytest.raises(tf.errors.InvalidArgumentError, match="per-request limit of 1200"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="per-request limit of 2500"):
         predict(tf.zeros([3, 20, 30, 3]))
 
 
@@ -213,14 +218,15 @@ def test_demo_server_refuses_padding_past_the_budget_before_decoding(server_clie
 def test_demo_server_request_budget_counts_decoded_pixels_too(fake_predictor, util):
     from starlette.testclient import TestClient
 
-    config = serve_app.ServeConfig(max_request_pixels=1200)
+    # Each 20x30 image counts as the fake network's 32x48 input (1536 pixels), as in the graph.
+    config = serve_app.ServeConfig(max_request_pixels=3500)
     small = _b64(util.encode(np.zeros((20, 30, 3), np.uint8)))
     with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
         assert client.post(PREDICT, json={"instances": [small, small]}).status_code == 200
         response = client.post(PREDICT, json={"instances": [small, small, small]})
     assert response.status_code == 400
-    assert "1800 pixels in total, more than the per-request limit of 1200" in \
-        response.json()["error"]
+    assert "images count 4608 pixels (each at least the network input of 32 x 48 = 1536 " \
+           "pixels), more than the per-request limit of 3500" in response.json()["error"]
 
 
 @pytest.mark.parametrize("kind", ["bmp", "random", "high bytes", "truncated png", "empty"])
@@ -241,6 +247,7 @@ MALFORMED_JSON = {
     # Parsed (orjson allows 1024 levels) but deeper than orjson.dumps goes: never echoed back.
     "instance 600 deep": b'{"instances": [{"b64": ' + b"[" * 600 + b"]" * 600 + b"}]}",
     "not utf-8": b'{"instances": ["\xff\xfe"]}',
+    "b64 not ascii": '{"instances": [{"b64": "aGk\u00e9"}]}'.encode(),  # 500 before issue 23
     "empty body": b"",
     "null": b"null",
     "number": b"1e999",
@@ -290,21 +297,8 @@ def _read_until_closed(sock):
     b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
 ], ids=["half body", "half headers"])
 def test_half_sent_requests_time_out_with_408(half_request, fake_predictor):
-    import uvicorn
-
     config = serve_app.ServeConfig(request_timeout=1.0)
-    port = _free_port()
-    server = uvicorn.Server(serve_app.server_config(
-        serve_app.create_app(fake_predictor(), config), config, host="127.0.0.1", port=port,
-        log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(200):
-            if server.started:
-                break
-            threading.Event().wait(0.05)
-        assert server.started, "the server did not start"
+    with _running_server(fake_predictor(), config) as port:
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.settimeout(20)  # bounds the test: the server's own timeout is 1 s
             sock.sendall(half_request)
@@ -317,6 +311,26 @@ def test_half_sent_requests_time_out_with_408(half_request, fake_predictor):
             sock.sendall(b"GET /v1/models/salgan HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                          b"Connection: close\r\n\r\n")
             assert _read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+
+
+@contextlib.contextmanager
+def _running_server(predictor, config):
+    """The demo server (uvicorn with `serve_app.server_config`) on a free loopback port."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(serve_app.server_config(
+        serve_app.create_app(predictor, config), config, host="127.0.0.1", port=port,
+        log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            threading.Event().wait(0.05)
+        assert server.started, "the server did not start"
+        yield port
     finally:
         server.should_exit = True
         thread.join(10)
@@ -440,3 +454,188 @@ def test_predict_and_the_demo_page_write_the_same_png_for_a_sideways_photo(tmp_p
     written = np.asarray(Image.open(tmp_path / "out" / "phone.png"))
     assert written.shape == (44, 30)  # upright, as the photo is shown
     np.testing.assert_array_equal(written, np.asarray(Image.open(io.BytesIO(page.content))))
+
+
+# --------------------------------------------------------------------------- issue 23: memory
+
+
+def _peak_growth_probe(body):
+    """A script printing JSON {"outcome": ..., "peak_growth_mb": VmHWM growth} of `body`, run
+    after a warm-up: the kernel's high-water mark, a real peak rather than a sample."""
+    return textwrap.dedent("""
+        import json, sys
+        import numpy as np
+        import tensorflow as tf
+        sys.path.insert(0, sys.argv[2])
+        import conftest  # a script outside pytest: the helpers themselves
+
+        def peak_mb():
+            with open("/proc/self/status") as status:
+                return next(int(line.split()[1]) // 1024 for line in status
+                            if line.startswith("VmHWM"))
+    """) + textwrap.dedent(body) + textwrap.dedent("""
+        print(json.dumps({"outcome": outcome, "peak_growth_mb": peak_mb() - before}))
+    """)
+
+
+def _run_probe(script, argument):
+    """Runs a `_peak_growth_probe` script with `argument` (its sys.argv[1]); its JSON line."""
+    probe = subprocess.run(
+        [sys.executable, "-c", script, argument, os.path.dirname(__file__)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": REPO_ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    return json.loads(probe.stdout.strip().splitlines()[-1])
+
+
+_TINY_IMAGES_PROBE = _peak_growth_probe("""
+    serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    serve(images=tf.constant([conftest.blank_png(8, 8)] * 4))  # warm up: one full chunk
+    before = peak_mb()
+    outputs = serve(images=tf.constant([conftest.blank_png(1, 1)] * 400))
+    outcome = outputs["saliency_small"].shape.as_list()
+""")
+
+
+def test_saved_model_memory_does_not_grow_with_the_number_of_tiny_images(util):
+    # 400 1x1 PNGs (27 kB): the old graph ran the generator on all 400 network inputs at once
+    # (+560 MB at this 32x32 network, ~64 MB per image at 192x256); chunks of 4 keep it flat.
+    _, _, version_dir = util.exported_model()
+    result = _run_probe(_TINY_IMAGES_PROBE, version_dir)
+    assert result["outcome"] == [400, 32, 32, 1]
+    assert result["peak_growth_mb"] < 150, result
+
+
+class _SpyGenerator:
+    """The test generator, recording the largest batch and the number of calls it gets."""
+
+    def __init__(self, generator):
+        self._generator = generator
+        self.input_shape = generator.input_shape
+        self.variables = generator.variables
+        self.largest_batch = tf.Variable(0)
+        self.calls = tf.Variable(0)
+
+    def __call__(self, images, training):
+        with tf.control_dependencies([
+                self.largest_batch.assign(tf.maximum(self.largest_batch, tf.shape(images)[0])),
+                self.calls.assign_add(1)]):
+            return self._generator(tf.identity(images), training=training)
+
+
+@pytest.mark.parametrize("signature", ["serve_encoded", "predict_tensor"])
+def test_both_signatures_run_the_generator_in_chunks(signature, util):
+    spy = _SpyGenerator(util.exported_model()[0])
+    module = saved_model_lib.SalganServingModule(spy)
+    if signature == "serve_encoded":
+        outputs = module.serve_encoded(tf.constant([util.blank_png(1, 1)] * 10))
+    else:
+        outputs = module.predict_tensor(tf.zeros([10, 2, 3, 3]))
+    assert outputs["saliency_small"].shape == (10, 32, 32, 1)
+    chunk = saved_model_lib.SERVING_CHUNK_SIZE
+    assert int(spy.largest_batch.numpy()) == chunk
+    assert int(spy.calls.numpy()) == -(-10 // chunk)
+    # Same maps as one generator call on the 10 network inputs (all black).
+    expected = util.keras_saliency(spy._generator, np.zeros([10, 32, 32, 3], np.float32))
+    np.testing.assert_allclose(outputs["saliency_small"].numpy(), expected, atol=1e-5)
+
+
+def test_demo_server_counts_each_tiny_image_as_a_network_input(fake_predictor, monkeypatch,
+                                                               util):
+    # 100 1x1 PNGs: 100 pixels by the old count, 100 network inputs (32x48) in memory.
+    from starlette.testclient import TestClient
+
+    monkeypatch.setattr(tf.io, "decode_png", _no_decoding)
+    config = serve_app.ServeConfig(max_request_pixels=100_000)
+    with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
+        response = client.post(PREDICT, json={"instances": [_b64(util.blank_png(1, 1))] * 100})
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"] == (
+        "request: its images count 153600 pixels (each at least the network input of 32 x 48 = "
+        "1536 pixels), more than the per-request limit of 100000 pixels (max_request_pixels); "
+        "send fewer or smaller images per request")
+
+
+_BIG_REPLY_PROBE = _peak_growth_probe("""
+    from starlette.testclient import TestClient
+    from salgan_tf import serve_app
+    side = int(sys.argv[1])
+    jpeg = conftest.encode(np.full((side, side, 3), 128, np.uint8), "JPEG")
+    body = {"instances": [{"b64": __import__("base64").b64encode(jpeg).decode()}]}
+    with TestClient(serve_app.create_app(conftest.fake_predictor())) as client:
+        small = conftest.encode(np.full((side // 4, side // 4, 3), 128, np.uint8), "JPEG")
+        client.post("/v1/models/salgan:predict",
+                    json={"instances": [{"b64": __import__("base64").b64encode(small).decode()}]})
+        before = peak_mb()
+        with client.stream("POST", "/v1/models/salgan:predict", json=body) as response:
+            size = sum(len(piece) for piece in response.iter_bytes())
+        outcome = [response.status_code, size]
+""")
+
+
+def test_demo_server_reply_json_costs_no_multiple_of_its_size(util):
+    # One 2000x2000 JPEG: a 48 MB JSON reply. Dumped whole by orjson, the [H, W, 1] map took
+    # ~10x its text (+500 MB here; a 5000x5000 JPEG went +3.5 GB); streamed row by row the
+    # peak is the maps' own (~16 MB each).
+    result = _run_probe(_BIG_REPLY_PROBE, "2000")
+    status, size = result["outcome"]
+    assert status == 200 and size > 40e6, result
+    assert result["peak_growth_mb"] < 200, result
+
+
+def _post_json(port, body, timeout):
+    """(status, content type, JSON) of one POST to the predict route on `port`."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{PREDICT}", method="POST",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.headers, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, json.loads(error.read())
+
+
+def test_demo_server_answers_503_when_its_requests_in_flight_are_taken(fake_predictor, util):
+    # A prediction held in the network with one slot: the next request gets 503 at once (it
+    # waited in an unbounded queue before, each waiting request holding its body and images).
+    started, release = threading.Event(), threading.Event()
+    body = {"instances": [_b64(util.encode(np.zeros((20, 30, 3), np.uint8)))]}
+    assert serve_app.ServeConfig().max_concurrent_requests == 2
+    config = serve_app.ServeConfig(max_concurrent_requests=1)
+    with _running_server(fake_predictor(util.held_network(started, release)), config) as port:
+        results = []
+        poster = threading.Thread(target=lambda: results.append(_post_json(port, body, 60)))
+        try:
+            poster.start()
+            assert started.wait(30), "the first prediction never started"
+            status, headers, answer = _post_json(port, body, 10)
+            page = urllib.request.Request(f"http://127.0.0.1:{port}/api/saliency.png",
+                                          method="POST", data=b"x" * 1000)
+            with pytest.raises(urllib.error.HTTPError) as page_refused:
+                urllib.request.urlopen(page, timeout=10)
+        finally:
+            release.set()
+            poster.join(60)
+        assert status == 503, (status, answer)
+        assert headers["Content-Type"] == "application/json"
+        assert headers["Retry-After"] == "1"
+        assert answer["error"] == ("server busy: 1 requests are being served "
+                                   "(max_concurrent_requests); retry shortly")
+        assert page_refused.value.code == 503
+        assert [status for status, _, _ in results] == [200]
+        assert _post_json(port, body, 30)[0] == 200  # the slot was given back
+
+
+@pytest.mark.parametrize("header", [b"Content-Length: 12abc", b"Content-Length: -5",
+                                    b"Content-Length: 5\r\nContent-Length: 6"])
+def test_malformed_content_length_gets_json_400(header, fake_predictor):
+    with _running_server(fake_predictor(), serve_app.ServeConfig()) as port:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(20)
+            sock.sendall(b"POST /v1/models/salgan:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         + header + b"\r\nContent-Type: application/json\r\n\r\n{}")
+            answer = _read_until_closed(sock)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body)["error"].startswith("invalid HTTP request (")

@@ -270,16 +270,11 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-def test_server_keeps_answering_while_a_prediction_runs(encode, fake_predictor):
+def test_server_keeps_answering_while_a_prediction_runs(encode, fake_predictor, util):
     import uvicorn
 
     started, release = threading.Event(), threading.Event()
-
-    def slow_network(batch):
-        started.set()
-        assert release.wait(30), "test never released the prediction"
-        return np.zeros(np.shape(batch)[:3], np.float32)
-
+    slow_network = util.held_network(started, release)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(serve_app.create_app(fake_predictor(slow_network)),
                                            host="127.0.0.1", port=port, log_level="warning"))

@@ -39,10 +39,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # and their float32 copy 300 MB, which one request may hold; 10k x 10k (100 MP) is refused.
 DEFAULT_MAX_PIXELS = 25_000_000
 # Per-request budget of a serving request (SavedModel `serving_default` and the demo server), in
-# pixels, checked from the headers before anything is decoded: both the decoded images in total
-# (sum of H*W) and the padded `saliency` output (N x max H x max W, dense as TF Serving needs)
+# pixels, checked from the headers before anything is decoded (the rule: salgan_tf.request_budget):
+# both the images in total (sum of max(H*W, the network's h*w): a 1x1 image still becomes a
+# network input) and the padded `saliency` output (N x max H x max W, dense as TF Serving needs)
 # must fit. As much as one largest image: a 1x10000 and a 10000x1 PNG would otherwise pad to
-# 2 x 10000 x 10000 floats (800 MB).
+# 2 x 10000 x 10000 floats (800 MB); at 192x256, at most 508 images per request.
 DEFAULT_MAX_REQUEST_PIXELS = DEFAULT_MAX_PIXELS
 # The formats the SavedModel's serving signature decodes (and so the demo server accepts).
 SERVING_FORMATS = ("JPEG", "PNG")

@@ -20,10 +20,13 @@ send raw images (see export/README.md for the TF Serving guide):
 Bad input fails the request with InvalidArgument (never crashes the server), its message naming
 the item or the limit: an empty batch; empty or undecodable bytes; formats other than JPEG/PNG
 (the message names BMP/GIF/WebP/TIFF and shows the first bytes in hex); an image larger than
-`max_pixels`; a request whose images hold more than `max_request_pixels` in total, or whose padded
-`saliency` output (N x H_max x W_max) would. All sizes are read from the headers BEFORE anything is
+`max_pixels`; a request over the budget of `salgan_tf.request_budget` (its images counting more
+than `max_request_pixels`, each at least the network input; or its padded `saliency` output
+N x H_max x W_max more than that). All sizes are read from the headers BEFORE anything is
 decoded, so neither a 10k x 10k image nor a 1x10000 + 10000x1 pair (800 MB of padding) allocates
-its pixels. Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
+its pixels. Both signatures decode, resize and run the generator `SERVING_CHUNK_SIZE` images at a
+time, so a request's peak memory does not grow with its image count (400 1x1 PNGs: +159 MB at
+192x256, docs/serve.md "Memory"). Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
 alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf chunk) is read
 in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
 decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
@@ -45,10 +48,14 @@ import tensorflow as tf
 from salgan_tf import atomic
 from salgan_tf import cli
 from salgan_tf import preprocessing
+from salgan_tf import request_budget
 from salgan_tf.config import RESIZE_MODES
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 
 SERVING_SIGNATURE = "serving_default"
+# Images per generator call in both signatures: a request's peak memory is that of one chunk
+# through the network plus its outputs, whatever its image count (docs/serve.md, "Memory").
+SERVING_CHUNK_SIZE = 4
 TENSOR_SIGNATURE = "predict_tensor"
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
@@ -159,28 +166,10 @@ class SalganServingModule(tf.Module):
             return tf.identity(size), tf.identity(orientation)
 
     def _check_request(self, sizes):
-        """Asserts for the request budget, from the `[N, 2]` int64 header sizes (module doc)."""
-        count = tf.cast(tf.shape(sizes)[0], tf.float64)
-        # float64: N x H_max x W_max may overflow int64 for hostile headers; exact below 2**53.
-        heights, widths = tf.cast(sizes[:, 0], tf.float64), tf.cast(sizes[:, 1], tf.float64)
-        total = tf.reduce_sum(heights * widths)
-        padded_height, padded_width = tf.reduce_max(heights), tf.reduce_max(widths)
-        padded = count * padded_height * padded_width
-        limit = float(self._max_request_pixels)
-        total_check = _check(
-            total <= limit,
-            "request: its images hold {} pixels in total, more than the per-request limit of {} "
-            "pixels (max_request_pixels); send fewer or smaller images per request",
-            tf.cast(total, tf.int64), self._max_request_pixels)
-        with tf.control_dependencies([total_check]):
-            return _check(
-                padded <= limit,
-                "request: the padded saliency output would be {} x {} x {} = {} pixels, more "
-                "than the per-request limit of {} pixels (max_request_pixels); batch images of "
-                "similar size together, or send them in separate requests",
-                tf.cast(count, tf.int64), tf.cast(padded_height, tf.int64),
-                tf.cast(padded_width, tf.int64), tf.cast(padded, tf.int64),
-                self._max_request_pixels)
+        """Assert for the request budget (`salgan_tf.request_budget`) from the `[N, 2]` header
+        sizes."""
+        within, message = request_budget.check(sizes, self._image_size, self._max_request_pixels)
+        return tf.debugging.Assert(within, [message])
 
     def _decode_one(self, args):
         """(checked JPEG/PNG bytes, EXIF orientation) -> (float32 [h, w, 3] at the network size,
@@ -210,17 +199,33 @@ class SalganServingModule(tf.Module):
                 self._checked_size, (images, tf.range(count)),
                 fn_output_signature=(tf.TensorSpec([2], tf.int64), tf.TensorSpec([], tf.int32)))
         with tf.control_dependencies([self._check_request(header_sizes)]):
-            resized, sizes = tf.map_fn(
-                self._decode_one, (tf.identity(images), orientations),
-                fn_output_signature=(tf.TensorSpec([*self._image_size, 3], tf.float32),
-                                     tf.TensorSpec([2], tf.int32)))
-        small = self._network(resized)
+            small, sizes = _in_chunks(
+                self._predict_encoded_chunk, (tf.identity(images), orientations),
+                (tf.TensorSpec([None, *self._image_size, 1], tf.float32),
+                 tf.TensorSpec([None, 2], tf.int32)))
         padded_size = tf.reduce_max(sizes, axis=0)
         saliency = tf.map_fn(
             lambda args: self._map_to_size(args[0], args[1], padded_size), (small, sizes),
             fn_output_signature=tf.TensorSpec([None, None, 1], tf.float32))
         return {"saliency": saliency, "height": sizes[:, 0], "width": sizes[:, 1],
                 "saliency_small": small}
+
+    def _predict_encoded_chunk(self, images, orientations):
+        """At most `SERVING_CHUNK_SIZE` checked JPEG/PNG bytes -> (`[n, h, w, 1]` network maps,
+        int32 `[n, 2]` upright sizes): decoded, resized and run through the generator once."""
+        resized, sizes = tf.map_fn(
+            self._decode_one, (images, orientations),
+            fn_output_signature=(tf.TensorSpec([*self._image_size, 3], tf.float32),
+                                 tf.TensorSpec([2], tf.int32)))
+        return self._network(resized), sizes
+
+    def _predict_tensor_chunk(self, images):
+        """At most `SERVING_CHUNK_SIZE` RGB images `[n, H, W, 3]` -> (maps `[n, H, W, 1]` at
+        their size, network maps `[n, h, w, 1]`)."""
+        small = self._network(self._resize_input(images))
+        saliency = preprocessing.resize_map_to_original(small, tf.shape(images)[1:3],
+                                                        mode=self._resize_mode)
+        return tf.clip_by_value(saliency, 0.0, 1.0), small
 
     def _predict_tensor(self, images):
         shape = tf.shape(images)
@@ -230,16 +235,15 @@ class SalganServingModule(tf.Module):
             tf.logical_and(pixels > 0, pixels <= self._max_pixels),
             "images of {} x {} (HxW) are empty or larger than the limit of {} pixels "
             "(max_pixels)", shape[1], shape[2], self._max_pixels))
-        checks.append(_check(
-            tf.cast(shape[0], tf.int64) * pixels <= self._max_request_pixels,
-            "request: the saliency output would be {} x {} x {} pixels, more than the "
-            "per-request limit of {} pixels (max_request_pixels); send fewer images per request",
-            shape[0], shape[1], shape[2], self._max_request_pixels))
         with tf.control_dependencies(checks):
-            resized = self._resize_input(images)
-        small = self._network(resized)
-        saliency = preprocessing.resize_map_to_original(small, shape[1:3], mode=self._resize_mode)
-        return {"saliency": tf.clip_by_value(saliency, 0.0, 1.0), "saliency_small": small}
+            sizes = tf.tile(tf.cast(shape[None, 1:3], tf.int64), [shape[0], 1])
+            checks.append(self._check_request(sizes))
+        with tf.control_dependencies(checks):
+            saliency, small = _in_chunks(
+                self._predict_tensor_chunk, (tf.identity(images),),
+                (tf.TensorSpec([None, None, None, 1], tf.float32),
+                 tf.TensorSpec([None, *self._image_size, 1], tf.float32)))
+        return {"saliency": saliency, "saliency_small": small}
 
     def signatures(self):
         """`{name: concrete function}` for `tf.saved_model.save`."""
@@ -248,6 +252,31 @@ class SalganServingModule(tf.Module):
 
 
 _EMPTY_BATCH = "empty batch: `images` holds no image; send at least one"
+
+
+def _in_chunks(predict_chunk, per_image, output_specs):
+    """`predict_chunk` over `SERVING_CHUNK_SIZE` images at a time, outputs concatenated.
+
+    `per_image` is a tuple of tensors whose first axis is the image; `predict_chunk(*slices)`
+    returns a tuple of tensors, also by image, matching `output_specs` (`tf.TensorSpec`s of one
+    chunk's outputs). The chunks run one after the other
+    (`parallel_iterations=1`), so the generator's activations, the biggest buffers of a
+    request, never exist for more than one chunk: peak memory does not grow with N.
+    """
+    count = tf.shape(per_image[0])[0]
+    chunks = (count + SERVING_CHUNK_SIZE - 1) // SERVING_CHUNK_SIZE
+
+    def step(index, arrays):
+        start = index * SERVING_CHUNK_SIZE
+        outputs = predict_chunk(*[tensor[start:start + SERVING_CHUNK_SIZE]
+                                  for tensor in per_image])
+        return index + 1, [array.write(index, output) for array, output in zip(arrays, outputs)]
+
+    arrays = [tf.TensorArray(spec.dtype, size=chunks, infer_shape=False,
+                             element_shape=spec.shape) for spec in output_specs]
+    _, arrays = tf.while_loop(lambda index, _: index < chunks, step, (0, arrays),
+                              parallel_iterations=1)
+    return tuple(array.concat() for array in arrays)
 
 
 def _check(condition, template, *values):
