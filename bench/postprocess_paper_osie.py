@@ -22,8 +22,7 @@ def main():
     args = parser.parse_args()
     sources = {}
     for name in ("none", "paper"):
-        predictor = inference.load_predictor(args.model)
-        predictor.postprocess = name
+        predictor = inference.load_predictor(args.model, postprocess=name)
         sources[f"postprocess={name}"] = evaluate_lib.predictor_source(predictor)
     examples = functools.partial(evaluate_lib.read_tfrecord_examples, args.data,
                                  limit=args.max_images)

@@ -110,3 +110,90 @@ def test_box_cut_and_dict():
     box = crop.Box(2, 3, 4, 5)
     np.testing.assert_array_equal(box.cut(image), image[2:6, 3:8])
     assert box.to_dict() == {"top": 2, "left": 3, "height": 4, "width": 5}
+
+
+# --------------------------------------------------------------------------- predict --crop
+
+
+def _bright_corner_image(height, width, corner_rows, corner_cols):
+    """Dark image with one bright rectangle: `brightness_network` makes it the salient part."""
+    image = np.full((height, width, 3), 20, np.uint8)
+    image[corner_rows, corner_cols] = 250
+    return image
+
+
+def test_predict_files_writes_the_most_salient_crop_and_its_box(fake_predictor, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from salgan_tf import predict_lib
+
+    (tmp_path / "in").mkdir()
+    image = _bright_corner_image(60, 120, slice(10, 30), slice(90, 115))  # bright at the right
+    Image.fromarray(image).save(tmp_path / "in" / "wide.png")
+    Image.fromarray(image).save(tmp_path / "in" / "photo.jpg", quality=98)
+    predictor = fake_predictor()
+    root, paths = predict_lib.find_images(tmp_path / "in")
+    report = predict_lib.predict_files(predictor, paths, str(tmp_path / "out"), root=root,
+                                       crop_aspect="1:1")
+    assert not report.failed
+    boxes = json.loads((tmp_path / "out" / "crops" / "boxes.json").read_text())
+    assert sorted(boxes) == ["photo.jpg", "wide.png"]
+    expected = crop.best_box(predictor.predict(image), "1:1")
+    assert boxes["wide.png"] == expected.to_dict()
+    assert (expected.height, expected.width) == (60, 60)
+    assert expected.left <= 90 and expected.left + 60 >= 115  # holds all of the bright part
+    with Image.open(tmp_path / "out" / "crops" / "wide.png") as cropped:
+        np.testing.assert_array_equal(np.asarray(cropped), expected.cut(image))  # PNG: lossless
+    with Image.open(tmp_path / "out" / "crops" / "photo.jpg") as cropped:
+        assert cropped.format == "JPEG" and cropped.size == (60, 60)
+    # The centre crop would cut the bright part in half; the box keeps all of it.
+    centre = crop.center_box((60, 120), "1:1")
+    saliency = predictor.predict(image)
+    assert expected.cut(saliency).sum() > centre.cut(saliency).sum() * 1.2
+
+
+def test_predict_files_refuses_a_bad_aspect_before_writing(fake_predictor, tmp_path):
+    from PIL import Image
+
+    from salgan_tf import predict_lib
+
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in" / "a.png")
+    with pytest.raises(ValueError, match="aspect '16-9'"):
+        predict_lib.predict_files(fake_predictor(), [str(tmp_path / "in" / "a.png")],
+                                  str(tmp_path / "out"), crop_aspect="16-9")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_crop_writes_crops_beside_the_maps(util, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    from salgan_tf import inference
+
+    _, run_dir, _ = util.exported_model()
+    (tmp_path / "in").mkdir()
+    image = util.random_rgb(45, 80, seed=4)
+    Image.fromarray(image).save(tmp_path / "in" / "noise.png")
+    command = [sys.executable, "-m", "salgan_tf.predict", f"--model={run_dir}",
+               f"--input={tmp_path / 'in'}"]
+    result = subprocess.run(command + [f"--output={tmp_path / 'out'}", "--crop=9:16"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "noise.png").is_file()  # the map, as without --crop
+    box = json.loads((tmp_path / "out" / "crops" / "boxes.json").read_text())["noise.png"]
+    expected = crop.best_box(inference.load_predictor(run_dir).predict(image), "9:16")
+    assert box == expected.to_dict() and (box["height"], box["width"]) == (45, 25)
+    with Image.open(tmp_path / "out" / "crops" / "noise.png") as cropped:
+        np.testing.assert_array_equal(np.asarray(cropped), expected.cut(image))
+
+    refused = subprocess.run(command + [f"--output={tmp_path / 'out2'}", "--crop=wide"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "error: aspect 'wide'" in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: aspect 'wide'")
+    assert not (tmp_path / "out2").exists()

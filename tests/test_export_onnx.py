@@ -40,7 +40,7 @@ def test_onnx_matches_the_saved_model_on_real_images(util, onnx_path, osie_image
     _, _, version_dir = util.exported_model()
     reference = inference.load_predictor(version_dir)
     predictor = inference.load_predictor(onnx_path, batch_size=3)
-    assert predictor.kind == "onnx" and isinstance(predictor.session, onnxruntime.InferenceSession)
+    assert predictor.kind == "onnx" and isinstance(predictor.runtime, onnxruntime.InferenceSession)
     assert (predictor.image_size, predictor.resize_mode) == ((32, 32), "stretch")
     for image, want in zip(osie_images, reference.predict_batch(osie_images)):
         got = predictor.predict(image)

@@ -42,7 +42,7 @@ def network_source(*, saved_model=None, checkpoint=None):
                          "(--checkpoint)")
     if saved_model is not None:
         predictor = tflite_lib.load_serving_module(saved_model)
-        return (predictor.saved_model, predictor.image_size, predictor.resize_mode,
+        return (predictor.runtime, predictor.image_size, predictor.resize_mode,
                 predictor.path)
     from salgan_tf import checkpoints  # keeps `import salgan_tf.export.onnx` light for loaders
 

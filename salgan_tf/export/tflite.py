@@ -130,8 +130,8 @@ def convert(saved_model, quantize="none", *, representative_images=None):
                          "(--calibration_images or --calibration_tfrecords)")
     predictor = load_serving_module(saved_model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [network_function(predictor.saved_model, predictor.image_size).get_concrete_function()],
-        predictor.saved_model)
+        [network_function(predictor.runtime, predictor.image_size).get_concrete_function()],
+        predictor.runtime)
     calibrated = 0
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
