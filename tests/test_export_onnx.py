@@ -65,7 +65,8 @@ def test_onnx_interface_and_metadata(onnx_path):
 
 def test_a_training_run_exports_the_same_network(util, osie_images):
     generator, run_dir, version_dir = util.exported_model()
-    module, image_size, resize_mode, _ = onnx_lib.network_source(checkpoint=run_dir)
+    module, image_size, resize_mode, postprocess, _ = onnx_lib.network_source(checkpoint=run_dir)
+    assert postprocess == "none"
     assert (image_size, resize_mode) == ((32, 32), "stretch")
     reference = inference.load_predictor(version_dir)
     batch = np.stack([reference.to_network_input(image) for image in osie_images])
