@@ -197,3 +197,30 @@ def test_cli_crop_writes_crops_beside_the_maps(util, tmp_path):
     assert refused.returncode == 1 and "error: aspect 'wide'" in refused.stderr
     assert refused.stderr.strip().splitlines()[-1].startswith("error: aspect 'wide'")
     assert not (tmp_path / "out2").exists()
+
+
+# --------------------------------------------------------------------------- the demo server
+
+
+def test_serve_page_route_returns_the_boxes_of_every_aspect(fake_predictor, util):
+    import json
+
+    from starlette.testclient import TestClient
+
+    from salgan_tf import serve_app
+    from salgan_tf.data import images
+
+    predictor = fake_predictor()
+    image = _bright_corner_image(50, 90, slice(30, 48), slice(2, 20))  # bright at bottom left
+    data = util.encode(image)
+    with TestClient(serve_app.create_app(predictor)) as client:
+        response = client.post("/api/saliency.png?filename=corner.png", content=data)
+        page = client.get("/").text
+    assert response.status_code == 200, response.text
+    boxes = json.loads(response.headers["x-crop-boxes"])
+    assert sorted(boxes) == sorted(serve_app.CROP_ASPECTS)
+    saliency = predictor.predict(images.decode_image(data))
+    for aspect, box in boxes.items():
+        assert box == crop.best_box(saliency, aspect).to_dict(), aspect
+    assert boxes["1:1"]["left"] == 0 and boxes["16:9"]["top"] + boxes["16:9"]["height"] == 50
+    assert '"crop_aspects"' in page  # the page learns the aspects it offers from the server
