@@ -111,6 +111,8 @@ def test_metadata_records_the_option_and_an_override_wins(paper_exports):
         inference.load_predictor(run_dir, postprocess="blur")
     _, metadata = tflite_lib.convert(version_dir, "none", postprocess="none")
     assert metadata["postprocess"] == "none"
+    with pytest.raises(ValueError, match="postprocess must be one of"):
+        tflite_lib.convert(version_dir, "none", postprocess="blur")
 
 
 def test_without_the_option_the_export_is_unchanged(util):

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from salgan_tf import atomic
 from salgan_tf import cli
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf.export import tflite as tflite_lib
 
@@ -65,6 +66,9 @@ def convert(*, saved_model=None, checkpoint=None, opset=OPSET, postprocess=None)
     Returns:
       `onnx.ModelProto` with input `image`, output `saliency` and the metadata above.
     """
+    if postprocess not in (None, *postprocess_lib.CHOICES):
+        raise ValueError(f"postprocess must be one of {postprocess_lib.CHOICES}, got "
+                         f"{postprocess!r}")
     module, image_size, resize_mode, source_postprocess, source = network_source(
         saved_model=saved_model, checkpoint=checkpoint)
     try:

@@ -42,6 +42,7 @@ import tensorflow as tf
 from salgan_tf import atomic
 from salgan_tf import cli
 from salgan_tf import inference
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf.data import images
 from salgan_tf.data.images import IMAGE_EXTENSIONS
 
@@ -128,6 +129,9 @@ def convert(saved_model, quantize="none", *, representative_images=None, postpro
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if postprocess not in (None, *postprocess_lib.CHOICES):
+        raise ValueError(f"postprocess must be one of {postprocess_lib.CHOICES}, got "
+                         f"{postprocess!r}")
     if quantize == "int8" and representative_images is None:
         raise ValueError("int8 quantisation needs representative images "
                          "(--calibration_images or --calibration_tfrecords)")
