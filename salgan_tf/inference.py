@@ -10,7 +10,9 @@
 Every kind shares the same pre/post-processing (salgan_tf.preprocessing, as in training): the
 RGB image is resized to the network size (`stretch` or `letterbox`, the run's mode), the network
 runs on the RGB 0-255 batch (the VGG caffe preprocessing is inside each model kind), and the map is
-resized back to the ORIGINAL image size by the inverse of the same mode. Only the network differs.
+resized back to the ORIGINAL image size by the inverse of the same mode (or, with
+`postprocess="paper"`, by the authors' cubic resize + 5x5 blur: the option an export records and
+every kind applies the same way). Only the network differs.
 """
 from __future__ import annotations
 
