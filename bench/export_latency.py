@@ -93,9 +93,9 @@ def convert_int8_quantized_sigmoid(version_dir, calibration_images):
 
     predictor = tflite_lib.load_serving_module(version_dir)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [tflite_lib.network_function(predictor.saved_model,
+        [tflite_lib.network_function(predictor.runtime,
                                      predictor.image_size).get_concrete_function()],
-        predictor.saved_model)
+        predictor.runtime)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     samples = [predictor.to_network_input(inference.as_rgb(image))[None]

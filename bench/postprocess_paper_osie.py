@@ -24,8 +24,7 @@ def main():
     args = parser.parse_args()
     sources = {}
     for name in ("none", "paper"):
-        predictor = inference.load_predictor(args.model)
-        predictor.postprocess = name
+        predictor = inference.load_predictor(args.model, postprocess=name)
         sources[f"postprocess={name}"] = map_sources.predictor_source(predictor)
     examples = functools.partial(eval_examples.read_tfrecord_examples, args.data,
                                  limit=args.max_images)

@@ -10,10 +10,13 @@
 Every kind shares the same pre/post-processing (salgan_tf.preprocessing, as in training): the
 RGB image is resized to the network size (`stretch` or `letterbox`, the run's mode), the network
 runs on the RGB 0-255 batch (the VGG caffe preprocessing is inside each model kind), and the map is
-resized back to the ORIGINAL image size by the inverse of the same mode. Only the network differs.
+resized back to the ORIGINAL image size by the inverse of the same mode (or, with
+`postprocess="paper"`, by the authors' cubic resize + 5x5 blur: the option an export records and
+every kind applies the same way). Only the network differs.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -73,16 +76,27 @@ class Predictor:
       image_size: `(height, width)` of the network input.
       resize_mode: "stretch" or "letterbox".
       batch_size: images per network call in `predict_batch`.
+      max_pixels: larger images are refused (`InputError`).
+      postprocess: how the network map returns to the original size: "none" (the inverse of the
+        input resize, antialiased bilinear) or "paper" (the authors' cubic resize + 5x5 blur,
+        salgan_tf.postprocess).
+      runtime: what runs the network, kept alive here: the Keras generator, the loaded
+        SavedModel, the LiteRT interpreter or the onnxruntime session (None for a bare function).
     """
 
     def __init__(self, network, *, kind, path, image_size, resize_mode, batch_size,
-                 max_pixels=DEFAULT_MAX_PIXELS):
+                 max_pixels=DEFAULT_MAX_PIXELS, postprocess="none", runtime=None):
         """`network`: fn(float32 [N, h, w, 3] RGB 0-255 at `image_size`) -> numpy [N, h, w]."""
         if resize_mode not in preprocessing.RESIZE_MODES:
             raise ValueError(f"{path}: resize_mode must be one of {preprocessing.RESIZE_MODES}, "
                              f"got {resize_mode!r}")
+        if postprocess not in postprocess_lib.CHOICES:
+            raise ValueError(f"{path}: postprocess must be one of {postprocess_lib.CHOICES}, "
+                             f"got {postprocess!r}")
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if max_pixels <= 0:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels}")
         self._network = network
         self.kind = kind
         self.path = path
@@ -90,19 +104,18 @@ class Predictor:
         self.resize_mode = resize_mode
         self.batch_size = int(batch_size)
         self.max_pixels = int(max_pixels)
+        self.postprocess = postprocess
+        self.runtime = runtime
 
     def __repr__(self):
         return (f"Predictor(kind={self.kind!r}, path={self.path!r}, image_size={self.image_size}, "
-                f"resize_mode={self.resize_mode!r})")
+                f"resize_mode={self.resize_mode!r}, postprocess={self.postprocess!r})")
 
     def to_network_input(self, rgb):
         """float32 `[h, w, 3]` RGB at the network size, exactly as the network sees it."""
         return preprocessing.resize_image(
             rgb, self.image_size, mode=self.resize_mode,
             pad_value=preprocessing.IMAGENET_RGB_MEAN).numpy()
-
-    # "none" or "paper" (the authors' cubic resize + 5x5 blur, salgan_tf.postprocess).
-    postprocess = "none"
 
     def to_original_size(self, small_map, original_size):
         """Network-size map `[h, w]` -> float32 `[H, W]` in [0, 1] at `original_size`."""
@@ -174,7 +187,7 @@ def _latest_version(base):
     return os.path.join(base, str(max(versions))) if versions else None
 
 
-def _load_checkpoint(path, resize_mode, batch_size):
+def _load_checkpoint(path, options):
     from salgan_tf import checkpoints
 
     generator, config = checkpoints.load_generator(path)
@@ -184,11 +197,11 @@ def _load_checkpoint(path, resize_mode, batch_size):
         return generator(preprocessing.vgg_preprocess(images), training=False)[..., 0]
 
     return Predictor(lambda batch: run(tf.constant(batch)).numpy(), kind="checkpoint", path=path,
-                     image_size=config.image_size,
-                     resize_mode=resize_mode or config.resize_mode, batch_size=batch_size)
+                     image_size=config.image_size, runtime=generator,
+                     **options.settings(resize_mode=config.resize_mode, postprocess="none"))
 
 
-def _load_saved_model(path, resize_mode, batch_size):
+def _load_saved_model(path, options):
     version_dir = path
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         version_dir = _latest_version(path)
@@ -199,14 +212,17 @@ def _load_saved_model(path, resize_mode, batch_size):
                              "`python -m salgan_tf.export.saved_model`?")
     image_size = (int(loaded.image_height.numpy()), int(loaded.image_width.numpy()))
     saved_mode = loaded.resize_mode.numpy().decode()
+    # Exports from before the option have no `postprocess` variable: they resize plainly.
+    saved_postprocess = (loaded.postprocess.numpy().decode() if hasattr(loaded, "postprocess")
+                         else "none")
 
     def network(batch):
         return loaded.network(tf.constant(batch)).numpy()[..., 0]
 
-    predictor = Predictor(network, kind="saved_model", path=version_dir, image_size=image_size,
-                          resize_mode=resize_mode or saved_mode, batch_size=batch_size)
-    predictor.saved_model = loaded  # keeps the variables alive; also exposes the signatures
-    return predictor
+    # `runtime` keeps the variables alive and exposes the signatures.
+    return Predictor(network, kind="saved_model", path=version_dir, image_size=image_size,
+                     runtime=loaded,
+                     **options.settings(resize_mode=saved_mode, postprocess=saved_postprocess))
 
 
 def read_tflite_metadata(path):
@@ -221,11 +237,11 @@ def read_tflite_metadata(path):
             raise ValueError(f"{sidecar}: not valid JSON ({error})") from error
 
 
-def _load_tflite(path, resize_mode, batch_size, num_threads):
+def _load_tflite(path, options):
     from ai_edge_litert import interpreter as litert  # LiteRT, TFLite's runtime (TF's is deprecated)
 
     try:
-        interpreter = litert.Interpreter(model_path=path, num_threads=num_threads)
+        interpreter = litert.Interpreter(model_path=path, num_threads=options.num_threads)
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise ValueError(f"{path}: not a TFLite model LiteRT can run ({error})") from error
@@ -246,27 +262,28 @@ def _load_tflite(path, resize_mode, batch_size, num_threads):
                                     output_detail)[0, ..., 0])
         return np.stack(maps)
 
-    predictor = Predictor(network, kind="tflite", path=path, image_size=image_size,
-                          resize_mode=resize_mode or metadata.get("resize_mode", "stretch"),
-                          batch_size=batch_size)
-    predictor.interpreter = interpreter
-    return predictor
+    return Predictor(network, kind="tflite", path=path, image_size=image_size,
+                     runtime=interpreter,
+                     **options.settings(resize_mode=metadata.get("resize_mode", "stretch"),
+                                        postprocess=metadata.get("postprocess", "none")))
 
 
-# The keys salgan_tf.export.onnx writes into the ONNX model's metadata_props.
+# The keys salgan_tf.export.onnx writes into the ONNX model's metadata_props (and `postprocess`
+# since that option exists; older files resize plainly).
 ONNX_METADATA_KEYS = ("image_height", "image_width", "resize_mode")
 
 
-def _load_onnx(path, resize_mode, batch_size, num_threads):
+def _load_onnx(path, options):
     try:
         import onnxruntime
     except ImportError as error:
         raise ImportError(f"{path}: running an ONNX model needs onnxruntime "
                           "(pip install 'salgan_tf[onnx]')") from error
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = num_threads
+    session_options = onnxruntime.SessionOptions()
+    session_options.intra_op_num_threads = options.num_threads
     try:
-        session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(path, session_options,
+                                               providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
         raise ValueError(f"{path}: not an ONNX model onnxruntime can run "
                          f"({type(error).__name__}: {error})") from error
@@ -280,13 +297,11 @@ def _load_onnx(path, resize_mode, batch_size, num_threads):
     def network(batch):
         return session.run(None, {input_detail.name: batch})[0][..., 0]
 
-    predictor = Predictor(network, kind="onnx", path=path,
-                          image_size=(int(metadata["image_height"]),
-                                      int(metadata["image_width"])),
-                          resize_mode=resize_mode or metadata["resize_mode"],
-                          batch_size=batch_size)
-    predictor.session = session
-    return predictor
+    return Predictor(network, kind="onnx", path=path,
+                     image_size=(int(metadata["image_height"]), int(metadata["image_width"])),
+                     runtime=session,
+                     **options.settings(resize_mode=metadata["resize_mode"],
+                                        postprocess=metadata.get("postprocess", "none")))
 
 
 def _quantize(values, detail):
@@ -304,7 +319,30 @@ def _dequantize(values, detail):
     return (values.astype(np.float32) - zero_point) * scale
 
 
-def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num_threads=None):
+@dataclasses.dataclass(frozen=True)
+class _LoadOptions:
+    """The caller's choices of `load_predictor`; None = the model's own."""
+
+    resize_mode: str | None
+    postprocess: str | None
+    batch_size: int
+    max_pixels: int
+    num_threads: int
+
+    def settings(self, *, resize_mode, postprocess):
+        """`Predictor` keyword arguments: the caller's choice, else the model's `resize_mode`
+        and `postprocess`."""
+        return {"resize_mode": self.resize_mode or resize_mode,
+                "postprocess": self.postprocess or postprocess,
+                "batch_size": self.batch_size, "max_pixels": self.max_pixels}
+
+
+_LOADERS = {"checkpoint": _load_checkpoint, "saved_model": _load_saved_model,
+            "tflite": _load_tflite, "onnx": _load_onnx}
+
+
+def load_predictor(path, *, resize_mode=None, postprocess=None, batch_size=DEFAULT_BATCH_SIZE,
+                   max_pixels=DEFAULT_MAX_PIXELS, num_threads=None):
     """Loads any SalGAN model kind behind one `Predictor`.
 
     Args:
@@ -316,22 +354,26 @@ def load_predictor(path, *, resize_mode=None, batch_size=DEFAULT_BATCH_SIZE, num
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the
         training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON, the
         ONNX metadata).
+      postprocess: override the model's post-processing ("none" / "paper"); by default the one
+        its export recorded (the SavedModel's `postprocess`, the TFLite sidecar JSON, the ONNX
+        metadata; "none" for a training run and for exports older than the option).
       batch_size: images per network call (TFLite runs one image at a time).
+      max_pixels: larger images are refused.
       num_threads: LiteRT / onnxruntime threads (default: all cores).
 
     Returns:
       `Predictor` with `.predict(rgb [H, W, 3]) -> float32 [H, W]` at the original size,
-      `.predict_batch(list)`, `.image_size`, `.resize_mode`, `.kind`.
+      `.predict_batch(list)`, `.image_size`, `.resize_mode`, `.postprocess`, `.kind`.
     """
     path = os.fspath(path)
     kind = detect_kind(path)
     if resize_mode is not None and resize_mode not in preprocessing.RESIZE_MODES:
         raise ValueError(f"resize_mode must be one of {preprocessing.RESIZE_MODES}, "
                          f"got {resize_mode!r}")
-    if kind == "tflite":
-        return _load_tflite(path, resize_mode, batch_size, num_threads or os.cpu_count())
-    if kind == "onnx":
-        return _load_onnx(path, resize_mode, batch_size, num_threads or os.cpu_count())
-    if kind == "saved_model":
-        return _load_saved_model(path, resize_mode, batch_size)
-    return _load_checkpoint(path, resize_mode, batch_size)
+    if postprocess is not None and postprocess not in postprocess_lib.CHOICES:
+        raise ValueError(f"postprocess must be one of {postprocess_lib.CHOICES}, "
+                         f"got {postprocess!r}")
+    options = _LoadOptions(resize_mode=resize_mode, postprocess=postprocess,
+                           batch_size=batch_size, max_pixels=max_pixels,
+                           num_threads=num_threads or os.cpu_count())
+    return _LOADERS[kind](path, options)

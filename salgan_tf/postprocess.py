@@ -1,4 +1,5 @@
-"""The authors' map post-processing, as an option (`predict --postprocess=paper`).
+"""The authors' map post-processing, as an option (`predict --postprocess=paper`, and
+`salgan-export saved_model --postprocess=paper`, which LiteRT and ONNX exports inherit).
 
 Their `scripts/utils.py` `predict()` (imatge-upc/saliency-salgan-2017) takes the 192×256 network
 map back to the image size with `cv2.resize(..., INTER_CUBIC)`, then applies
@@ -38,20 +39,28 @@ def paper_blur(maps):
     return tf.nn.conv2d(rows, tf.reshape(taps, [1, -1, 1, 1]), strides=1, padding="VALID")
 
 
-def paper_to_original_size(small_map, original_size, mode="stretch"):
-    """Their post-processing of one network-size map `[h, w]` -> float32 `[H, W]` in [0, 1].
+def paper_resize_maps(maps, original_size, mode="stretch"):
+    """Their post-processing of network-size maps `[B, h, w, 1]` -> float32 `[B, H, W, 1]` in
+    [0, 1], as TensorFlow ops (eager, or in a graph with a tensor `original_size`: the exported
+    models carry it this way, salgan_tf.export).
 
     Args:
-      small_map: the network output at the model size, `[h, w]`.
-      original_size: `(height, width)` of the original image (below 3 px on a side: no blur).
+      maps: the network output at the model size.
+      original_size: `(height, width)` of the original image(s) (below 3 px on a side: no blur).
       mode: the resize mode of the input; `"letterbox"` crops the padding first.
     """
-    saliency = tf.convert_to_tensor(np.asarray(small_map, np.float32))[None, ..., None]
+    maps = tf.convert_to_tensor(maps, tf.float32)
+    size = tf.cast(tf.convert_to_tensor(original_size), tf.int32)
     if mode == "letterbox":
-        inner_h, inner_w, top, left = preprocessing.letterbox_geometry(
-            original_size, tuple(saliency.shape[1:3]))
-        saliency = saliency[:, top:top + inner_h, left:left + inner_w, :]
-    resized = tf.image.resize(saliency, tf.constant(original_size, tf.int32), method="bicubic")
-    if min(original_size) > len(PAPER_BLUR_TAPS) // 2:  # a reflect border needs 3 px
-        resized = paper_blur(resized)
-    return np.clip(resized.numpy()[0, ..., 0], 0.0, 1.0)
+        inner_h, inner_w, top, left = preprocessing.letterbox_geometry(size, tf.shape(maps)[1:3])
+        maps = maps[:, top:top + inner_h, left:left + inner_w, :]
+    resized = tf.image.resize(maps, size, method="bicubic")
+    blurred = tf.cond(tf.reduce_min(size) > len(PAPER_BLUR_TAPS) // 2,  # reflect needs 3 px
+                      lambda: paper_blur(resized), lambda: resized)
+    return tf.clip_by_value(blurred, 0.0, 1.0)
+
+
+def paper_to_original_size(small_map, original_size, mode="stretch"):
+    """`paper_resize_maps` of one network-size map `[h, w]` -> numpy float32 `[H, W]`."""
+    saliency = np.asarray(small_map, np.float32)[None, ..., None]
+    return paper_resize_maps(saliency, original_size, mode).numpy()[0, ..., 0]

@@ -4,6 +4,11 @@ For each input image `<root>/<sub>/<name>.<ext>` it writes
   `<output>/<sub>/<name>.png`             the saliency map, 8-bit grayscale (0-255 = [0, 1]), at
                                           the image's ORIGINAL size (the aspect ratio is kept)
   `<output>/overlays/<sub>/<name>.jpg`    with `overlay=True`: the image under a jet heat map
+  `<output>/crops/<sub>/<name>.<ext>`     with `crop_aspect="16:9"` (any W:H): the image cut to the
+                                          box of that aspect holding the most saliency
+                                          (`salgan_tf.crop.best_box`), as PNG for a PNG input, JPEG
+                                          otherwise; `<output>/crops/boxes.json` maps each crop
+                                          file (relative to `crops/`) to its box in the image
 The maps folder is what `python -m salgan_tf.evaluate --maps=` reads (`<stem>.png`).
 
 Before anything is predicted, the run is refused (ValueError, one line) when `output` is a file
@@ -21,17 +26,22 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import sys
 from typing import Callable, Sequence
 
 from PIL import Image
 
+from salgan_tf import atomic
+from salgan_tf import crop
 from salgan_tf.data import images
 from salgan_tf.data.images import IMAGE_EXTENSIONS
 from salgan_tf.heatmap import jet_colormap, overlay  # noqa: F401 (public here too)
 
 OVERLAY_SUBDIR = "overlays"
+CROP_SUBDIR = "crops"
+CROP_BOXES_FILE = "boxes.json"  # in CROP_SUBDIR
 
 
 @dataclasses.dataclass
@@ -40,6 +50,7 @@ class PredictReport:
 
     written: list = dataclasses.field(default_factory=list)
     failed: list = dataclasses.field(default_factory=list)
+    crop_boxes: dict = dataclasses.field(default_factory=dict)  # crop file -> `crop.Box`
 
     def summary(self):
         lines = [f"{len(self.written)} map(s) written, {len(self.failed)} image(s) failed"]
@@ -69,6 +80,29 @@ def output_paths(image_path, root, output_dir):
     relative = os.path.splitext(os.path.relpath(image_path, root))[0]
     return (os.path.join(output_dir, relative + ".png"),
             os.path.join(output_dir, OVERLAY_SUBDIR, relative + ".jpg"))
+
+
+def crop_path(image_path, root, output_dir):
+    """`<output>/crops/<sub>/<name>.png` for a PNG input, `.jpg` for any other."""
+    relative, extension = os.path.splitext(os.path.relpath(image_path, root))
+    return os.path.join(output_dir, CROP_SUBDIR,
+                        relative + (".png" if extension.lower() == ".png" else ".jpg"))
+
+
+def _write_crop(path, rgb, saliency, aspect, report):
+    """Cuts `rgb` to `crop.best_box(saliency, aspect)`, writes it and records the box."""
+    box = crop.best_box(saliency, aspect)
+    _write(path, box.cut(rgb))
+    report.crop_boxes[path] = box
+
+
+def _write_crop_boxes(output_dir, report):
+    crops_dir = os.path.join(output_dir, CROP_SUBDIR)
+    os.makedirs(crops_dir, exist_ok=True)
+    boxes = {os.path.relpath(path, crops_dir).replace(os.sep, "/"): box.to_dict()
+             for path, box in sorted(report.crop_boxes.items())}
+    with atomic.open_replaced(os.path.join(crops_dir, CROP_BOXES_FILE)) as handle:
+        json.dump(boxes, handle, indent=1)
 
 
 def check_output_dir(output_dir):
@@ -122,7 +156,8 @@ def _write(path, array):
 
 
 def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=None,
-                  with_overlay=False, progress: Callable[[int, int], None] | None = None):
+                  with_overlay=False, crop_aspect=None,
+                  progress: Callable[[int, int], None] | None = None):
     """Predicts every image and writes maps (and overlays); bad images are reported, not fatal.
 
     Args:
@@ -131,6 +166,8 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
       output_dir: where maps go (created).
       root: folder the output layout mirrors (default: the common folder of the images).
       with_overlay: also write `overlays/<name>.jpg`.
+      crop_aspect: also write `crops/<name>.<ext>` and `crops/boxes.json` for this aspect
+        ("16:9", `salgan_tf.crop.parse_aspect`); None: no crops.
       progress: optional callable(done, total), called after every image.
 
     Returns:
@@ -145,6 +182,8 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
     if root is None:
         root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in image_paths]) \
             if image_paths else "."
+    if crop_aspect is not None:
+        crop.parse_aspect(crop_aspect)  # a bad aspect fails before anything is written
     check_no_clashes(image_paths, root, output_dir)
     check_output_dir(output_dir)
     report = PredictReport()
@@ -164,9 +203,14 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
                 _write_map(map_path, saliency)
                 if with_overlay:
                     _write(overlay_path, overlay(rgb, saliency))
+                if crop_aspect is not None:
+                    _write_crop(crop_path(path, root, output_dir), rgb, saliency, crop_aspect,
+                                report)
                 report.written.append(map_path)
             if progress is not None:
                 progress(done, len(image_paths))
+    if crop_aspect is not None:
+        _write_crop_boxes(output_dir, report)
     return report
 
 

@@ -13,7 +13,11 @@ For development and demos only; serve production traffic with TF Serving and the
                                                   "height": H, "width": W, "saliency_small": ...}]}
                                               (columnar {"inputs": ...} -> {"outputs": ...})
   POST /api/saliency.png?filename=NAME        the page's call: raw image bytes -> the map at the
-                                              image's size as an 8-bit grayscale PNG
+                                              image's size as an 8-bit grayscale PNG; header
+                                              `X-Crop-Boxes`: JSON {aspect: {top, left, height,
+                                              width}}, the most salient box of each of
+                                              `CROP_ASPECTS` (salgan_tf.crop.best_box on the
+                                              float map), which the page draws
 
 Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
 and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
@@ -57,6 +61,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from salgan_tf import crop
 from salgan_tf import pages
 from salgan_tf import request_budget
 from salgan_tf.data import images
@@ -79,6 +84,8 @@ ACCEPTED_FORMATS = images.SERVING_FORMATS
 # The SavedModel signature this server answers as, and its one input (string [N]).
 SIGNATURE_NAME = saved_model_lib.SERVING_SIGNATURE
 INPUT_NAME = "images"
+# The crop aspects (W:H) the page offers; their boxes come with every map.
+CROP_ASPECTS = ("1:1", "4:3", "3:4", "16:9", "9:16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -444,10 +451,12 @@ async def _discard_body(request, max_bytes):
 
 
 def _saliency_png(service, config, data, filename):
-    """Raw image bytes -> (PNG bytes of the map, (H, W)); runs in a worker thread."""
+    """Raw image bytes -> (PNG bytes of the map, (H, W), {aspect: crop box dict}); runs in a
+    worker thread."""
     rgb = decode_image(data, name=filename, config=config)
     _, (saliency,) = service.maps([rgb])
-    return images.encode_map_png(saliency, scale_to_max=False), saliency.shape
+    boxes = {aspect: crop.best_box(saliency, aspect).to_dict() for aspect in CROP_ASPECTS}
+    return images.encode_map_png(saliency, scale_to_max=False), saliency.shape, boxes
 
 
 def _page(predictor, config):
@@ -458,6 +467,7 @@ def _page(predictor, config):
             # page the server's directory layout.
             "path": "/".join(os.path.normpath(str(predictor.path)).split(os.sep)[-2:]),
             "image_size": list(predictor.image_size), "resize_mode": predictor.resize_mode,
+            "crop_aspects": list(CROP_ASPECTS),
             "max_request_bytes": config.max_request_bytes, "max_pixels": config.max_pixels}
     return pages.render("serve.html", server_info=pages.json_script(info))
 
@@ -506,15 +516,16 @@ def create_app(predictor, config=ServeConfig()):
         filename = request.query_params.get("filename") or "upload"
         try:
             data = await read_body(request, config.max_request_bytes)
-            png, (height, width) = await run_in_threadpool(_saliency_png, service, config, data,
-                                                           filename)
+            png, (height, width), boxes = await run_in_threadpool(_saliency_png, service, config,
+                                                                  data, filename)
         except ClientError as error:
             return _error(error.status, error.message)
         finally:
             slots.release()
         return Response(png, media_type="image/png",
                         headers={"X-Saliency-Height": str(height),
-                                 "X-Saliency-Width": str(width)})
+                                 "X-Saliency-Width": str(width),
+                                 "X-Crop-Boxes": orjson.dumps(boxes).decode()})
 
     async def status(request):
         if (refused := wrong_version(request)) is not None:

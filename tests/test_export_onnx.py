@@ -40,7 +40,7 @@ def test_onnx_matches_the_saved_model_on_real_images(util, onnx_path, osie_image
     _, _, version_dir = util.exported_model()
     reference = inference.load_predictor(version_dir)
     predictor = inference.load_predictor(onnx_path, batch_size=3)
-    assert predictor.kind == "onnx" and isinstance(predictor.session, onnxruntime.InferenceSession)
+    assert predictor.kind == "onnx" and isinstance(predictor.runtime, onnxruntime.InferenceSession)
     assert (predictor.image_size, predictor.resize_mode) == ((32, 32), "stretch")
     for image, want in zip(osie_images, reference.predict_batch(osie_images)):
         got = predictor.predict(image)
@@ -65,7 +65,8 @@ def test_onnx_interface_and_metadata(onnx_path):
 
 def test_a_training_run_exports_the_same_network(util, osie_images):
     generator, run_dir, version_dir = util.exported_model()
-    module, image_size, resize_mode, _ = onnx_lib.network_source(checkpoint=run_dir)
+    module, image_size, resize_mode, postprocess, _ = onnx_lib.network_source(checkpoint=run_dir)
+    assert postprocess == "none"
     assert (image_size, resize_mode) == ((32, 32), "stretch")
     reference = inference.load_predictor(version_dir)
     batch = np.stack([reference.to_network_input(image) for image in osie_images])

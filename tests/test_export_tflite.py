@@ -143,7 +143,7 @@ def test_all_quantizations_load_in_litert_and_match_the_saved_model(converted, f
         sizes[quantize] = pathlib.Path(path).stat().st_size
         predictor = inference.load_predictor(path)
         assert predictor.kind == "tflite" and predictor.image_size == (32, 32)
-        assert isinstance(predictor.interpreter, litert.Interpreter)
+        assert isinstance(predictor.runtime, litert.Interpreter)
         assert json.loads(pathlib.Path(path + ".json").read_text())["quantize"] == quantize
         for image, want in zip(evaluation, float_maps):
             got = predictor.predict(image)

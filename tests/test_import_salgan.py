@@ -224,12 +224,11 @@ def test_imported_weights_work_in_predict_and_saved_model(imported, tmp_path):
     assert written.shape == (60, 80)
     generator, config = checkpoints.load_generator(weights)
     assert config.image_size == generator_lib.DEFAULT_IMAGE_SIZE
-    direct = inference.load_predictor(weights)
     rgb = image.astype(np.float32)
-    direct.postprocess = "paper"
-    np.testing.assert_allclose(written, images.quantize_map(direct.predict(rgb), scale_to_max=False),
+    paper = inference.load_predictor(weights, postprocess="paper")
+    np.testing.assert_allclose(written, images.quantize_map(paper.predict(rgb), scale_to_max=False),
                                atol=1)
-    direct.postprocess = "none"
+    direct = inference.load_predictor(weights)
     result = _run("salgan_tf.export.saved_model", f"--checkpoint={weights}",
                   f"--output={tmp_path / 'models' / '1'}")
     assert result.returncode == 0, result.stderr

@@ -66,8 +66,7 @@ def test_gray_rgba_and_bad_images(util):
         predictor.predict(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(inference.InputError, match="empty"):
         predictor.predict(np.zeros((0, 4, 3), np.uint8))
-    small_limit = inference.load_predictor(run_dir)
-    small_limit.max_pixels = 100
+    small_limit = inference.load_predictor(run_dir, max_pixels=100)
     with pytest.raises(inference.InputError, match="larger than the limit"):
         small_limit.predict(rgb)
 

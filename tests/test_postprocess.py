@@ -48,11 +48,10 @@ def test_letterbox_crops_the_padding_first():
 
 def test_predictor_applies_paper_postprocess_only_when_asked():
     small = np.random.default_rng(1).uniform(size=(1, 32, 48)).astype(np.float32)
-    predictor = inference.Predictor(lambda batch: small, kind="checkpoint", path="fake",
-                                    image_size=(32, 48), resize_mode="stretch", batch_size=1)
+    settings = dict(kind="checkpoint", path="fake", image_size=(32, 48), resize_mode="stretch",
+                    batch_size=1)
     image = np.zeros((60, 80, 3), np.uint8)
-    default = predictor.predict(image)
-    predictor.postprocess = "paper"
-    paper = predictor.predict(image)
+    default = inference.Predictor(lambda batch: small, **settings).predict(image)
+    paper = inference.Predictor(lambda batch: small, postprocess="paper", **settings).predict(image)
     np.testing.assert_allclose(paper, postprocess.paper_to_original_size(small[0], (60, 80)))
     assert np.abs(paper - default).max() > 0.01

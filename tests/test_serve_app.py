@@ -247,7 +247,8 @@ def test_page_and_static_files_are_served_without_external_urls(client):
                                                                                  start)])
     assert info == {"kind": "fake", "path": "models/fake", "image_size": [32, 48],
                     "resize_mode": "stretch", "max_request_bytes": 32 * 2**20,
-                    "max_pixels": images.DEFAULT_MAX_PIXELS}
+                    "max_pixels": images.DEFAULT_MAX_PIXELS,
+                    "crop_aspects": list(serve_app.CROP_ASPECTS)}
 
 
 def test_config_and_host_validation():

@@ -9,8 +9,9 @@ TFLite model):
                      (`salgan_tf.preprocessing.resize_image`, the run's resize mode);
   output `saliency`: float32 [N, h, w, 1] in [0, 1].
 The VGG caffe preprocessing is inside. The model's `metadata_props` record `image_height`,
-`image_width` and `resize_mode`, which `salgan_tf.inference.load_predictor` reads (onnxruntime
-runs it). Needs `pip install 'salgan_tf[onnx]'` (tf2onnx, onnxruntime).
+`image_width`, `resize_mode` and `postprocess` ("paper": the authors' cubic resize + 5x5 blur
+back to the image size; the SavedModel's unless `--postprocess` is given, "none" for a training
+run), which `salgan_tf.inference.load_predictor` reads and applies (onnxruntime runs the network). Needs `pip install 'salgan_tf[onnx]'` (tf2onnx, onnxruntime).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import tensorflow as tf
 
 from salgan_tf import atomic
 from salgan_tf import cli
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf.export import tflite as tflite_lib
 
@@ -35,23 +37,23 @@ _CATCH_ERRORS_VARIABLE = "TF2ONNX_CATCH_ERRORS"
 
 
 def network_source(*, saved_model=None, checkpoint=None):
-    """`(object with a `network` tf.function, (h, w), resize mode, source path)` of exactly one
-    of a SavedModel directory or a training run."""
+    """`(object with a `network` tf.function, (h, w), resize mode, post-processing, source path)`
+    of exactly one of a SavedModel directory or a training run."""
     if (saved_model is None) == (checkpoint is None):
         raise ValueError("give exactly one of a SavedModel (--saved_model) or a training run "
                          "(--checkpoint)")
     if saved_model is not None:
         predictor = tflite_lib.load_serving_module(saved_model)
-        return (predictor.saved_model, predictor.image_size, predictor.resize_mode,
-                predictor.path)
+        return (predictor.runtime, predictor.image_size, predictor.resize_mode,
+                predictor.postprocess, predictor.path)
     from salgan_tf import checkpoints  # keeps `import salgan_tf.export.onnx` light for loaders
 
     generator, config = checkpoints.load_generator(checkpoint)
     module = saved_model_lib.SalganServingModule(generator, resize_mode=config.resize_mode)
-    return module, config.image_size, config.resize_mode, checkpoint
+    return module, config.image_size, config.resize_mode, "none", checkpoint
 
 
-def convert(*, saved_model=None, checkpoint=None, opset=OPSET):
+def convert(*, saved_model=None, checkpoint=None, opset=OPSET, postprocess=None):
     """The network of a SavedModel or a training run as an ONNX `ModelProto`.
 
     Args:
@@ -59,12 +61,16 @@ def convert(*, saved_model=None, checkpoint=None, opset=OPSET):
       checkpoint: a training run dir, `checkpoints/` or `ckpt-N`, or a generator `.weights.h5`
         (`salgan_tf.checkpoints.load_generator`). Exactly one of the two.
       opset: ONNX opset.
+      postprocess: "none" or "paper" for the metadata; None: the source's.
 
     Returns:
       `onnx.ModelProto` with input `image`, output `saliency` and the metadata above.
     """
-    module, image_size, resize_mode, source = network_source(saved_model=saved_model,
-                                                             checkpoint=checkpoint)
+    if postprocess not in (None, *postprocess_lib.CHOICES):
+        raise ValueError(f"postprocess must be one of {postprocess_lib.CHOICES}, got "
+                         f"{postprocess!r}")
+    module, image_size, resize_mode, source_postprocess, source = network_source(
+        saved_model=saved_model, checkpoint=checkpoint)
     try:
         import onnx
         import tf2onnx
@@ -79,7 +85,8 @@ def convert(*, saved_model=None, checkpoint=None, opset=OPSET):
     _rename_output(model.graph, OUTPUT_NAME)
     onnx.helper.set_model_props(model, {
         "image_height": str(image_size[0]), "image_width": str(image_size[1]),
-        "resize_mode": resize_mode, "source": os.path.abspath(source),
+        "resize_mode": resize_mode, "postprocess": postprocess or source_postprocess,
+        "source": os.path.abspath(source),
         "input": f"{INPUT_NAME} float32 [N, H, W, 3] RGB 0-255 at the network size",
         "output": f"{OUTPUT_NAME} float32 [N, H, W, 1] in [0, 1]"})
     onnx.checker.check_model(model)
@@ -137,7 +144,7 @@ def _main(argv):
     try:
         check_output(flag_values.output)
         model = convert(saved_model=flag_values.saved_model, checkpoint=flag_values.checkpoint,
-                        opset=flag_values.opset)
+                        opset=flag_values.opset, postprocess=flag_values.postprocess)
         write(model, flag_values.output)
     except (FileNotFoundError, ValueError, ImportError) as error:  # names the path or the problem
         print(f"error: {error}", file=sys.stderr)
@@ -155,6 +162,9 @@ def define_flags():
                         "prefix or a generator .weights.h5")
     flags.DEFINE_string("output", "salgan.onnx", "output .onnx file")
     flags.DEFINE_integer("opset", OPSET, "ONNX opset")
+    flags.DEFINE_enum("postprocess", None, ["none", "paper"],
+                      "post-processing recorded for loaders (default: the SavedModel's; 'none' "
+                      "for a training run)")
 
 
 def run():

@@ -31,9 +31,13 @@ alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf
 in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
 decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
 
+`postprocess="paper"` (`--postprocess=paper`) returns the maps of both signatures through the
+authors' cubic resize + 5x5 blur (`salgan_tf.postprocess.paper_resize_maps`) instead of the
+plain inverse resize; `saliency_small` is the network map either way.
+
 The module also carries, for loaders (`salgan_tf.inference`, `salgan_tf.export.tflite`), the plain
 `tf.function` `network` (RGB 0-255 at the network size -> map) and read-only variables
-`image_height`, `image_width`, `resize_mode`, `max_pixels`, `max_request_pixels`.
+`image_height`, `image_width`, `resize_mode`, `postprocess`, `max_pixels`, `max_request_pixels`.
 
 The version directory is readable by other users (directories 0755, files 0644 under the usual
 umask 022), as TF Serving's own exports: TF Serving often runs as another user.
@@ -47,6 +51,7 @@ import tensorflow as tf
 
 from salgan_tf import atomic
 from salgan_tf import cli
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf import preprocessing
 from salgan_tf import request_budget
 from salgan_tf.config import RESIZE_MODES
@@ -75,13 +80,18 @@ class SalganServingModule(tf.Module):
       max_pixels: largest accepted H*W of one input image.
       max_request_pixels: largest total H*W of one request's images, and largest padded output
         N x H_max x W_max (serving_default) or N x H x W (predict_tensor).
+      postprocess: "none" or "paper" (`_to_original_size`).
     """
 
     def __init__(self, generator, *, resize_mode="stretch", max_pixels=DEFAULT_MAX_PIXELS,
-                 max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS):
+                 max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS, postprocess="none"):
         super().__init__(name="salgan_serving")
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {resize_mode!r}")
+        if postprocess not in postprocess_lib.CHOICES:
+            raise ValueError(f"postprocess must be one of {postprocess_lib.CHOICES}, got "
+                             f"{postprocess!r}")
+        self._postprocess = postprocess
         height, width = generator.input_shape[1:3]
         if height is None or width is None:
             raise ValueError("the generator must have a fixed input size, got "
@@ -104,6 +114,7 @@ class SalganServingModule(tf.Module):
         self.image_height = tf.Variable(self._image_size[0], trainable=False, name="image_height")
         self.image_width = tf.Variable(self._image_size[1], trainable=False, name="image_width")
         self.resize_mode = tf.Variable(resize_mode, trainable=False, name="resize_mode")
+        self.postprocess = tf.Variable(postprocess, trainable=False, name="postprocess")
         self.max_pixels = tf.Variable(self._max_pixels, dtype=tf.int64, trainable=False,
                                       name="max_pixels")
         self.max_request_pixels = tf.Variable(self._max_request_pixels, dtype=tf.int64,
@@ -184,10 +195,17 @@ class SalganServingModule(tf.Module):
         resized = self._resize_input(tf.cast(image, tf.float32))
         return tf.ensure_shape(resized, [*self._image_size, 3]), original_size
 
+    def _to_original_size(self, small_maps, size):
+        """`[B, h, w, 1]` network maps -> `[B, H, W, 1]` in [0, 1] at `size`: the inverse resize
+        or, with `postprocess="paper"`, the authors' post-processing (as `inference.Predictor`)."""
+        if self._postprocess == "paper":
+            return postprocess_lib.paper_resize_maps(small_maps, size, self._resize_mode)
+        saliency = preprocessing.resize_map_to_original(small_maps, size, mode=self._resize_mode)
+        return tf.clip_by_value(saliency, 0.0, 1.0)
+
     def _map_to_size(self, small_map, size, padded_size):
         """One `[h, w, 1]` network map -> its original `size`, zero padded to `padded_size`."""
-        saliency = preprocessing.resize_map_to_original(small_map, size, mode=self._resize_mode)
-        saliency = tf.clip_by_value(saliency, 0.0, 1.0)
+        saliency = self._to_original_size(small_map[None], size)[0]
         return tf.pad(saliency, [[0, padded_size[0] - size[0]], [0, padded_size[1] - size[1]],
                                  [0, 0]])
 
@@ -223,9 +241,7 @@ class SalganServingModule(tf.Module):
         """At most `SERVING_CHUNK_SIZE` RGB images `[n, H, W, 3]` -> (maps `[n, H, W, 1]` at
         their size, network maps `[n, h, w, 1]`)."""
         small = self._network(self._resize_input(images))
-        saliency = preprocessing.resize_map_to_original(small, tf.shape(images)[1:3],
-                                                        mode=self._resize_mode)
-        return tf.clip_by_value(saliency, 0.0, 1.0), small
+        return self._to_original_size(small, tf.shape(images)[1:3]), small
 
     def _predict_tensor(self, images):
         shape = tf.shape(images)
@@ -444,7 +460,8 @@ def check_version_dir(output):
 
 def export_saved_model(generator, output, *, resize_mode="stretch",
                        max_pixels=DEFAULT_MAX_PIXELS,
-                       max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS, require_version_dir=True):
+                       max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS, require_version_dir=True,
+                       postprocess="none"):
     """Writes the serving SavedModel of `generator` to `output`.
 
     The model is written to a temporary, non-numeric sibling directory and renamed into place,
@@ -457,6 +474,7 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
       max_pixels: largest accepted input image, in pixels (H*W).
       max_request_pixels: per-request budget, in pixels (`SalganServingModule`).
       require_version_dir: check that `output` ends in an integer version (TF Serving layout).
+      postprocess: "none" or "paper" (`SalganServingModule`).
 
     Returns:
       `output`.
@@ -467,7 +485,7 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
     elif os.path.exists(output) and os.listdir(output):
         raise FileExistsError(f"{output}: already exists and is not empty")
     module = SalganServingModule(generator, resize_mode=resize_mode, max_pixels=max_pixels,
-                                 max_request_pixels=max_request_pixels)
+                                 max_request_pixels=max_request_pixels, postprocess=postprocess)
     # Staged beside `output` and swapped in whole; the staging folder gets the modes of a plain
     # mkdir (0755 under umask 022), so a TF Serving running as another user can read it.
     with atomic.replaced_directory(output) as staging:
@@ -476,7 +494,7 @@ def export_saved_model(generator, output, *, resize_mode="stretch",
 
 
 def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAULT_MAX_PIXELS,
-                      max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS):
+                      max_request_pixels=DEFAULT_MAX_REQUEST_PIXELS, postprocess="none"):
     """Loads a training run (dir, `checkpoints/` or `ckpt-N`) and exports it to `output`.
 
     The network input size and (unless given) the resize mode come from the run's config.json.
@@ -485,7 +503,8 @@ def export_checkpoint(checkpoint, output, *, resize_mode=None, max_pixels=DEFAUL
 
     generator, config = checkpoints.load_generator(checkpoint)
     return export_saved_model(generator, output, resize_mode=resize_mode or config.resize_mode,
-                              max_pixels=max_pixels, max_request_pixels=max_request_pixels)
+                              max_pixels=max_pixels, max_request_pixels=max_request_pixels,
+                              postprocess=postprocess)
 
 
 
@@ -499,7 +518,8 @@ def _main(argv):
         path = export_checkpoint(flag_values.checkpoint, flag_values.output,
                                  resize_mode=flag_values.resize_mode,
                                  max_pixels=flag_values.max_pixels,
-                                 max_request_pixels=flag_values.max_request_pixels)
+                                 max_request_pixels=flag_values.max_request_pixels,
+                                 postprocess=flag_values.postprocess)
     except (FileNotFoundError, FileExistsError, ValueError) as error:  # names the path
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -521,6 +541,10 @@ def define_flags():
     flags.DEFINE_integer("max_request_pixels", DEFAULT_MAX_REQUEST_PIXELS,
                          "per-request budget (pixels): the images' total H*W and the padded "
                          "output N x H_max x W_max; larger requests get InvalidArgument")
+    flags.DEFINE_enum("postprocess", "none", ["none", "paper"],
+                      "'paper': the maps come back through the authors' cubic resize + 5x5 blur "
+                      "(salgan_tf.postprocess), in the graph; LiteRT/ONNX exports of this model "
+                      "inherit it")
 
 
 def run():

@@ -12,8 +12,10 @@ The TFLite model is the network alone, at its trained size with batch 1:
   output `saliency`: float32 [1, h, w, 1] in [0, 1].
 The VGG caffe preprocessing is inside; decoding and resizing stay with the caller (mobile image
 APIs do them better). Every variant uses TFLite builtin ops only and runs in LiteRT's
-interpreter (`ai_edge_litert.interpreter`). A sidecar `<output>.json` records the resize mode and
-input size, which `salgan_tf.inference.load_predictor` reads.
+interpreter (`ai_edge_litert.interpreter`). A sidecar `<output>.json` records the resize mode,
+input size and post-processing (`postprocess`: the SavedModel's unless `--postprocess` is given;
+"paper" = the authors' cubic resize + 5x5 blur back to the image size, which depends on that size
+and so runs on the host), which `salgan_tf.inference.load_predictor` reads and applies.
 
 int8 quantises every op up to the logits (the last 1x1 conv) to int8 and applies the output
 sigmoid in float32 to the dequantised logits. Quantising the sigmoid too, as the converter does
@@ -40,6 +42,7 @@ import tensorflow as tf
 from salgan_tf import atomic
 from salgan_tf import cli
 from salgan_tf import inference
+from salgan_tf import postprocess as postprocess_lib
 from salgan_tf.data import images
 from salgan_tf.data.images import IMAGE_EXTENSIONS
 
@@ -109,7 +112,7 @@ def list_image_files(image_paths):
     return sorted(p for p in glob.glob(image_paths) if p.lower().endswith(IMAGE_EXTENSIONS))
 
 
-def convert(saved_model, quantize="none", *, representative_images=None):
+def convert(saved_model, quantize="none", *, representative_images=None, postprocess=None):
     """Converts the SavedModel's network to a TFLite flatbuffer.
 
     Args:
@@ -119,19 +122,23 @@ def convert(saved_model, quantize="none", *, representative_images=None):
         float32; float32 interface).
       representative_images: iterable of RGB images `[H, W, 3]` (any size; resized here like the
         network's own input), required for "int8".
+      postprocess: "none" or "paper" for the sidecar; None: the SavedModel's.
 
     Returns:
       `(tflite_bytes, metadata dict)`.
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
+    if postprocess not in (None, *postprocess_lib.CHOICES):
+        raise ValueError(f"postprocess must be one of {postprocess_lib.CHOICES}, got "
+                         f"{postprocess!r}")
     if quantize == "int8" and representative_images is None:
         raise ValueError("int8 quantisation needs representative images "
                          "(--calibration_images or --calibration_tfrecords)")
     predictor = load_serving_module(saved_model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [network_function(predictor.saved_model, predictor.image_size).get_concrete_function()],
-        predictor.saved_model)
+        [network_function(predictor.runtime, predictor.image_size).get_concrete_function()],
+        predictor.runtime)
     calibrated = 0
     if quantize != "none":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -149,6 +156,7 @@ def convert(saved_model, quantize="none", *, representative_images=None):
         tflite_bytes = converter.convert()
     metadata = {"image_height": predictor.image_size[0], "image_width": predictor.image_size[1],
                 "resize_mode": predictor.resize_mode, "quantize": quantize,
+                "postprocess": postprocess or predictor.postprocess,
                 "calibration_images": calibrated, "saved_model": os.path.abspath(saved_model),
                 "input": "image float32 [1, H, W, 3] RGB 0-255 at the network size",
                 "output": "saliency float32 [1, H, W, 1] in [0, 1]"}
@@ -217,7 +225,8 @@ def _main(argv):
                                                 tfrecords=flag_values.calibration_tfrecords,
                                                 limit=flag_values.calibration_steps)
         tflite_bytes, metadata = convert(flag_values.saved_model, flag_values.quantize,
-                                         representative_images=representative)
+                                         representative_images=representative,
+                                         postprocess=flag_values.postprocess)
         write(tflite_bytes, metadata, output)
     except (FileNotFoundError, ValueError) as error:  # names the path or the problem
         print(f"error: {error}", file=sys.stderr)
@@ -238,6 +247,8 @@ def define_flags():
     flags.DEFINE_string("calibration_tfrecords", None, "int8: TFRecord glob from salgan_tf.convert")
     flags.DEFINE_integer("calibration_steps", DEFAULT_CALIBRATION_STEPS,
                          "int8: number of calibration images")
+    flags.DEFINE_enum("postprocess", None, ["none", "paper"],
+                      "post-processing recorded for loaders (default: the SavedModel's)")
 
 
 def run():

@@ -3,7 +3,7 @@
 // document.body.dataset.state is "idle", "busy", "done" or "error" (tests wait on it).
 "use strict";
 
-const page = {info: null, mapUrl: null};
+const page = {info: null, mapUrl: null, cropBoxes: null};
 
 function byId(id) { return document.getElementById(id); }
 
@@ -34,6 +34,31 @@ function showInfo() {
     `Model: ${page.info.kind} "${page.info.path}", network input ${height}×${width} (H×W), ` +
     `${page.info.resize_mode}. Limits: ${formatBytes(page.info.max_request_bytes)} per request, ` +
     `${(page.info.max_pixels / 1e6).toFixed(0)} megapixels per image.`;
+  const select = byId("crop-aspect");
+  for (const aspect of page.info.crop_aspects) select.add(new Option(aspect, aspect));
+}
+
+// Draws the server's most salient box for the chosen aspect over the overlay (or hides it).
+function showCrop() {
+  const box = page.cropBoxes && page.cropBoxes[byId("crop-aspect").value];
+  const element = byId("crop-box");
+  const result = byId("result");
+  element.hidden = !box;
+  if (!box) {
+    byId("crop-info").textContent = "";
+    delete result.dataset.cropBox;
+    return;
+  }
+  const height = Number(result.dataset.mapHeight);
+  const width = Number(result.dataset.mapWidth);
+  element.style.top = `${100 * box.top / height}%`;
+  element.style.left = `${100 * box.left / width}%`;
+  element.style.height = `${100 * box.height / height}%`;
+  element.style.width = `${100 * box.width / width}%`;
+  result.dataset.cropBox = [box.top, box.left, box.height, box.width].join(",");
+  byId("crop-info").textContent =
+    `Most salient ${byId("crop-aspect").value} crop: rows ${box.top}–${box.top + box.height - 1}, ` +
+    `columns ${box.left}–${box.left + box.width - 1} (${box.height}×${box.width}, H×W).`;
 }
 
 function applyOpacity() {
@@ -111,6 +136,8 @@ async function predict(file) {
   const result = byId("result");
   result.dataset.mapHeight = height;
   result.dataset.mapWidth = width;
+  page.cropBoxes = JSON.parse(response.headers.get("X-Crop-Boxes") || "{}");
+  showCrop();
   result.hidden = false;
   byId("status").textContent = `Done: ${file.name}`;
   setState("done");
@@ -138,6 +165,7 @@ function setUp() {
     if (event.dataTransfer.files.length) predict(event.dataTransfer.files[0]);
   });
   byId("opacity").addEventListener("input", applyOpacity);
+  byId("crop-aspect").addEventListener("change", showCrop);
   showInfo();
 }
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from salgan_tf import crop
+
 SALICON_IMAGE = "salicon_api_examples/images/train2014examples/COCO_train2014_000000123067.jpg"
 SUN500_IMAGE = "scene_sun500/data/stimuli/233.jpg"  # 334x250 (HxW): portrait, odd size
 TIMEOUT_MS = 60_000
@@ -181,3 +183,41 @@ def test_dropping_an_image_on_the_page(page, shared_data):
     _wait_for_state(page, "done")
     height, width = _image_size(image_path)
     assert f"233.jpg: saliency map {height}×{width} (H×W)" in page.inner_text("#map-size")
+
+
+@pytest.mark.slow
+def test_crop_box_is_drawn_for_the_chosen_aspect(page, shared_data):
+    image_path = shared_data / SUN500_IMAGE  # 334x250 (HxW), portrait
+    page.set_input_files("#file-input", str(image_path))
+    _wait_for_state(page, "done")
+    height, width = _image_size(image_path)
+    assert not page.locator("#crop-box").is_visible()  # "none" by default
+    # The boxes the server computes for this image (salgan_tf.crop.best_box), asked directly.
+    data = base64.b64encode(image_path.read_bytes()).decode("ascii")
+    boxes = page.evaluate("""async (data) => {
+        const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+        const response = await fetch('/api/saliency.png?filename=x.jpg', {method: 'POST', body: bytes});
+        return JSON.parse(response.headers.get('X-Crop-Boxes'));
+    }""", data)
+    for aspect in ("16:9", "9:16", "1:1"):
+        page.select_option("#crop-aspect", aspect)
+        crop_box = page.locator("#crop-box")
+        assert crop_box.is_visible()
+        top, left, box_height, box_width = (
+            int(v) for v in page.locator("#result").get_attribute("data-crop-box").split(","))
+        assert boxes[aspect] == {"top": top, "left": left, "height": box_height,
+                                 "width": box_width}
+        assert (box_height, box_width) == crop.box_size((height, width), aspect)
+        assert 0 <= top <= height - box_height and 0 <= left <= width - box_width
+        # Drawn where the box is: its rectangle over the stage, in the same proportions.
+        drawn = page.evaluate("""() => {
+            const stage = document.getElementById('stage').getBoundingClientRect();
+            const box = document.getElementById('crop-box').getBoundingClientRect();
+            return [(box.top - stage.top) / stage.height, (box.left - stage.left) / stage.width,
+                    box.height / stage.height, box.width / stage.width];
+        }""")
+        np.testing.assert_allclose(drawn, [top / height, left / width, box_height / height,
+                                           box_width / width], atol=0.01)
+        assert f"Most salient {aspect} crop" in page.inner_text("#crop-info")
+    page.select_option("#crop-aspect", "")
+    assert not page.locator("#crop-box").is_visible() and page.inner_text("#crop-info") == ""
