@@ -26,9 +26,10 @@ import io
 import os
 import struct
 import warnings
+import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile, PngImagePlugin
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # File name extensions of the images that predict, the dataset readers and TFLite calibration
@@ -46,8 +47,11 @@ DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_REQUEST_PIXELS = DEFAULT_MAX_PIXELS
 # The formats the SavedModel's serving signature decodes (and so the demo server accepts).
 SERVING_FORMATS = ("JPEG", "PNG")
+# The first bytes of each (the SavedModel's graph sniffs the format with them too).
+FORMAT_MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 
 _EXIF_ORIENTATION = 0x0112
+_TRANSPOSED_ORIENTATIONS = frozenset(range(2, 9))  # the keys of exif_transpose's table
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
@@ -87,6 +91,11 @@ def _open_header(data, name, max_pixels, formats):
         raise BadInputError(f"{name}: image is larger than the limit of {max_pixels} pixels "
                             f"({error})") from error
     except (OSError, SyntaxError, ValueError, struct.error) as error:
+        kind = next((kind for kind, magic in FORMAT_MAGIC.items() if data.startswith(magic)),
+                    None)
+        if kind:  # the right magic bytes, then a broken header (e.g. a chunk's bad CRC)
+            raise BadInputError(f"{name}: cannot decode image: {kind} header is truncated or "
+                                f"corrupt ({error})") from error
         raise BadInputError(f"{name}: cannot decode image: not a JPEG or PNG image, nor another "
                             f"format Pillow reads ({len(data)} bytes starting "
                             f"{data[:8].hex(' ')})") from error
@@ -103,24 +112,51 @@ def _open_header(data, name, max_pixels, formats):
     return image
 
 
-def _orientation(image):
-    """The EXIF orientation 1-8 of an opened image (1, upright, when absent or unreadable).
+def _orientation(image, data):
+    """The EXIF orientation 2-8 that `PIL.ImageOps.exif_transpose` applies to an opened image,
+    else 1 (also where Pillow raises on corrupt EXIF); the pixels are not decoded.
 
-    JPEG and PNG: only the EXIF block Pillow finds in the header (JPEG APP1 "Exif", PNG eXIf
-    chunk before IDAT), never XMP and never by decoding the pixels (`Image.getexif` on a PNG
-    without eXIf decodes it) - exactly what salgan_tf.export.saved_model's in-graph parser reads.
+    exif_transpose loads the image before `getexif()`; for a PNG that reads the chunks after the
+    image data too, which `_png_info_after_image` does here without decoding it.
     """
-    try:
-        if image.format in ("JPEG", "PNG"):
-            exif = Image.Exif()
-            if image.info.get("exif"):
-                exif.load(image.info["exif"])
-        else:
-            exif = image.getexif()
-        orientation = exif.get(_EXIF_ORIENTATION, 1)
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
-        return 1
-    return orientation if orientation in range(1, 9) else 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF and reads what it can
+        try:
+            if image.format == "PNG" and image.tile:
+                image.info = _png_info_after_image(image, data)
+                exif = Image.Image.getexif(image)  # the base method: PNG's own one decodes
+            else:
+                exif = image.getexif()
+            orientation = exif.get(_EXIF_ORIENTATION, 1)
+        except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError,
+                struct.error, zlib.error):
+            return 1
+    # exif_transpose looks the value up in a dict keyed 2-8: 6.0 and the rational 6/1 match.
+    return int(orientation) if orientation in _TRANSPOSED_ORIENTATIONS else 1
+
+
+def _png_info_after_image(image, data):
+    """A PNG's `info` as Pillow holds it after loading: the chunks after the first IDAT read as
+    `PngImageFile.load_end` reads them (no CRC check, stop at a broken chunk or IEND)."""
+    info = dict(image.info)
+    stream = PngImagePlugin.PngStream(io.BytesIO(data))
+    stream.im_info, stream.im_text = info, {}
+    image_data = image.tile[0].offset  # the first IDAT's data, found by Image.open
+    stream.fp.seek(image_data + struct.unpack(">I", data[image_data - 8:image_data - 4])[0])
+    while True:
+        stream.fp.read(4)  # the previous chunk's CRC
+        try:
+            name, position, length = stream.read()
+        except (struct.error, SyntaxError):
+            return info
+        if name == b"IEND":
+            return info
+        try:
+            stream.call(name, position, length)
+        except UnicodeDecodeError:
+            return info
+        except (EOFError, AttributeError):  # more image data, or a chunk Pillow does not read
+            ImageFile._safe_read(stream.fp, length)
 
 
 def _upright(array, orientation):
@@ -173,7 +209,7 @@ def image_size(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None
     data, name = _read_bytes(source, name)
     image = _open_header(data, name, max_pixels, formats)
     width, height = image.size
-    return (width, height) if _orientation(image) >= 5 else (height, width)
+    return (width, height) if _orientation(image, data) >= 5 else (height, width)
 
 
 def decode_image(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None):
@@ -200,7 +236,7 @@ def decode_image(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=No
 def _decode(data, name, max_pixels, formats):
     """`(upright uint8 [H, W, 3], the opened PIL image)` of encoded bytes."""
     image = _open_header(data, name, max_pixels, formats)
-    rgb = _upright(_pixels(image, data, name), _orientation(image))
+    rgb = _upright(_pixels(image, data, name), _orientation(image, data))
     return np.ascontiguousarray(rgb), image
 
 
@@ -230,7 +266,7 @@ def load_rgb(path, *, with_passthrough=False):
         return rgb
     passthrough = None
     if (image.mode == "RGB" and image.format in ("JPEG", "PNG")
-            and _orientation(image) == 1):
+            and _orientation(image, data) == 1):
         passthrough = (data, image.format.lower())
     return rgb, passthrough
 
