@@ -29,7 +29,7 @@ import warnings
 import zlib
 
 import numpy as np
-from PIL import Image, ImageFile, PngImagePlugin
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # File name extensions of the images that predict, the dataset readers and TFLite calibration
@@ -52,6 +52,8 @@ FORMAT_MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 
 _EXIF_ORIENTATION = 0x0112
 _TRANSPOSED_ORIENTATIONS = frozenset(range(2, 9))  # the keys of exif_transpose's table
+# What Pillow's readers raise on bad bytes (Image.open itself turns some into OSError).
+_PILLOW_READ_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
@@ -95,7 +97,7 @@ def _open_header(data, name, max_pixels, formats):
                     None)
         if kind:  # the right magic bytes, then a broken header (e.g. a chunk's bad CRC)
             raise BadInputError(f"{name}: cannot decode image: {kind} header is truncated or "
-                                f"corrupt ({error})") from error
+                                f"corrupt ({_header_error(kind, data) or error})") from error
         raise BadInputError(f"{name}: cannot decode image: not a JPEG or PNG image, nor another "
                             f"format Pillow reads ({len(data)} bytes starting "
                             f"{data[:8].hex(' ')})") from error
@@ -110,6 +112,17 @@ def _open_header(data, name, max_pixels, formats):
         raise BadInputError(f"{name}: image of {height}x{width} (HxW) = {height * width} pixels "
                             f"is larger than the limit of {max_pixels} pixels")
     return image
+
+
+def _header_error(kind, data):
+    """Pillow's own reason why a JPEG or PNG header does not open (`Image.open` replaces it by
+    "cannot identify image file"), or None."""
+    reader = JpegImagePlugin.JpegImageFile if kind == "JPEG" else PngImagePlugin.PngImageFile
+    try:
+        reader(io.BytesIO(data))
+    except _PILLOW_READ_ERRORS as error:
+        return error
+    return None
 
 
 def _orientation(image, data):
@@ -128,8 +141,7 @@ def _orientation(image, data):
             else:
                 exif = image.getexif()
             orientation = exif.get(_EXIF_ORIENTATION, 1)
-        except (OSError, SyntaxError, ValueError, TypeError, KeyError, IndexError,
-                struct.error, zlib.error):
+        except (*_PILLOW_READ_ERRORS, KeyError, zlib.error):
             return 1
     # exif_transpose looks the value up in a dict keyed 2-8: 6.0 and the rational 6/1 match.
     return int(orientation) if orientation in _TRANSPOSED_ORIENTATIONS else 1
