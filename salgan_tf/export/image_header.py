@@ -36,6 +36,7 @@ _BARE_MARKERS = [0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)]
 _SOS, _APP1 = 0xDA, 0xE1
 _EXIF_PREFIX = b"Exif\x00\x00"
 _XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+_PNG_XMP_KEY = b"XML:com.adobe.xmp\x00"  # a PNG text chunk's keyword for the XMP packet
 _XMP_ORIENTATION = r'tiff:Orientation(?:="|>)([0-9])'  # Image.getexif's XMP pattern
 # TIFF field types Pillow loads, and their unit size in bytes (others are skipped).
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
@@ -228,7 +229,7 @@ def _png_walk(data, values):
     (every chunk before the image data whole and with a correct CRC, EXIF bytes)."""
     size = _size(values)
 
-    def step(position, after_image, done, ok, exif):
+    def step(position, after_image, done, ok, exif, xmp):
         length = _uint(values, position, 4)
         name = position + 4
         end = name + 4 + length  # where the CRC starts
@@ -241,16 +242,36 @@ def _png_walk(data, values):
                                         _uint(values, end, 4))
         exif = tf.where(whole & _equal(values, name, b"eXIf"), tf.strings.join(
             [_EXIF_PREFIX, _slice(data, name + 4, length)]), exif)
+        exif, xmp = _png_text(data, values, name, length, whole, exif, xmp)
         # A broken chunk before the image data refuses the file; after it, Pillow stops there.
         failed = ~after_image & ~is_image & (~whole | ~crc_ok) | ~after_image & ~readable
         stop = ~whole | _equal(values, name, b"IEND") | failed
-        return end + 4, after_image | is_image, stop, ok & ~failed, exif
+        return end + 4, after_image | is_image, stop, ok & ~failed, exif, xmp
 
-    _, _, _, ok, exif = tf.while_loop(
-        lambda position, after_image, done, ok, exif: ~done, step,
+    _, _, _, ok, exif, xmp = tf.while_loop(
+        lambda position, after_image, done, ok, exif, xmp: ~done, step,
         (tf.constant(len(PNG_MAGIC), tf.int64), tf.constant(False), tf.constant(False),
-         tf.constant(True), tf.constant("")))
-    return ok, exif
+         tf.constant(True), tf.constant(""), tf.constant("")))
+    return ok, exif, xmp
+
+
+def _png_text(data, values, name, length, whole, exif, xmp):
+    """(exif, xmp) after a chunk: a tEXt "exif" holds raw EXIF; a tEXt or uncompressed iTXt
+    "XML:com.adobe.xmp" the XMP packet (the last one wins, as Pillow's `info` keys)."""
+    start = name + 4
+    is_text = whole & _equal(values, name, b"tEXt")
+    is_itxt = whole & _equal(values, name, b"iTXt")
+    exif = tf.where(is_text & _equal(values, start, b"exif\x00"),
+                    _slice(data, start + 5, length - 5), exif)
+    key = len(_PNG_XMP_KEY)
+    rest = _slice(data, start + key, length - key)
+    # iTXt after its key: compression flag, method, language\0, translated keyword\0, text.
+    parts = tf.strings.split(_slice(rest, 2, length), "\0", maxsplit=2)
+    itxt_value = tf.gather(tf.concat([parts, [""] * 3], 0), 2)
+    uncompressed = tf.equal(_uint(values, start + key, 1), 0) & (tf.size(parts) == 3)
+    is_xmp = _equal(values, start, _PNG_XMP_KEY)
+    xmp = tf.where(is_text & is_xmp, rest, xmp)
+    return exif, tf.where(is_itxt & is_xmp & uncompressed, itxt_value, xmp)
 
 
 # ---------------------------------------------------------------- TIFF / EXIF orientation
@@ -389,14 +410,14 @@ def checked_header(data, index, max_pixels):
             _hex_head(data)))
     with tf.control_dependencies(checks):
         values = _as_bytes(data)
-        header_ok, exif, xmp = tf.cond(
-            jpeg, lambda: _jpeg_walk(data, values),
-            lambda: (*_png_walk(data, values), tf.constant("")))
-        checks.append(check(
-            header_ok & (jpeg | (_size(values) >= 24)),
-            "{} {} header is truncated or corrupt (a segment or chunk runs past the end, a "
-            "marker is unknown, or a chunk's CRC is wrong)", item,
-            tf.where(jpeg, "JPEG", "PNG")))
+        header_ok, exif, xmp = tf.cond(jpeg, lambda: _jpeg_walk(data, values),
+                                       lambda: _png_walk(data, values))
+        checks.append(check(jpeg | (_size(values) >= 24),
+                            "{} PNG bytes too short to hold an IHDR header", item))
+    # A JPEG's size needs a header libjpeg can walk; a PNG's IHDR is read first, so a PNG
+    # bomb's header alone is refused for its size.
+    with tf.control_dependencies(checks):
+        checks.append(_check_header(header_ok | ~jpeg, item, "JPEG"))
     with tf.control_dependencies(checks):
         size = tf.cond(jpeg, lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
                        lambda: _png_size(values))
@@ -409,7 +430,14 @@ def checked_header(data, index, max_pixels):
             "{} image of {} x {} (HxW) is empty or larger than the limit of {} pixels "
             "(max_pixels)", item, size[0], size[1], max_pixels))
     with tf.control_dependencies(checks):
+        checks.append(_check_header(header_ok, item, "PNG"))
+    with tf.control_dependencies(checks):
         return tf.identity(size), tf.identity(orientation)
+
+
+def _check_header(condition, item, format_name):
+    return check(condition, "{} {} header is truncated or corrupt (a segment or chunk runs past "
+                 "the end, a marker is unknown, or a chunk's CRC is wrong)", item, format_name)
 
 
 def decode_upright(data, orientation):
