@@ -15,10 +15,11 @@ Decoding (documented in docs/data.md and docs/serve.md):
   differs from TF's by up to ~17 levels on OSIE); other formats by Pillow.
 - Gray is replicated to RGB, alpha dropped, palettes expanded, CMYK converted, 16-bit scaled to
   8 bits by keeping the high byte (`>> 8`, as libpng and `tf.io.decode_png` do).
-- EXIF orientation is applied: a phone photo stored sideways with "rotate 90" in its EXIF is
-  returned upright, as every image viewer and browser shows it (`ImageOps.exif_transpose`'s
-  table). The SavedModel's serving signature reads the same EXIF block in its graph and turns
-  the image the same way (salgan_tf/export/saved_model.py), so every path sees the same upright pixels.
+- EXIF orientation: one rule, Pillow's `ImageOps.exif_transpose` (asked of Pillow itself here,
+  without decoding the pixels twice): a phone photo stored sideways with "rotate 90" in its EXIF
+  is returned upright, as every image viewer and browser shows it. The SavedModel's serving
+  signature follows the same rule in its graph (salgan_tf/export/image_header.py);
+  tests/test_faults_exif.py checks both against Pillow on a corpus of hostile headers.
 Maps may be 8-bit (L), 16-bit (I;16/I), float (F) or RGB (converted to L); they are returned as
 float64 in [0, 1] relative to their full scale (not re-normalised).
 """

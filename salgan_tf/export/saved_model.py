@@ -24,9 +24,10 @@ the item or the limit: an empty batch; empty or undecodable bytes; formats other
 `saliency` output (N x H_max x W_max) would. All sizes are read from the headers BEFORE anything is
 decoded, so neither a 10k x 10k image nor a 1x10000 + 10000x1 pair (800 MB of padding) allocates
 its pixels. Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
-alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf chunk) is read
-in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
-decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
+alpha dropped). The EXIF orientation is read in the graph by Pillow's rule
+(`ImageOps.exif_transpose`, as `salgan_tf.data.images` decodes on the host; see
+`salgan_tf.export.image_header`) and the image turned upright before anything else, so
+`height`/`width` and the map are those of the image as it is shown.
 
 The module also carries, for loaders (`salgan_tf.inference`, `salgan_tf.export.tflite`), the plain
 `tf.function` `network` (RGB 0-255 at the network size -> map) and read-only variables
@@ -121,12 +122,7 @@ class SalganServingModule(tf.Module):
 
     def _checked_size(self, args):
         """(JPEG/PNG bytes, item index) -> (int64 upright (H, W) from the header, int32 EXIF
-        orientation), after every item check.
-
-        Nothing is decoded here; bad bytes and huge images fail with an InvalidArgument naming
-        the request item. Messages hold only ASCII: the first bytes are shown in hex (raw bytes
-        in an Assert message made Python raise UnicodeDecodeError instead).
-        """
+        orientation), after every item check (`image_header.checked_header`)."""
         data, index = args
         return image_header.checked_header(data, index, self._max_pixels)
 
