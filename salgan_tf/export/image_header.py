@@ -3,20 +3,24 @@
 One EXIF rule on every path: the orientation is the one `PIL.ImageOps.exif_transpose` applies
 (the installed Pillow), which `salgan_tf.data.images` asks Pillow for on the host. This module
 reads the same bytes with TF ops, for TF Serving, following Pillow's parsers step by step:
-- JPEG (JpegImagePlugin): markers are read up to the scan (SOS) with no count limit; junk
+- JPEG (JpegImagePlugin): markers are read up to the scan (SOS), not just the first few; junk
   before a 0xFF, 0xFF fill bytes and "FF 00" are skipped; every APP1 "Exif\\0\\0" segment is
   appended to the first (Pillow concatenates them); the last APP1 XMP packet is kept. A header
   Pillow cannot walk (an unknown marker, a truncated segment, no scan) is refused.
 - PNG (PngImagePlugin): every chunk before the first IDAT must have a correct CRC, else the file
   is refused; the last eXIf chunk wins, before or after IDAT (exif_transpose loads the image, and
-  Pillow reads the chunks after the image data then), its payload prefixed with "Exif\\0\\0".
+  Pillow reads the chunks after the image data then), its payload prefixed with "Exif\\0\\0";
+  a tEXt "exif" chunk holds raw EXIF, a tEXt or uncompressed iTXt "XML:com.adobe.xmp" the XMP.
+  Not read here (the host reads them): compressed text chunks (zTXt, compressed iTXt),
+  ImageMagick's "Raw profile type exif" text, and an animated PNG's stop at the next frame.
 - TIFF (Image.Exif, TiffImagePlugin.ImageFileDirectory_v2): leading "Exif\\0\\0" prefixes are
   stripped; IFD0's entries are read until one does not fit (the ones before it count); an entry
   of an unknown type or an empty value is skipped; a later duplicate tag replaces an earlier one;
   the Orientation value is the tag's FIRST value, whatever its numeric type (SHORT, LONG,
   rationals and floats equal to 1-8 all count; BYTE, ASCII and UNDEFINED never do).
-- With no Orientation tag in the EXIF (or no EXIF), a JPEG's XMP `tiff:Orientation` digit is used.
+- With no Orientation tag in the EXIF (or no EXIF), the XMP `tiff:Orientation` digit is used.
 Where Pillow raises on the EXIF (a bad TIFF header), the image is used as stored (orientation 1).
+A walk of more than `MAX_HEADER_STEPS` segments or chunks before the image data is refused.
 Every read is bounds-safe; short or truncated bytes fail a check naming the item, never an op.
 """
 import tensorflow as tf
