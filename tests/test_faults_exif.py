@@ -89,6 +89,22 @@ def png(before=(), after=()):
     return data[:ihdr_end] + b"".join(before) + data[ihdr_end:iend] + b"".join(after) + data[iend:]
 
 
+def apng(chunk_before, name, nth):
+    """A 3-frame animated PNG (Pillow's writer) with `chunk_before` inserted before the `nth`
+    (0-based) chunk called `name`."""
+    frames = [Image.fromarray(np.random.default_rng(seed).integers(
+        0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)) for seed in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="PNG", save_all=True, append_images=frames[1:])
+    data = buffer.getvalue()
+    position, found = 8, []
+    while position < len(data):
+        if data[position + 4:position + 8] == name:
+            found.append(position)
+        position += 12 + struct.unpack(">I", data[position:position + 4])[0]
+    return data[:found[nth]] + chunk_before + data[found[nth]:]
+
+
 def xmp(value, form='tiff:Orientation="{}"'):
     packet = f'<x:xmpmeta><rdf:Description {form.format(value)}/></x:xmpmeta>'.encode()
     return segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + packet)
@@ -146,6 +162,10 @@ def corpus():
     cases["png eXIf before and after IDAT (6, 8)"] = png([chunk(b"eXIf", six)],
                                                           [chunk(b"eXIf", tiff([short(8)]))])
     cases["png eXIf after IDAT only"] = png(after=[chunk(b"eXIf", six)])
+    # An animated PNG: Pillow reads up to the next frame's fcTL only.
+    cases["apng eXIf right after IDAT"] = apng(chunk(b"eXIf", six), b"fcTL", 1)
+    cases["apng eXIf after the next frame's fcTL"] = apng(chunk(b"eXIf", six), b"fdAT", 0)
+    cases["apng eXIf before IDAT"] = apng(chunk(b"eXIf", six), b"IDAT", 0)
     # "Exif\0\0" prefixes.
     cases["png eXIf payload with Exif prefix"] = png([chunk(b"eXIf", b"Exif\x00\x00" + six)])
     cases["jpeg APP1 with a doubled Exif prefix"] = jpeg(app1_exif(b"Exif\x00\x00" + six))

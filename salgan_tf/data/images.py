@@ -150,7 +150,8 @@ def _orientation(image, data):
 
 def _png_info_after_image(image, data):
     """A PNG's `info` as Pillow holds it after loading: the chunks after the first IDAT read as
-    `PngImageFile.load_end` reads them (no CRC check, stop at a broken chunk or IEND)."""
+    `PngImageFile.load_end` reads them (no CRC check, stop at a broken chunk, IEND or an animated
+    PNG's next frame)."""
     info = dict(image.info)
     stream = PngImagePlugin.PngStream(io.BytesIO(data))
     stream.im_info, stream.im_text = info, {}
@@ -162,7 +163,7 @@ def _png_info_after_image(image, data):
             name, position, length = stream.read()
         except (struct.error, SyntaxError):
             return info
-        if name == b"IEND":
+        if name == b"IEND" or (name == b"fcTL" and image.is_animated):  # the next frame
             return info
         try:
             stream.call(name, position, length)

@@ -11,8 +11,9 @@ reads the same bytes with TF ops, for TF Serving, following Pillow's parsers ste
   is refused; the last eXIf chunk wins, before or after IDAT (exif_transpose loads the image, and
   Pillow reads the chunks after the image data then), its payload prefixed with "Exif\\0\\0";
   a tEXt "exif" chunk holds raw EXIF, a tEXt or uncompressed iTXt "XML:com.adobe.xmp" the XMP.
-  Not read here (the host reads them): compressed text chunks (zTXt, compressed iTXt),
-  ImageMagick's "Raw profile type exif" text, and an animated PNG's stop at the next frame.
+  An animated PNG is read up to its next frame's fcTL, as Pillow loads only the first frame.
+  Not read here (the host reads them): compressed text chunks (zTXt, compressed iTXt) and
+  ImageMagick's "Raw profile type exif" text.
 - TIFF (Image.Exif, TiffImagePlugin.ImageFileDirectory_v2): leading "Exif\\0\\0" prefixes are
   stripped; IFD0's entries are read until one does not fit (the ones before it count); an entry
   of an unknown type or an empty value is skipped; a later duplicate tag replaces an earlier one;
@@ -295,7 +296,7 @@ def _png_walk(data, values):
     (every chunk before the image data whole and with a correct CRC, EXIF bytes)."""
     size = _size(values)
 
-    def step(position, after_image, done, ok, exif, xmp):
+    def step(position, after_image, done, ok, exif, xmp, frames, framed):
         length = _uint(values, position, 4)
         name = position + 4
         end = name + 4 + length  # where the CRC starts
@@ -309,17 +310,36 @@ def _png_walk(data, values):
         exif = tf.where(whole & _equal(values, name, b"eXIf"), tf.strings.join(
             [_EXIF_PREFIX, _slice(data, name + 4, length)]), exif)
         exif, xmp = _png_text(data, values, name, length, whole, exif, xmp)
+        frames, framed, next_frame = _png_animation(values, name, length, whole & ~after_image,
+                                                    after_image, frames, framed)
         # A broken chunk before the image data refuses the file; after it, Pillow stops there.
-        failed = ~after_image & ~is_image & (~whole | ~crc_ok) | ~after_image & ~readable
-        stop = ~whole | _equal(values, name, b"IEND") | failed
-        return end + 4, after_image | is_image, stop, ok & ~failed, exif, xmp
+        failed = ~after_image & ((~is_image & (~whole | ~crc_ok)) | ~readable
+                                 | (whole & _equal(values, name, b"acTL") & (length < 8)))
+        stop = ~whole | _equal(values, name, b"IEND") | failed | next_frame
+        return (end + 4, after_image | is_image, stop, ok & ~failed, exif, xmp, frames, framed)
 
-    _, after_image, _, ok, exif, xmp = tf.while_loop(
-        lambda position, after_image, done, ok, exif, xmp: ~done, step,
+    results = tf.while_loop(
+        lambda position, after_image, done, *_: ~done, step,
         (tf.constant(len(PNG_MAGIC), tf.int64), tf.constant(False), tf.constant(False),
-         tf.constant(True), tf.constant(""), tf.constant("")),
+         tf.constant(True), tf.constant(""), tf.constant(""), tf.constant(0, tf.int64),
+         tf.constant(False)),
         maximum_iterations=MAX_HEADER_STEPS)
+    _, after_image, _, ok, exif, xmp, _, _ = results
     return ok & after_image, exif, xmp
+
+
+def _png_animation(values, name, length, before_image, after_image, frames, framed):
+    """An APNG's state -> (acTL frame count or 0, an fcTL came before IDAT, this chunk is the
+    next frame's fcTL of an animated PNG, where Pillow's `load_end` stops)."""
+    count = _uint(values, name + 4, 4)
+    is_control = before_image & _equal(values, name, b"acTL") & (length >= 8)
+    # A second acTL cancels the animation; a count of 0 or over 2**31 is ignored.
+    frames = tf.where(is_control & (frames > 0), tf.zeros_like(frames), tf.where(
+        is_control & (count > 0) & (count <= 0x80000000), count, frames))
+    framed = framed | (before_image & _equal(values, name, b"fcTL"))
+    # Pillow counts the IDAT image as a frame of its own when no fcTL precedes it.
+    animated = (frames > 1) | ((frames > 0) & ~framed)
+    return frames, framed, after_image & animated & _equal(values, name, b"fcTL")
 
 
 def _png_text(data, values, name, length, whole, exif, xmp):
