@@ -1,5 +1,7 @@
 """Host-side image/map loading (bad input!) and fixation -> density maps."""
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -72,6 +74,35 @@ def test_exif_orientation_is_applied_like_pillows_exif_transpose(tmp_path, orien
     np.testing.assert_array_equal(rgb, expected)
     # Stored bytes would be decoded sideways by the training pipeline: re-encode instead.
     assert (passthrough is not None) == (orientation == 1)
+
+
+def _chunk(kind, payload):
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload)))
+
+
+def test_png_exif_after_the_image_data_is_read_without_decoding_the_pixels():
+    # exif_transpose loads a PNG, and Pillow then reads the chunks after IDAT: an eXIf there
+    # counts. The host reads them without decoding: an IDAT Pillow cannot inflate still gives
+    # the upright size from the header alone (image_size), and decoding names the damage.
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((3, 5, 3), np.uint8)).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    with_exif = data[:-12] + _chunk(b"eXIf", exif.tobytes()[6:]) + data[-12:]
+    assert images.image_size(with_exif) == (5, 3)
+    assert images.decode_image(with_exif).shape == (5, 3, 3)
+    idat = with_exif.index(b"IDAT")
+    length = struct.unpack(">I", with_exif[idat - 4:idat])[0]
+    garbage = b"\x00" * length
+    broken = (with_exif[:idat + 4] + garbage
+              + struct.pack(">I", zlib.crc32(b"IDAT" + garbage)) + with_exif[idat + 8 + length:])
+    with pytest.raises(OSError):  # Pillow's own rule would decode it
+        ImageOps.exif_transpose(Image.open(io.BytesIO(broken)))
+    assert images.image_size(broken) == (5, 3)
+    with pytest.raises(images.BadInputError, match="^image: cannot decode image: PNG data"):
+        images.decode_image(broken)
 
 
 def test_jpeg_and_png_pixels_are_tensorflows(tmp_path):

@@ -15,10 +15,11 @@ Decoding (documented in docs/data.md and docs/serve.md):
   differs from TF's by up to ~17 levels on OSIE); other formats by Pillow.
 - Gray is replicated to RGB, alpha dropped, palettes expanded, CMYK converted, 16-bit scaled to
   8 bits by keeping the high byte (`>> 8`, as libpng and `tf.io.decode_png` do).
-- EXIF orientation is applied: a phone photo stored sideways with "rotate 90" in its EXIF is
-  returned upright, as every image viewer and browser shows it (`ImageOps.exif_transpose`'s
-  table). The SavedModel's serving signature reads the same EXIF block in its graph and turns
-  the image the same way (salgan_tf/export/saved_model.py), so every path sees the same upright pixels.
+- EXIF orientation: one rule, Pillow's `ImageOps.exif_transpose` (asked of Pillow itself here,
+  without decoding the pixels twice): a phone photo stored sideways with "rotate 90" in its EXIF
+  is returned upright, as every image viewer and browser shows it. The SavedModel's serving
+  signature follows the same rule in its graph (salgan_tf/export/image_header.py);
+  tests/test_faults_exif.py checks both against Pillow on a corpus of hostile headers.
 Maps may be 8-bit (L), 16-bit (I;16/I), float (F) or RGB (converted to L); they are returned as
 float64 in [0, 1] relative to their full scale (not re-normalised).
 """
@@ -26,9 +27,10 @@ import io
 import os
 import struct
 import warnings
+import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # File name extensions of the images that predict, the dataset readers and TFLite calibration
@@ -47,8 +49,13 @@ DEFAULT_MAX_PIXELS = 25_000_000
 DEFAULT_MAX_REQUEST_PIXELS = DEFAULT_MAX_PIXELS
 # The formats the SavedModel's serving signature decodes (and so the demo server accepts).
 SERVING_FORMATS = ("JPEG", "PNG")
+# The first bytes of each (the SavedModel's graph sniffs the format with them too).
+FORMAT_MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 
 _EXIF_ORIENTATION = 0x0112
+_TRANSPOSED_ORIENTATIONS = frozenset(range(2, 9))  # the keys of exif_transpose's table
+# What Pillow's readers raise on bad bytes (Image.open itself turns some into OSError).
+_PILLOW_READ_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 
 
@@ -88,6 +95,11 @@ def _open_header(data, name, max_pixels, formats):
         raise BadInputError(f"{name}: image is larger than the limit of {max_pixels} pixels "
                             f"({error})") from error
     except (OSError, SyntaxError, ValueError, struct.error) as error:
+        kind = next((kind for kind, magic in FORMAT_MAGIC.items() if data.startswith(magic)),
+                    None)
+        if kind:  # the right magic bytes, then a broken header (e.g. a chunk's bad CRC)
+            raise BadInputError(f"{name}: cannot decode image: {kind} header is truncated or "
+                                f"corrupt ({_header_error(kind, data) or error})") from error
         raise BadInputError(f"{name}: cannot decode image: not a JPEG or PNG image, nor another "
                             f"format Pillow reads ({len(data)} bytes starting "
                             f"{data[:8].hex(' ')})") from error
@@ -104,24 +116,62 @@ def _open_header(data, name, max_pixels, formats):
     return image
 
 
-def _orientation(image):
-    """The EXIF orientation 1-8 of an opened image (1, upright, when absent or unreadable).
-
-    JPEG and PNG: only the EXIF block Pillow finds in the header (JPEG APP1 "Exif", PNG eXIf
-    chunk before IDAT), never XMP and never by decoding the pixels (`Image.getexif` on a PNG
-    without eXIf decodes it) - exactly what salgan_tf.export.saved_model's in-graph parser reads.
-    """
+def _header_error(kind, data):
+    """Pillow's own reason why a JPEG or PNG header does not open (`Image.open` replaces it by
+    "cannot identify image file"), or None."""
+    reader = JpegImagePlugin.JpegImageFile if kind == "JPEG" else PngImagePlugin.PngImageFile
     try:
-        if image.format in ("JPEG", "PNG"):
-            exif = Image.Exif()
-            if image.info.get("exif"):
-                exif.load(image.info["exif"])
-        else:
-            exif = image.getexif()
-        orientation = exif.get(_EXIF_ORIENTATION, 1)
-    except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
-        return 1
-    return orientation if orientation in range(1, 9) else 1
+        reader(io.BytesIO(data))
+    except _PILLOW_READ_ERRORS as error:
+        return error
+    return None
+
+
+def _orientation(image, data):
+    """The EXIF orientation 2-8 that `PIL.ImageOps.exif_transpose` applies to an opened image,
+    else 1 (also where Pillow raises on corrupt EXIF); the pixels are not decoded.
+
+    exif_transpose loads the image before `getexif()`; for a PNG that reads the chunks after the
+    image data too, which `_png_info_after_image` does here without decoding it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF and reads what it can
+        try:
+            if image.format == "PNG" and image.tile:
+                image.info = _png_info_after_image(image, data)
+                exif = Image.Image.getexif(image)  # the base method: PNG's own one decodes
+            else:
+                exif = image.getexif()
+            orientation = exif.get(_EXIF_ORIENTATION, 1)
+        except (*_PILLOW_READ_ERRORS, KeyError, zlib.error):
+            return 1
+    # exif_transpose looks the value up in a dict keyed 2-8: 6.0 and the rational 6/1 match.
+    return int(orientation) if orientation in _TRANSPOSED_ORIENTATIONS else 1
+
+
+def _png_info_after_image(image, data):
+    """A PNG's `info` as Pillow holds it after loading: the chunks after the first IDAT read as
+    `PngImageFile.load_end` reads them (no CRC check, stop at a broken chunk, IEND or an animated
+    PNG's next frame)."""
+    info = dict(image.info)
+    stream = PngImagePlugin.PngStream(io.BytesIO(data))
+    stream.im_info, stream.im_text = info, {}
+    image_data = image.tile[0].offset  # the first IDAT's data, found by Image.open
+    stream.fp.seek(image_data + struct.unpack(">I", data[image_data - 8:image_data - 4])[0])
+    while True:
+        stream.fp.read(4)  # the previous chunk's CRC
+        try:
+            name, position, length = stream.read()
+        except (struct.error, SyntaxError):
+            return info
+        if name == b"IEND" or (name == b"fcTL" and image.is_animated):  # the next frame
+            return info
+        try:
+            stream.call(name, position, length)
+        except UnicodeDecodeError:
+            return info
+        except (EOFError, AttributeError):  # more image data, or a chunk Pillow does not read
+            ImageFile._safe_read(stream.fp, length)
 
 
 def _upright(array, orientation):
@@ -174,7 +224,7 @@ def image_size(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None
     data, name = _read_bytes(source, name)
     image = _open_header(data, name, max_pixels, formats)
     width, height = image.size
-    return (width, height) if _orientation(image) >= 5 else (height, width)
+    return (width, height) if _orientation(image, data) >= 5 else (height, width)
 
 
 def decode_image(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None):
@@ -201,7 +251,7 @@ def decode_image(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=No
 def _decode(data, name, max_pixels, formats):
     """`(upright uint8 [H, W, 3], the opened PIL image)` of encoded bytes."""
     image = _open_header(data, name, max_pixels, formats)
-    rgb = _upright(_pixels(image, data, name), _orientation(image))
+    rgb = _upright(_pixels(image, data, name), _orientation(image, data))
     return np.ascontiguousarray(rgb), image
 
 
@@ -231,7 +281,7 @@ def load_rgb(path, *, with_passthrough=False):
         return rgb
     passthrough = None
     if (image.mode == "RGB" and image.format in ("JPEG", "PNG")
-            and _orientation(image) == 1):
+            and _orientation(image, data) == 1):
         passthrough = (data, image.format.lower())
     return rgb, passthrough
 

@@ -26,10 +26,11 @@ N x H_max x W_max more than that). All sizes are read from the headers BEFORE an
 decoded, so neither a 10k x 10k image nor a 1x10000 + 10000x1 pair (800 MB of padding) allocates
 its pixels. Both signatures decode, resize and run the generator `SERVING_CHUNK_SIZE` images at a
 time, so a request's peak memory does not grow with its image count (400 1x1 PNGs: +159 MB at
-192x256, docs/serve.md "Memory"). Grayscale and RGBA images are accepted: decoded with 3 channels (gray replicated,
-alpha dropped). The EXIF orientation (a JPEG's APP1 "Exif" segment, a PNG's eXIf chunk) is read
-in the graph and the image turned upright before anything else, as `salgan_tf.data.images`
-decodes it on the host, so `height`/`width` and the map are those of the image as it is shown.
+192x256, docs/serve.md "Memory"). Grayscale and RGBA images are accepted: decoded with 3 channels
+(gray replicated, alpha dropped). The EXIF orientation is read in the graph by Pillow's rule
+(`ImageOps.exif_transpose`, as `salgan_tf.data.images` decodes on the host; see
+`salgan_tf.export.image_header`) and the image turned upright before anything else, so
+`height`/`width` and the map are those of the image as it is shown.
 
 `postprocess="paper"` (`--postprocess=paper`) returns the maps of both signatures through the
 authors' cubic resize + 5x5 blur (`salgan_tf.postprocess.paper_resize_maps`) instead of the
@@ -56,18 +57,14 @@ from salgan_tf import preprocessing
 from salgan_tf import request_budget
 from salgan_tf.config import RESIZE_MODES
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
+from salgan_tf.export import image_header
+from salgan_tf.export.image_header import check as _check
 
 SERVING_SIGNATURE = "serving_default"
 # Images per generator call in both signatures: a request's peak memory is that of one chunk
 # through the network plus its outputs, whatever its image count (docs/serve.md, "Memory").
 SERVING_CHUNK_SIZE = 4
 TENSOR_SIGNATURE = "predict_tensor"
-
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-# (offset, magic bytes, name) of formats clients send by mistake, named in the refusal.
-_OTHER_FORMATS = ((0, b"BM", "BMP"), (0, b"GIF8", "GIF"), (8, b"WEBP", "WebP"),
-                  (0, b"II*\x00", "TIFF"), (0, b"MM\x00*", "TIFF"))
 
 
 class SalganServingModule(tf.Module):
@@ -143,38 +140,9 @@ class SalganServingModule(tf.Module):
 
     def _checked_size(self, args):
         """(JPEG/PNG bytes, item index) -> (int64 upright (H, W) from the header, int32 EXIF
-        orientation), after every item check.
-
-        Nothing is decoded here; bad bytes and huge images fail with an InvalidArgument naming
-        the request item. Messages hold only ASCII: the first bytes are shown in hex (raw bytes
-        in an Assert message made Python raise UnicodeDecodeError instead).
-        """
+        orientation), after every item check (`image_header.checked_header`)."""
         data, index = args
-        item = tf.strings.format("images[{}]:", index)
-        checks = [_check(tf.strings.length(data) > 0, "{} image bytes are empty", item)]
-        with tf.control_dependencies(checks):
-            is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
-            is_png = tf.equal(tf.strings.substr(data, 0, 8), _PNG_MAGIC)
-            checks.append(_check(
-                tf.logical_or(is_jpeg, is_png),
-                "{} bytes are neither JPEG nor PNG (the formats this model decodes); they look "
-                "like {} data; first bytes (hex): {}", item, _format_name(data), _hex_head(data)))
-        with tf.control_dependencies(checks):
-            size = tf.cond(is_jpeg,
-                           lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
-                           lambda: _png_size(data, item))
-            orientation = _exif_orientation(
-                data, tf.cond(is_jpeg, lambda: _jpeg_exif_offset(data),
-                              lambda: _png_exif_offset(data)))
-            # Orientations 5-8 turn the image by 90 degrees: height and width swap.
-            size = tf.where(orientation >= 5, tf.reverse(size, [0]), size)
-            pixels = size[0] * size[1]
-            checks.append(_check(
-                tf.logical_and(pixels > 0, pixels <= self._max_pixels),
-                "{} image of {} x {} (HxW) is empty or larger than the limit of {} pixels "
-                "(max_pixels)", item, size[0], size[1], self._max_pixels))
-        with tf.control_dependencies(checks):
-            return tf.identity(size), tf.identity(orientation)
+        return image_header.checked_header(data, index, self._max_pixels)
 
     def _check_request(self, sizes):
         """Assert for the request budget (`salgan_tf.request_budget`) from the `[N, 2]` header
@@ -186,11 +154,7 @@ class SalganServingModule(tf.Module):
         """(checked JPEG/PNG bytes, EXIF orientation) -> (float32 [h, w, 3] at the network size,
         int32 upright (H, W))."""
         data, orientation = args
-        is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), _JPEG_MAGIC)
-        image = tf.cond(is_jpeg,
-                        lambda: tf.io.decode_jpeg(data, channels=3),
-                        lambda: tf.io.decode_png(data, channels=3))
-        image = _upright(tf.ensure_shape(image, [None, None, 3]), orientation)
+        image = image_header.decode_upright(data, orientation)
         original_size = tf.shape(image)[:2]
         resized = self._resize_input(tf.cast(image, tf.float32))
         return tf.ensure_shape(resized, [*self._image_size, 3]), original_size
@@ -270,182 +234,13 @@ class SalganServingModule(tf.Module):
 _EMPTY_BATCH = "empty batch: `images` holds no image; send at least one"
 
 
-def _in_chunks(predict_chunk, per_image, output_specs):
-    """`predict_chunk` over `SERVING_CHUNK_SIZE` images at a time, outputs concatenated.
-
-    `per_image` is a tuple of tensors whose first axis is the image; `predict_chunk(*slices)`
-    returns a tuple of tensors, also by image, matching `output_specs` (`tf.TensorSpec`s of one
-    chunk's outputs). The chunks run one after the other
-    (`parallel_iterations=1`), so the generator's activations, the biggest buffers of a
-    request, never exist for more than one chunk: peak memory does not grow with N.
-    """
-    count = tf.shape(per_image[0])[0]
-    chunks = (count + SERVING_CHUNK_SIZE - 1) // SERVING_CHUNK_SIZE
-
-    def step(index, arrays):
-        start = index * SERVING_CHUNK_SIZE
-        outputs = predict_chunk(*[tensor[start:start + SERVING_CHUNK_SIZE]
-                                  for tensor in per_image])
-        return index + 1, [array.write(index, output) for array, output in zip(arrays, outputs)]
-
-    arrays = [tf.TensorArray(spec.dtype, size=chunks, infer_shape=False,
-                             element_shape=spec.shape) for spec in output_specs]
-    _, arrays = tf.while_loop(lambda index, _: index < chunks, step, (0, arrays),
-                              parallel_iterations=1)
-    return tuple(array.concat() for array in arrays)
-
-
-def _check(condition, template, *values):
-    """`tf.debugging.Assert` with one readable message: `template` with each `{}` replaced by
-    a value (a string tensor as is, a number as its decimal digits)."""
-    texts = [value if isinstance(value, tf.Tensor) and value.dtype == tf.string
-             else tf.strings.as_string(value) for value in values]
-    pieces = template.split("{}")
-    message = [pieces[0]]
-    for text, piece in zip(texts, pieces[1:]):
-        message += [text, piece]
-    return tf.debugging.Assert(condition, [tf.strings.join(message)])
-_HEX_BYTES = [f"{value:02x}" for value in range(256)]
-
-
-def _hex_head(data, length=8):
-    """The first `length` bytes of a string tensor as ASCII hex, e.g. "42 4d 36 00"."""
-    values = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 0, length), tf.uint8), tf.int32)
-    return tf.strings.reduce_join(tf.gather(tf.constant(_HEX_BYTES), values), separator=" ")
-
-
-def _format_name(data):
-    """"BMP", "GIF", "WebP", "TIFF" or "unknown" from a string tensor's magic bytes."""
-    name = tf.constant("unknown")
-    for offset, magic, format_name in _OTHER_FORMATS:
-        name = tf.where(tf.equal(tf.strings.substr(data, offset, len(magic)), magic),
-                        format_name, name)
-    return name
-
-
-# ---------------------------------------------------------------- EXIF orientation, in the graph
-# The same EXIF block Pillow reads from the header (salgan_tf.data.images._orientation): a JPEG's
-# first APP1 "Exif" segment, a PNG's eXIf chunk before IDAT; then IFD0's Orientation tag (0x0112).
-# Every read is bounds-safe (zeros past the end), so corrupt EXIF means "upright", never an error.
-_MAX_SEGMENTS = 64  # JPEG segments / PNG chunks searched
-_MAX_IFD_ENTRIES = 256
-
-
-def _bytes_at(data, offset, count):
-    """int64 `[count]`: the bytes of `data` at `offset`, all zeros unless all are inside it."""
-    length = tf.cast(tf.strings.length(data), tf.int64)
-    piece = tf.strings.substr(data, tf.clip_by_value(offset, 0, length),
-                              tf.constant(count, tf.int64))
-    padded = tf.strings.substr(tf.strings.join([piece, "\0" * count]), 0, count)
-    values = tf.cast(tf.io.decode_raw(padded, tf.uint8), tf.int64)
-    inside = tf.logical_and(offset >= 0, offset + count <= length)
-    return tf.where(inside, values, tf.zeros_like(values))
-
-
-def _uint(data, offset, count, little_endian=False):
-    """The unsigned integer of `count` bytes at `offset` (big-endian unless `little_endian`)."""
-    little_weights = tf.constant([256 ** i for i in range(count)], tf.int64)
-    weights = tf.where(little_endian, little_weights, tf.reverse(little_weights, [0]))
-    return tf.reduce_sum(_bytes_at(data, offset, count) * weights)
-
-
-def _bytes_equal(data, offset, expected):
-    return tf.reduce_all(tf.equal(_bytes_at(data, offset, len(expected)), list(expected)))
-
-
-def _walk(next_item, start):
-    """Steps `next_item(count, position, found) -> (count, next position, found)` from byte
-    `start` until it finds an offset (>= 0) or has looked at `_MAX_SEGMENTS` items; the offset
-    or -1."""
-    _, _, found = tf.while_loop(
-        lambda count, position, found: (count < _MAX_SEGMENTS) & (found < 0), next_item,
-        (tf.constant(0, tf.int64), tf.constant(start, tf.int64), tf.constant(-1, tf.int64)))
-    return found
-
-
-def _jpeg_exif_offset(data):
-    """Offset of the TIFF header in a JPEG's first APP1 "Exif" segment, or -1."""
-
-    def next_segment(count, position, found):
-        is_marker = _bytes_equal(data, position, b"\xff")
-        kind = _uint(data, position + 1, 1)
-        length = _uint(data, position + 2, 2)
-        # Segments before the scan all carry a length; the scan (SOS) or EOI ends the search.
-        stop = (tf.logical_not(is_marker) | tf.equal(kind, 0xDA) | tf.equal(kind, 0xD9)
-                | (length < 2))
-        is_exif = tf.equal(kind, 0xE1) & _bytes_equal(data, position + 4, b"Exif\x00\x00")
-        found = tf.where(is_exif & tf.logical_not(stop), position + 10, found)
-        count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
-        return count, position + 2 + length, found
-
-    return _walk(next_segment, start=2)  # after the SOI marker
-
-
-def _png_exif_offset(data):
-    """Offset of the TIFF header in a PNG's eXIf chunk before IDAT, or -1."""
-
-    def next_chunk(count, position, found):
-        length = _uint(data, position, 4)
-        kind = position + 4
-        stop = (_bytes_equal(data, kind, b"IDAT") | _bytes_equal(data, kind, b"IEND")
-                | _bytes_equal(data, kind, b"\x00\x00\x00\x00"))
-        is_exif = _bytes_equal(data, kind, b"eXIf")
-        found = tf.where(is_exif & tf.logical_not(stop), position + 8, found)
-        count = tf.where(stop, tf.constant(_MAX_SEGMENTS, tf.int64), count + 1)
-        return count, position + 12 + length, found
-
-    return _walk(next_chunk, start=8)  # after the PNG signature
-
-
-def _exif_orientation(data, tiff):
-    """int32 EXIF orientation 1-8 from the TIFF header at `tiff` (1: none, invalid, tiff < 0)."""
-    little = _bytes_equal(data, tiff, b"II")
-    big = _bytes_equal(data, tiff, b"MM")
-    ifd = tiff + _uint(data, tiff + 4, 4, little)
-    entries = tf.minimum(_uint(data, ifd, 2, little), _MAX_IFD_ENTRIES)
-
-    def next_entry(index, orientation):
-        entry = ifd + 2 + 12 * index
-        is_orientation = tf.equal(_uint(data, entry, 2, little), 0x0112)
-        orientation = tf.where(is_orientation, _uint(data, entry + 8, 2, little), orientation)
-        return index + 1, orientation
-
-    _, orientation = tf.while_loop(
-        lambda index, orientation: (index < entries) & tf.equal(orientation, 0), next_entry,
-        (tf.constant(0, tf.int64), tf.constant(0, tf.int64)))
-    valid = (tiff >= 0) & (little | big) & (orientation >= 1) & (orientation <= 8)
-    return tf.cast(tf.where(valid, orientation, 1), tf.int32)
-
-
-def _upright(image, orientation):
-    """`[H, W, C]` as stored -> as shown, for EXIF orientation 1-8 (as images._upright)."""
-    def turned():  # rows become columns
-        return tf.transpose(image, [1, 0, 2])
-
-    return tf.switch_case(orientation - 1, [
-        lambda: image,
-        lambda: tf.reverse(image, [1]),
-        lambda: tf.reverse(image, [0, 1]),
-        lambda: tf.reverse(image, [0]),
-        turned,
-        lambda: tf.reverse(turned(), [1]),  # 6: 90 degrees clockwise
-        lambda: tf.reverse(turned(), [0, 1]),
-        lambda: tf.reverse(turned(), [0]),  # 8: 90 degrees counter-clockwise
-    ])
-
-
-def _png_size(data, item):
-    """(H, W) int64 from a PNG's IHDR chunk (bytes 16-23, big-endian width then height)."""
-    check = _check(tf.strings.length(data) >= 24, "{} PNG bytes too short to hold an IHDR header",
-                   item)
-    with tf.control_dependencies([check]):
-        header = tf.cast(tf.io.decode_raw(tf.strings.substr(data, 16, 8), tf.uint8), tf.int64)
-    weights = tf.constant([1 << 24, 1 << 16, 1 << 8, 1], tf.int64)
-    width = tf.reduce_sum(header[:4] * weights)
-    height = tf.reduce_sum(header[4:] * weights)
-    return tf.stack([height, width])
-
-
+its pixels. Both signatures decode, resize and run the generator `SERVING_CHUNK_SIZE` images at a
+time, so a request's peak memory does not grow with its image count (400 1x1 PNGs: +159 MB at
+192x256, docs/serve.md "Memory"). Grayscale and RGBA images are accepted: decoded with 3 channels
+(gray replicated, alpha dropped). The EXIF orientation is read in the graph by Pillow's rule
+(`ImageOps.exif_transpose`, as `salgan_tf.data.images` decodes on the host; see
+`salgan_tf.export.image_header`) and the image turned upright before anything else, so
+`height`/`width` and the map are those of the image as it is shown.
 def check_version_dir(output):
     """TF Serving loads `<model_base_path>/<integer version>/`; refuse anything else."""
     version = os.path.basename(os.path.normpath(output))
