@@ -234,13 +234,31 @@ class SalganServingModule(tf.Module):
 _EMPTY_BATCH = "empty batch: `images` holds no image; send at least one"
 
 
-its pixels. Both signatures decode, resize and run the generator `SERVING_CHUNK_SIZE` images at a
-time, so a request's peak memory does not grow with its image count (400 1x1 PNGs: +159 MB at
-192x256, docs/serve.md "Memory"). Grayscale and RGBA images are accepted: decoded with 3 channels
-(gray replicated, alpha dropped). The EXIF orientation is read in the graph by Pillow's rule
-(`ImageOps.exif_transpose`, as `salgan_tf.data.images` decodes on the host; see
-`salgan_tf.export.image_header`) and the image turned upright before anything else, so
-`height`/`width` and the map are those of the image as it is shown.
+def _in_chunks(predict_chunk, per_image, output_specs):
+    """`predict_chunk` over `SERVING_CHUNK_SIZE` images at a time, outputs concatenated.
+
+    `per_image` is a tuple of tensors whose first axis is the image; `predict_chunk(*slices)`
+    returns a tuple of tensors, also by image, matching `output_specs` (`tf.TensorSpec`s of one
+    chunk's outputs). The chunks run one after the other
+    (`parallel_iterations=1`), so the generator's activations, the biggest buffers of a
+    request, never exist for more than one chunk: peak memory does not grow with N.
+    """
+    count = tf.shape(per_image[0])[0]
+    chunks = (count + SERVING_CHUNK_SIZE - 1) // SERVING_CHUNK_SIZE
+
+    def step(index, arrays):
+        start = index * SERVING_CHUNK_SIZE
+        outputs = predict_chunk(*[tensor[start:start + SERVING_CHUNK_SIZE]
+                                  for tensor in per_image])
+        return index + 1, [array.write(index, output) for array, output in zip(arrays, outputs)]
+
+    arrays = [tf.TensorArray(spec.dtype, size=chunks, infer_shape=False,
+                             element_shape=spec.shape) for spec in output_specs]
+    _, arrays = tf.while_loop(lambda index, _: index < chunks, step, (0, arrays),
+                              parallel_iterations=1)
+    return tuple(array.concat() for array in arrays)
+
+
 def check_version_dir(output):
     """TF Serving loads `<model_base_path>/<integer version>/`; refuse anything else."""
     version = os.path.basename(os.path.normpath(output))
