@@ -38,6 +38,21 @@ class TrainingProgress(tf.Module):
                                             name="data_fingerprint")
 
 
+_POSITION = ("epoch", "step_in_epoch", "global_step")
+
+
+def position(progress):
+    """`(epoch, step_in_epoch, global_step)` of a TrainingProgress."""
+    return tuple(int(getattr(progress, name)) for name in _POSITION)
+
+
+def saved_position(prefix):
+    """`(epoch, step_in_epoch, global_step)` saved in the training checkpoint `prefix`."""
+    reader = tf.train.load_checkpoint(prefix)
+    return tuple(int(reader.get_tensor(f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+                 for name in _POSITION)
+
+
 def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress):
     """The one checkpoint layout used by training (and read partially by inference)."""
     return tf.train.Checkpoint(generator=generator, discriminator=discriminator,

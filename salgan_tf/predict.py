@@ -59,7 +59,7 @@ def main(argv):
     try:
         predictor = inference.load_predictor(FLAGS.model, resize_mode=FLAGS.resize_mode,
                                              batch_size=FLAGS.batch_size)
-        root, paths = predict_lib.find_images(FLAGS.input)
+        root, paths = predict_lib.find_images(FLAGS.input, output_dir=FLAGS.output)
     except (FileNotFoundError, ValueError, ImportError) as error:  # names the path
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ the batches already trained on and continues exactly where the last checkpoint l
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -30,6 +31,7 @@ from salgan_tf import distribution
 from salgan_tf import generator as generator_lib
 from salgan_tf import init_from as init_from_lib
 from salgan_tf import optimizers
+from salgan_tf import run_dir
 from salgan_tf import steps as steps_lib
 from salgan_tf import validation
 from salgan_tf.data import images
@@ -79,7 +81,10 @@ def _check_resume_config(config, output_dir, checkpoint_dir):
     if (tf.train.latest_checkpoint(checkpoint_dir) is None
             or not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME))):
         return
-    previous = config_lib.load(output_dir)
+    try:
+        previous = config_lib.load(output_dir)
+    except config_lib.ConfigFileError as error:
+        raise RunSettingsError(f"{error}; fix it, or use a new --output_dir") from None
     changed = [name for name in _FIXED_ON_RESUME
                if getattr(previous, name) != getattr(config, name)]
     if changed:
@@ -177,7 +182,10 @@ def _save_checked(manager, checkpoint, images, step):
             f"diverged at global step {step}: non-finite "
             f"{getattr(bad, 'path', None) or 'output on the sample images'}, not checkpointed; "
             f"{_resume_advice(manager)}")
-    return manager.save(checkpoint_number=step)
+    latest = manager.latest_checkpoint
+    if latest and checkpoints.saved_position(latest) == checkpoints.position(checkpoint.progress):
+        return latest  # e.g. Ctrl-C right after a save: the same state is not written twice
+    return run_dir.save_checkpoint(manager, step)
 
 
 # Scalars of the progress lines, per phase: the losses, and D's accuracy and the ratio of G's
@@ -282,7 +290,14 @@ def train(config, on_step=None):
     keras.utils.set_random_seed(config.seed)
     strategy = distribution.make_strategy(config.strategy)
     chief = distribution.is_chief(strategy)
+    # One writer per run directory; other workers of a multi-worker run write elsewhere.
+    with run_dir.locked(output_dir) if chief else contextlib.nullcontext():
+        return _train_locked(config, strategy, chief, on_step)
 
+
+def _train_locked(config, strategy, chief, on_step):
+    """The rest of `train`, run while this process holds the run directory (if chief)."""
+    output_dir = config.output_dir
     records = resolve_train_files(config)
     files = list(records.files)
     val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
@@ -303,6 +318,9 @@ def train(config, on_step=None):
     if not chief:  # other workers write to a scratch copy, as TF's multi-worker guide does
         checkpoint_dir = tempfile.mkdtemp(prefix="salgan_worker_ckpt_")
         atexit.register(shutil.rmtree, checkpoint_dir, ignore_errors=True)  # never read back
+    else:
+        run_dir.remove_partial_checkpoints(checkpoint_dir)
+        run_dir.set_aside_corrupt_checkpoints(checkpoint_dir)
     resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
 
     with strategy.scope():
@@ -421,7 +439,9 @@ def train(config, on_step=None):
                         sums[k] = sums[k] + v if k in sums else v
                     step = int(progress.global_step)
                     log_now = step % config.log_every_steps == 0
-                    checkpoint_now = step % config.checkpoint_every_steps == 0
+                    # The epoch's last step is saved once, by the end of the epoch below.
+                    checkpoint_now = (step % config.checkpoint_every_steps == 0
+                                      and int(progress.step_in_epoch) < steps_per_epoch)
                     if not (log_now or checkpoint_now or on_step is not None):
                         stop_signals.check()
                         continue
