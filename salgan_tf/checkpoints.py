@@ -15,6 +15,7 @@ import warnings
 
 import tensorflow as tf
 
+from salgan_tf import atomic
 from salgan_tf import config as config_lib
 from salgan_tf import generator as generator_lib
 
@@ -51,6 +52,18 @@ def saved_position(prefix):
     reader = tf.train.load_checkpoint(prefix)
     return tuple(int(reader.get_tensor(f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))
                  for name in _POSITION)
+
+
+# What reading a damaged checkpoint raises: IndexError for a file cut short, an OpError for a bad
+# checksum or a missing or unparsable file.
+READ_ERRORS = (IndexError, tf.errors.OpError)
+
+
+def read_failure(error):
+    """Why a checkpoint did not read back (one of READ_ERRORS), on one line."""
+    if isinstance(error, IndexError):
+        return f"truncated: {error}"
+    return atomic.failure_reason(error)
 
 
 def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress):
@@ -94,7 +107,12 @@ def load_generator(path):
     run_dir, prefix = find_run_dir_and_prefix(path)
     config = config_lib.load(run_dir)
     generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
-    status = tf.train.Checkpoint(generator=generator).restore(prefix)
+    try:
+        status = tf.train.Checkpoint(generator=generator).restore(prefix)
+    except READ_ERRORS as error:
+        raise ValueError(f"{prefix}: the checkpoint does not read back ({read_failure(error)}); "
+                         "pass an older checkpoint of the run (<run>/checkpoints/ckpt-N)"
+                         ) from None
     status.expect_partial().assert_existing_objects_matched()
     return generator, config
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 from absl import logging
 
 from salgan_tf import atomic
+from salgan_tf import checkpoints
 
 LOCK_FILENAME = "train.lock"
 CORRUPT_SUBDIR = "corrupt"
@@ -104,10 +105,8 @@ def _unreadable(prefix):
         reader = tf.train.load_checkpoint(prefix)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except IndexError as error:  # the reader's message for a file cut short
-        return f"truncated: {error}"
-    except tf.errors.OpError as error:  # bad checksum, missing or unparsable file
-        return atomic.failure_reason(error)
+    except checkpoints.READ_ERRORS as error:
+        return checkpoints.read_failure(error)
     return None
 
 

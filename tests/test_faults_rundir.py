@@ -118,3 +118,26 @@ def test_predict_cli_refuses_a_bad_config_json_in_one_line(tmp_path):
         f"error: {os.path.join(run_dir, 'config.json')}: image_height must be an integer, "
         'got "32"')
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("how", ["truncated", "bit-flipped"])
+def test_predicting_from_a_run_with_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, util,
+                                                                               how):
+    """A damaged checkpoint read by predict/evaluate/export gave an IndexError/DataLossError."""
+    import shutil
+
+    from salgan_tf import inference
+
+    _, source, _ = util.exported_model()
+    run_dir = shutil.copytree(source, tmp_path / "run")
+    (data,) = (run_dir / "checkpoints").glob("ckpt-1.data-*")
+    damaged = data.read_bytes()
+    middle = len(damaged) // 2
+    data.write_bytes(damaged[:middle] if how == "truncated" else
+                     damaged[:middle] + bytes([damaged[middle] ^ 0x10]) + damaged[middle + 1:])
+    with pytest.raises(ValueError) as failure:
+        inference.load_predictor(str(run_dir))
+    message = str(failure.value)
+    assert message.startswith(f"{run_dir / 'checkpoints' / 'ckpt-1'}: the checkpoint does not "
+                              "read back (") and "\n" not in message
+    assert ("truncated" if how == "truncated" else "Checksum does not match") in message
