@@ -7,6 +7,8 @@ A training output directory holds:
   tensorboard/            scalars and sample maps
   samples/                predicted maps of a few training images, PNG
   generator.weights.h5    the final generator weights (Keras format), written when training ends
+  train.lock              held by the training writing here, with its PID (`salgan_tf.run_dir`)
+  checkpoints/corrupt/    checkpoints that did not read back, set aside by a resume
 """
 from __future__ import annotations
 

@@ -225,7 +225,7 @@ def test_sigterm_and_ctrl_c_end_with_one_line_after_saving(tmp_path, signum):
 
 
 def test_a_second_training_is_refused_naming_the_pid_and_a_killed_holder_is_taken_over(
-        tmp_path):
+        tmp_path, caplog):
     """Two trainings on one --output_dir both ran to the end, each epoch logged twice."""
     run = tmp_path / "run"
     config = _config(run)
@@ -240,7 +240,9 @@ def test_a_second_training_is_refused_naming_the_pid_and_a_killed_holder_is_take
         holder.wait(timeout=60)
     assert (run / run_dir.LOCK_FILENAME).read_text() == str(holder.pid)  # killed: not released
     (run / "checkpoints" / "ckpt-9_temp").mkdir(parents=True)  # as a save cut by kill -9 leaves
-    result = train_lib.train(config, on_step=_bounded())
+    with caplog.at_level("INFO"):
+        result = train_lib.train(config, on_step=_bounded())
+    assert f"took over {run / run_dir.LOCK_FILENAME} from PID {holder.pid}," in caplog.text
     assert result["global_step"] == 8
     assert [record["epoch"] for record in train_lib.read_epoch_log(str(run))] == [1, 2]
     assert not (run / "checkpoints" / "ckpt-9_temp").exists()
