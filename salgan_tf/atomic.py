@@ -13,6 +13,9 @@ The one atomic-write helper of the package (local filesystems):
   deleted. A failed run removes its staging folder; a killed one leaves it behind, and the next
   `replaced_directory` (or `recover_directory`) of the same `path` cleans up.
 
+`failure_reason(error)` puts why a write (or read) failed on one line, for OSError and TensorFlow's
+file errors alike.
+
 Temporary names start with a dot and hold the writer's process id: `.tmp-<pid>-<hex>-<name>` for
 files (the full name is kept at the end, so suffix checks such as Keras' `.weights.h5` pass) and
 `.<name>.staging-<pid>` / `.<name>.old-<pid>` for folders. Files and folders get the usual
@@ -22,11 +25,20 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import secrets
 import shutil
 
 STAGING_MARKER = ".staging-"
 OLD_MARKER = ".old-"
+
+
+def failure_reason(error, limit=300):
+    """Why a read or write failed, on one line: an OSError's text (reason and path), or a
+    TensorFlow error's message (which names the path) without its op details."""
+    text = getattr(error, "message", None) or str(error)  # tf.errors.OpError keeps it in .message
+    text = " ".join(re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]", " ", text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @contextlib.contextmanager

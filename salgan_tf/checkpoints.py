@@ -7,6 +7,8 @@ A training output directory holds:
   tensorboard/            scalars and sample maps
   samples/                predicted maps of a few training images, PNG
   generator.weights.h5    the final generator weights (Keras format), written when training ends
+  train.lock              held by the training writing here, with its PID (`salgan_tf.run_dir`)
+  checkpoints/corrupt/    checkpoints that did not read back, set aside by a resume
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import warnings
 
 import tensorflow as tf
 
+from salgan_tf import atomic
 from salgan_tf import config as config_lib
 from salgan_tf import generator as generator_lib
 
@@ -36,6 +39,33 @@ class TrainingProgress(tf.Module):
         self.batch_size = tf.Variable(0, dtype=tf.int64, trainable=False, name="batch_size")
         self.data_fingerprint = tf.Variable("", dtype=tf.string, trainable=False,
                                             name="data_fingerprint")
+
+
+_POSITION = ("epoch", "step_in_epoch", "global_step")
+
+
+def position(progress):
+    """`(epoch, step_in_epoch, global_step)` of a TrainingProgress."""
+    return tuple(int(getattr(progress, name)) for name in _POSITION)
+
+
+def saved_position(prefix):
+    """`(epoch, step_in_epoch, global_step)` saved in the training checkpoint `prefix`."""
+    reader = tf.train.load_checkpoint(prefix)
+    return tuple(int(reader.get_tensor(f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+                 for name in _POSITION)
+
+
+# What reading a damaged checkpoint raises: IndexError for a file cut short, an OpError for a bad
+# checksum or a missing or unparsable file.
+READ_ERRORS = (IndexError, tf.errors.OpError)
+
+
+def read_failure(error):
+    """Why a checkpoint did not read back (one of READ_ERRORS), on one line."""
+    if isinstance(error, IndexError):
+        return f"truncated: {error}"
+    return atomic.failure_reason(error)
 
 
 def make_checkpoint(generator, discriminator, g_optimizer, d_optimizer, progress):
@@ -79,7 +109,12 @@ def load_generator(path):
     run_dir, prefix = find_run_dir_and_prefix(path)
     config = config_lib.load(run_dir)
     generator = generator_lib.build_generator(config.image_size, encoder_weights="none")
-    status = tf.train.Checkpoint(generator=generator).restore(prefix)
+    try:
+        status = tf.train.Checkpoint(generator=generator).restore(prefix)
+    except READ_ERRORS as error:
+        raise ValueError(f"{prefix}: the checkpoint does not read back ({read_failure(error)}); "
+                         "pass an older checkpoint of the run (<run>/checkpoints/ckpt-N)"
+                         ) from None
     status.expect_partial().assert_existing_objects_matched()
     return generator, config
 

@@ -8,7 +8,9 @@ one field here. `salgan_tf.train` defines the flags with `define_flags` and buil
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import math
 import os
 import typing
 
@@ -138,6 +140,10 @@ class TrainConfig:
                      "adversarial_weight", "val_limit", "stop_at_step"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        types = typing.get_type_hints(TrainConfig)
+        for name in (field.name for field in dataclasses.fields(self)):
+            if types[name] is float and not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         return self
@@ -147,9 +153,47 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        values = json.loads(text)
-        return cls(**{k: v for k, v in values.items() if k in fields})
+        """The validated config a `to_json` text holds; ValueError naming the key otherwise.
+
+        Keys are checked against the fields (a misspelt key is an error, not a default), values
+        against each field's type and choices, then `validate` checks the ranges. A key missing
+        (a config.json written before the field existed) takes the field's default.
+        """
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not valid JSON ({error})") from None
+        if not isinstance(values, dict):
+            raise ValueError("expected a JSON object of settings, got "
+                             f"{json.dumps(values)[:60]}")
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        types = typing.get_type_hints(cls)
+        for key, value in values.items():
+            if key not in fields:
+                close = difflib.get_close_matches(key, fields, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(f"unknown key {key!r}{hint}")
+            if not _has_type(value, types[key]):
+                raise ValueError(f"{key} must be {_TYPE_NAMES[types[key]]}, got "
+                                 f"{json.dumps(value)[:60]}")
+        missing = [name for name, field in fields.items()
+                   if name not in values and field.default is dataclasses.MISSING]
+        if missing:
+            raise ValueError(f"missing key {missing[0]!r}")
+        return cls(**{key: types[key](value) for key, value in values.items()}).validate()
+
+
+# JSON value -> field type: JSON has one number type, so an integral float field may hold 3.
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _has_type(value, field_type):
+    """True if a JSON value can stand for a field of `field_type` (bool is no number here)."""
+    if isinstance(value, bool) or field_type is bool:
+        return isinstance(value, bool) and field_type is bool
+    if field_type is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, field_type)
 
 
 _DEFINE_BY_TYPE = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
@@ -192,11 +236,28 @@ def save(config, directory):
     return path
 
 
+class ConfigFileError(ValueError):
+    """A config.json that is not valid JSON or holds an unknown key or a bad value."""
+
+
 def load(directory):
-    """Reads `config.json` from a training output directory."""
+    """The validated TrainConfig of `config.json` in a training output directory.
+
+    Every reader of a run (predict, export, evaluate, serve, init_from, a resumed training)
+    loads it here.
+
+    Raises:
+      FileNotFoundError: no config.json in `directory`.
+      ConfigFileError: invalid JSON, an unknown key or a bad value; the message names the file
+        and the key.
+    """
     path = os.path.join(directory, CONFIG_FILENAME)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no training config here (is {directory} a salgan_tf "
                                 "training output directory?)")
     with open(path) as f:
-        return TrainConfig.from_json(f.read())
+        text = f.read()
+    try:
+        return TrainConfig.from_json(text)
+    except ValueError as error:
+        raise ConfigFileError(f"{path}: {error}") from None

@@ -72,7 +72,7 @@ def main(argv):
                                              postprocess=FLAGS.postprocess,
                                              batch_size=batch_size,
                                              max_pixels=FLAGS.max_pixels)
-        root, paths = predict_lib.find_images(FLAGS.input)
+        root, paths = predict_lib.find_images(FLAGS.input, output_dir=FLAGS.output)
     except (FileNotFoundError, ValueError, ImportError) as error:  # names the path
         print(f"error: {error}", file=sys.stderr)
         return 1

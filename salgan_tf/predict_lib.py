@@ -13,8 +13,9 @@ The maps folder is what `python -m salgan_tf.evaluate --maps=` reads (`<stem>.pn
 
 Before anything is predicted, the run is refused (ValueError, one line) when `output` is a file
 or cannot be created, when two inputs would write the same map (`x.jpg` and `x.png` in one
-folder both map to `x.png`; the message lists every clash), or when a map would overwrite an
-input image (`--output` = the input folder). A bad file (undecodable, empty, too
+folder both map to `x.png`; the message lists the clashes), when a map would overwrite an
+input image, or (`find_images` with the output folder) when the output folder is inside the input
+folder. Long path lists in these errors are cut ("and N more"). A bad file (undecodable, empty, too
 large) is reported and skipped; the rest are still written.
 
 Images are read by `salgan_tf.data.images.decode_image`, the decoder the converter and the demo
@@ -58,13 +59,21 @@ class PredictReport:
         return "\n".join(lines)
 
 
-def find_images(input_path):
-    """`(root, [image files])` for one image file or a folder (recursive, sorted)."""
+def find_images(input_path, output_dir=None):
+    """`(root, [image files])` for one image file or a folder (recursive, sorted).
+
+    With `output_dir`, a folder input that holds it is refused (ValueError, before anything is
+    written): the maps would land among the inputs and the next run would read them as images.
+    """
     input_path = os.path.abspath(os.fspath(input_path))
     if os.path.isfile(input_path):
         return os.path.dirname(input_path), [input_path]
     if not os.path.isdir(input_path):
         raise FileNotFoundError(f"{input_path}: no such image file or folder")
+    if output_dir is not None and _is_within(output_dir, input_path):
+        raise ValueError(f"--output={output_dir} is inside --input={input_path}: the maps would "
+                         "be read as input images by the next run; choose an --output folder "
+                         "outside the input folder")
     found = []
     for directory, subdirs, names in os.walk(input_path):
         subdirs.sort()
@@ -73,6 +82,19 @@ def find_images(input_path):
     if not found:
         raise FileNotFoundError(f"{input_path}: no images ({', '.join(IMAGE_EXTENSIONS)}) found")
     return input_path, found
+
+
+def _is_within(path, folder):
+    """True if `path` (existing or not, symlinks resolved) is `folder` or under it."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
+def _listed(items, shown=3):
+    """`a, b, c and N more`: a path list kept short enough for a one-line error."""
+    items = list(items)
+    text = ", ".join(items[:shown])
+    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
 def output_paths(image_path, root, output_dir):
@@ -129,8 +151,8 @@ def check_no_clashes(image_paths, root, output_dir):
         sources[output_paths(path, root, output_dir)[0]].append(path)
     clashes = {target: paths for target, paths in sources.items() if len(paths) > 1}
     if clashes:
-        listed = "; ".join(f"{target} <- {', '.join(paths)}"
-                           for target, paths in sorted(clashes.items()))
+        listed = _listed((f"{target} <- {', '.join(paths)}"
+                          for target, paths in sorted(clashes.items())))
         raise ValueError(f"{len(clashes)} map path(s) would be written by more than one input "
                          f"({listed}); rename the inputs or predict them into separate output "
                          "folders")
@@ -140,7 +162,7 @@ def check_no_clashes(image_paths, root, output_dir):
                          if os.path.realpath(target) in inputs)
     if overwritten:
         raise ValueError(f"the maps would overwrite {len(overwritten)} input image(s) "
-                         f"({', '.join(overwritten)}); choose an --output folder apart from the "
+                         f"({_listed(overwritten)}); choose an --output folder apart from the "
                          "inputs")
 
 

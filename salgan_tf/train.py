@@ -42,7 +42,7 @@ def main(argv):
         tf.config.run_functions_eagerly(True)
     try:
         train_lib.train(config)
-    except (encoder_weights.EncoderWeightsError, FileNotFoundError, shards.ManifestError,
+    except (encoder_weights.EncoderWeightsError, OSError, shards.ManifestError,
             init_from.InitFromError, train_lib.RunSettingsError, FloatingPointError) as error:
         print(f"error: {error}", file=sys.stderr)  # bad input or a diverged run: says which
         return 1

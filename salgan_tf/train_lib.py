@@ -9,6 +9,7 @@ the batches already trained on and continues exactly where the last checkpoint l
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import os
@@ -29,6 +30,7 @@ from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import init_from as init_from_lib
 from salgan_tf import optimizers
+from salgan_tf import run_dir
 from salgan_tf import steps as steps_lib
 from salgan_tf import strategy as strategy_lib
 from salgan_tf import validation
@@ -49,7 +51,7 @@ class RunSettingsError(ValueError):
 
 
 class TrainingInterrupted(Exception):
-    """Stops the loop (SIGTERM/Ctrl-C at the next step, or an on_step hook) after a save."""
+    """Stops the loop after a step, with a checkpoint: SIGTERM, Ctrl-C or --stop_at_step."""
 
 
 def resolve_train_files(config):
@@ -79,7 +81,10 @@ def _check_resume_config(config, output_dir, checkpoint_dir):
     if (tf.train.latest_checkpoint(checkpoint_dir) is None
             or not os.path.isfile(os.path.join(output_dir, config_lib.CONFIG_FILENAME))):
         return
-    previous = config_lib.load(output_dir)
+    try:
+        previous = config_lib.load(output_dir)
+    except config_lib.ConfigFileError as error:
+        raise RunSettingsError(f"{error}; fix it, or use a new --output_dir") from None
     changed = [name for name in _FIXED_ON_RESUME
                if getattr(previous, name) != getattr(config, name)]
     if changed:
@@ -150,7 +155,10 @@ def _save_checked(manager, checkpoint, images, step):
             f"diverged at global step {step}: non-finite "
             f"{getattr(bad, 'path', None) or 'output on the sample images'}, not checkpointed; "
             f"{_resume_advice(manager)}")
-    return manager.save(checkpoint_number=step)
+    latest = manager.latest_checkpoint
+    if latest and checkpoints.saved_position(latest) == checkpoints.position(checkpoint.progress):
+        return latest  # e.g. Ctrl-C right after a save: the same state is not written twice
+    return run_dir.save_checkpoint(manager, step)
 
 
 # Scalars of the progress lines, per phase: the losses, and D's accuracy and the ratio of G's
@@ -365,17 +373,11 @@ def _restore_or_initialise(config, checkpoint, manager):
             config.init_from, checkpoint.generator, checkpoint.discriminator))
 
 
-def _open_run(config):
+def _open_run(config, strategy, chief):
     """Checks the settings and data, builds or restores the state, and returns the `_Run`."""
     output_dir = config.output_dir
-    os.makedirs(output_dir, exist_ok=True)
     checkpoint_dir = os.path.join(output_dir, checkpoints.CHECKPOINT_SUBDIR)
     _check_resume_config(config, output_dir, checkpoint_dir)
-    keras.mixed_precision.set_global_policy(config.mixed_precision)
-    keras.utils.set_random_seed(config.seed)
-    strategy = strategy_lib.make_strategy(config.strategy)
-    chief = strategy_lib.is_chief(strategy)
-
     records = resolve_train_files(config)
     val_files = shards.glob_records(config.val_data, label="--val_data") if config.val_data else []
     val_records = shards.check_records(val_files) if val_files else None  # checked once
@@ -391,6 +393,9 @@ def _open_run(config):
     if not chief:  # other workers write to a scratch copy, as TF's multi-worker guide does
         checkpoint_dir = tempfile.mkdtemp(prefix="salgan_worker_ckpt_")
         atexit.register(shutil.rmtree, checkpoint_dir, ignore_errors=True)  # never read back
+    else:
+        run_dir.remove_partial_checkpoints(checkpoint_dir)
+        run_dir.set_aside_corrupt_checkpoints(checkpoint_dir)
     resuming = tf.train.latest_checkpoint(checkpoint_dir) is not None
     checkpoint, manager = _build_checkpoint(config, strategy, checkpoint_dir, resuming)
     _restore_or_initialise(config, checkpoint, manager)
@@ -556,8 +561,7 @@ def _end_epoch(run, meter):
 def _save_on_interrupt(run, interrupt):
     """Checkpoints the current step (unless it is saved already) and says how to continue."""
     step = run.global_step
-    latest = run.manager.latest_checkpoint
-    saved = latest if latest and latest.endswith(f"-{step}") else run.save()
+    saved = run.save()
     if str(interrupt).startswith("--stop_at_step"):
         return TrainingInterrupted(f"stopped at global step {step} ({interrupt}): saved {saved}; "
                                    "rerun with a larger --stop_at_step, or without it, to go on")
@@ -591,15 +595,22 @@ def train(config):
       `<output_dir>/epochs.jsonl`.
     """
     config.validate()
-    run = _open_run(config)
-    _catch_up_validation(run, fine_tuning_start=bool(config.init_from)
-                         and not run.manager.latest_checkpoint)
-    meter = _Meter(total_steps=config.total_epochs * run.steps_per_epoch)
-    try:
-        with _StopSignals() as stop_signals:
-            while int(run.progress.epoch) < config.total_epochs:
-                _run_epoch(run, meter, stop_signals)
-                _end_epoch(run, meter)
-    except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
-        raise _save_on_interrupt(run, interrupt) from None
-    return _finish(run, meter)
+    os.makedirs(config.output_dir, exist_ok=True)
+    keras.mixed_precision.set_global_policy(config.mixed_precision)
+    keras.utils.set_random_seed(config.seed)
+    strategy = strategy_lib.make_strategy(config.strategy)
+    chief = strategy_lib.is_chief(strategy)
+    # One writer per run directory; other workers of a multi-worker run write elsewhere.
+    with run_dir.locked(config.output_dir) if chief else contextlib.nullcontext():
+        run = _open_run(config, strategy, chief)
+        _catch_up_validation(run, fine_tuning_start=bool(config.init_from)
+                             and not run.manager.latest_checkpoint)
+        meter = _Meter(total_steps=config.total_epochs * run.steps_per_epoch)
+        try:
+            with _StopSignals() as stop_signals:
+                while int(run.progress.epoch) < config.total_epochs:
+                    _run_epoch(run, meter, stop_signals)
+                    _end_epoch(run, meter)
+        except (KeyboardInterrupt, TrainingInterrupted) as interrupt:
+            raise _save_on_interrupt(run, interrupt) from None
+        return _finish(run, meter)

@@ -6,6 +6,7 @@ settings are visibly different records. Kill points are lines the child prints f
 writer functions before it stalls, so every kill lands at its point.
 """
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -279,3 +280,37 @@ def test_convert_refuses_to_replace_a_folder_holding_other_files(osie, tmp_path)
     with pytest.raises(converter.ConversionError, match="notes.txt"):
         converter.convert("osie", osie, str(output), limit=2, workers=1, **QUIET)
     assert os.listdir(output) == ["notes.txt"]
+
+
+def test_disk_full_during_convert_is_one_line_and_keeps_the_previous_output(
+        osie, converted, tmp_path, monkeypatch):
+    """Issue 23: disk full while writing shards kept the old output but ended in a traceback.
+
+    The third record write fails as TensorFlow's TFRecordWriter does on a full disk (measured
+    on a full tmpfs: ResourceExhaustedError "<file>; No space left on device").
+    """
+    import tensorflow as tf
+
+    rec, before = converted
+    real_writer, writes = tf.io.TFRecordWriter, []
+
+    class FullDiskWriter(real_writer):
+        def __init__(self, path, *args, **kwargs):
+            super().__init__(path, *args, **kwargs)
+            self.path = path
+
+        def write(self, record):
+            writes.append(record)
+            if len(writes) == 3:
+                raise tf.errors.ResourceExhaustedError(
+                    None, None, f"{self.path}; No space left on device")
+            return super().write(record)
+
+    monkeypatch.setattr(tf.io, "TFRecordWriter", FullDiskWriter)
+    with pytest.raises(converter.ConversionError) as failure:
+        converter.convert("osie", osie, rec, **RERUN, **QUIET)
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith(f"--output={rec}: cannot write there")
+    assert re.search(r"\.tmp-\d+-\w+-osie-all-00001-of-00004\.tfrecord; No space left on "
+                     r"device\)$", message), message
+    assert len(writes) == 3 and _snapshot(rec) == before and not _leftovers(str(tmp_path))

@@ -1,5 +1,6 @@
 """Training under faults (issue 13): kill -9 at seeded points, changed settings on resume,
-diverged steps, runs that fail before their first step, SIGTERM.
+diverged steps, runs that fail before their first step, SIGTERM; and run directories (issue 23):
+a second writer, corrupt checkpoints, a failed checkpoint write, each step saved once.
 
 Tiny runs: 8 synthetic 32x48 examples, batch 2, 2 BCE epochs of 4 steps; checkpoints only where
 a test needs them (each holds both nets and their AdaGrad slots). Every run stops at global step
@@ -11,6 +12,7 @@ import json
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ import tensorflow as tf
 
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
+from salgan_tf import run_dir
 from salgan_tf import train_lib
 from salgan_tf.data import synthetic
 
@@ -215,3 +218,122 @@ def test_sigterm_and_ctrl_c_end_with_one_line_after_saving(tmp_path, signum):
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"interrupted (signal {int(signum)}) at global step "), last
     assert tf.train.latest_checkpoint(str(run / "checkpoints")) in last and "rerun" in last
+
+
+# ------------------------------------------------------------------ run directories (issue 23)
+
+
+def test_a_second_training_is_refused_naming_the_pid_and_a_killed_holder_is_taken_over(
+        tmp_path, caplog, read_epoch_log):
+    """Two trainings on one --output_dir both ran to the end, each epoch logged twice."""
+    run = tmp_path / "run"
+    config = _config(run, checkpoint_every_steps=1)  # the holder stalls after saving step 1
+    holder = _spawn(_TRAIN_SCRIPT, _config_json(config), "step 1")
+    try:
+        assert holder.stdout.readline().strip() == "step 1", holder.stderr.read()[-3000:]
+        with pytest.raises(run_dir.RunDirBusy, match=f"in use by another training "
+                                                     f"\\(PID {holder.pid}\\b"):
+            train_lib.train(config)
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    assert (run / run_dir.LOCK_FILENAME).read_text() == str(holder.pid)  # killed: not released
+    (run / "checkpoints" / "ckpt-9_temp").mkdir(parents=True)  # as a save cut by kill -9 leaves
+    with caplog.at_level("INFO"):
+        result = train_lib.train(config)
+    assert f"took over {run / run_dir.LOCK_FILENAME} from PID {holder.pid}," in caplog.text
+    assert result["global_step"] == 8
+    assert [record["epoch"] for record in read_epoch_log(run)] == [1, 2]
+    assert not (run / "checkpoints" / "ckpt-9_temp").exists()
+    assert (run / run_dir.LOCK_FILENAME).read_text() == ""  # released
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    else:  # one bit flipped in the middle of the tensor data
+        path.write_bytes(data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0x10])
+                         + data[len(data) // 2 + 1:])
+
+
+@pytest.mark.parametrize("how", ["truncated", "bit-flipped"])
+def test_corrupt_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_newest_intact(
+        tmp_path, how, caplog):
+    run = tmp_path / "run"
+    with pytest.raises(train_lib.TrainingInterrupted):
+        train_lib.train(_config(run, checkpoint_every_steps=1, stop_at_step=2))
+    newest = run / "checkpoints" / "ckpt-2"
+    _damage(run / "checkpoints" / "ckpt-2.data-00000-of-00001", how)
+    with caplog.at_level("INFO"):
+        result = train_lib.train(_config(run))
+    # resumed after ckpt-1: step 2 trained again
+    assert f"resumed from {run / 'checkpoints' / 'ckpt-1'} at epoch 0, step 1 " in caplog.text
+    assert result["global_step"] == 8
+    warning = [r.getMessage() for r in caplog.records if "corrupt checkpoint" in r.getMessage()]
+    assert len(warning) == 1 and "\n" not in warning[0]
+    assert str(newest) in warning[0] and f"resuming from {run / 'checkpoints' / 'ckpt-1'}" in \
+        warning[0]
+    assert (run / "checkpoints" / "corrupt" / "ckpt-2.index").exists()  # kept for inspection
+    generator, _ = checkpoints.load_generator(str(run))  # the run's newest checkpoint reads back
+    assert all(np.all(np.isfinite(w)) for w in generator.get_weights())
+
+
+def test_no_intact_checkpoint_is_one_error_saying_what_to_do(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(train_lib.TrainingInterrupted):
+        train_lib.train(_config(run, stop_at_step=1))
+    _damage(run / "checkpoints" / "ckpt-1.data-00000-of-00001", "truncated")
+    with pytest.raises(run_dir.CheckpointsCorrupt) as failure:
+        train_lib.train(_config(run))
+    message = str(failure.value)
+    assert "\n" not in message and f"{run / 'checkpoints' / 'ckpt-1'} (truncated" in message
+    assert f"mv {run / 'checkpoints'} {run / 'checkpoints'}.corrupt" in message
+    assert (run / "checkpoints" / "ckpt-1.index").exists()  # nothing moved
+
+
+def test_every_step_is_saved_once(tmp_path, monkeypatch):
+    """--checkpoint_every_steps dividing the epoch saved each epoch's last step twice."""
+    saved = []
+    real_save = tf.train.CheckpointManager.save
+
+    def save(manager, checkpoint_number=None, **kwargs):
+        saved.append(checkpoint_number)
+        return real_save(manager, checkpoint_number=checkpoint_number, **kwargs)
+
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
+    run = tmp_path / "run"
+    with pytest.raises(train_lib.TrainingInterrupted):  # stopped right after step 2's save
+        train_lib.train(_config(run, checkpoint_every_steps=2, stop_at_step=2))
+    assert saved == [2]
+    train_lib.train(_config(run, checkpoint_every_steps=2))
+    assert saved == [2, 4, 6, 8]
+
+
+def _limited_file_size(max_bytes):
+    """preexec_fn: files over `max_bytes` fail with EFBIG (as a full disk fails a write)."""
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return limit
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_leaves_no_partial_checkpoint(tmp_path):
+    """Disk full while checkpointing gave a traceback and left ckpt-N_temp/ eating the space.
+
+    A 20 MB file size limit stands in for the full disk: TensorFlow's write of the checkpoint
+    data file (hundreds of MB for both nets and their slots) fails part-way, as with ENOSPC.
+    """
+    run = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "salgan_tf.train", f"--output_dir={run}", "--train_data=demo",
+         "--demo_examples=8", "--image_height=32", "--image_width=48", "--batch_size=2",
+         "--bce_epochs=1", "--gan_epochs=0", "--checkpoint_every_steps=2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        preexec_fn=_limited_file_size(20_000_000), env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write checkpoint {run / 'checkpoints' / 'ckpt-2'}: "
+                           f"{run / 'checkpoints' / 'ckpt-2_temp'}"), last
+    assert "File too large" in last and "rerun the same command" in last
+    assert os.listdir(run / "checkpoints") == []  # the partial ckpt-2_temp/ is gone

@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+import tensorflow as tf
+
 from salgan_tf import atomic
 from salgan_tf.data import prepare
 from salgan_tf.data import readers
@@ -162,9 +164,9 @@ def convert(dataset, input_dir, output_dir, *, split=None, num_shards=None, resi
                 workers=workers, strict=strict, progress=progress, log=log,
                 manifest_fields=dict(dataset=dataset, split=split,
                                      input_dir=os.path.abspath(input_dir), command=command))
-    except OSError as error:
+    except (OSError, tf.errors.OpError) as error:  # e.g. disk full: TFRecordWriter raises OpError
         raise ConversionError(f"--output={output_dir}: cannot write there "
-                              f"({error.strerror or error})") from error
+                              f"({atomic.failure_reason(error)})") from None
     elapsed = time.time() - start_time
     num_examples = manifest["num_examples"]
     log(f"{dataset}/{split}: wrote {num_examples} examples in {num_shards} shard(s) to "
