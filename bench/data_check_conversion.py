@@ -45,7 +45,7 @@ def main():
         name = parsed["name"].numpy().decode()
         source = raw[name]
         seen += 1
-        stored = pipeline.decode_image(parsed["image"]).numpy()
+        stored = pipeline.decode_record_image(parsed["image"]).numpy()
         original_size = (int(parsed["original_height"]), int(parsed["original_width"]))
         if stored.shape[:2] == original_size:
             with open(source.image_path, "rb") as handle:
@@ -53,7 +53,7 @@ def main():
             if source_bytes == parsed["image"].numpy():
                 identical_bytes += 1
             else:  # re-encoded (CMYK, grayscale, ...): compare decoded pixels, JPEG tolerance
-                want = pipeline.decode_image(source_bytes).numpy().astype(int)
+                want = pipeline.decode_record_image(source_bytes).numpy().astype(int)
                 diff = np.abs(stored.astype(int) - want).max()
                 if diff > 8:
                     problems.append(f"{name}: image differs by up to {diff}")

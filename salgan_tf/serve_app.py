@@ -156,7 +156,7 @@ class ClientError(Exception):
 # --------------------------------------------------------------------------- images
 
 
-def decode_image(data, *, name, config):
+def decode_request_image(data, *, name, config):
     """Request bytes -> uint8 `[H, W, 3]` (`images.decode_image`), or ClientError 400."""
     try:
         return images.decode_image(data, name=name, max_pixels=config.max_pixels,
@@ -168,7 +168,7 @@ def decode_image(data, *, name, config):
 def check_request_pixels(items, config, network_size):
     """Refuses (400) a request over `config.max_request_pixels`, from the headers alone.
 
-    `items` are `(name, bytes)`; each header is also checked as `decode_image` would (format,
+    `items` are `(name, bytes)`; each header is also checked as `images.decode_image` would (format,
     `max_pixels`). The budget is the SavedModel's (`salgan_tf.request_budget`): each image
     counts at least the `network_size` pixels, and the padded `saliency` output N x H_max x W_max
     must fit too.
@@ -338,7 +338,7 @@ def _predict_outputs(service, config, body):
     layout, items = parse_predict_request(body)
     del body  # the items hold the decoded base64; the JSON text is no longer needed
     check_request_pixels(items, config, service.predictor.image_size)
-    rgbs = [decode_image(data, name=name, config=config) for name, data in items]
+    rgbs = [decode_request_image(data, name=name, config=config) for name, data in items]
     del items
     return layout, service.serving_outputs(rgbs)
 
@@ -453,7 +453,7 @@ async def _discard_body(request, max_bytes):
 def _saliency_png(service, config, data, filename):
     """Raw image bytes -> (PNG bytes of the map, (H, W), {aspect: crop box dict}); runs in a
     worker thread."""
-    rgb = decode_image(data, name=filename, config=config)
+    rgb = decode_request_image(data, name=filename, config=config)
     _, (saliency,) = service.maps([rgb])
     boxes = {aspect: crop.best_box(saliency, aspect).to_dict() for aspect in CROP_ASPECTS}
     return images.encode_map_png(saliency, scale_to_max=False), saliency.shape, boxes

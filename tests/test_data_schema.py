@@ -40,7 +40,7 @@ def test_round_trip(bit_depth, in_dataset):
     np.testing.assert_array_equal(parsed["fixation_rows"], [0, 63, 10])
     np.testing.assert_array_equal(parsed["fixation_cols"], [95, 0, 20])
     np.testing.assert_array_equal(parsed["fixation_observers"], [0, 1, -1])
-    np.testing.assert_array_equal(pipeline.decode_image(parsed["image"]), rgb)
+    np.testing.assert_array_equal(pipeline.decode_record_image(parsed["image"]), rgb)
     full = 255.0 if bit_depth == 8 else 65535.0
     np.testing.assert_allclose(pipeline.decode_map(parsed["map"])[..., 0], saliency,
                                atol=0.5 / full + 1e-6)
@@ -86,7 +86,7 @@ def test_build_record_resizes_image_and_map_but_not_fixations():
     assert (int(parsed["height"]), int(parsed["width"])) == (20, 32)
     assert (int(parsed["original_height"]), int(parsed["original_width"])) == (40, 60)
     np.testing.assert_array_equal(parsed["fixation_rows"], [39])  # original grid
-    image = pipeline.decode_image(parsed["image"]).numpy()
+    image = pipeline.decode_record_image(parsed["image"]).numpy()
     assert image.shape == (20, 32, 3) and image[0, 0, 0] == 0 and image[0, -1, 0] == 200
 
 

@@ -203,15 +203,15 @@ def test_huge_png_is_refused_from_its_header_without_decoding(huge_png, monkeypa
     monkeypatch.setattr(Image.Image, "load", no_decoding)
     monkeypatch.setattr("PIL.ImageFile.ImageFile.load", no_decoding)
     with pytest.raises(serve_app.ClientError, match="144000000 pixels") as error:
-        serve_app.decode_image(huge_png, name="big.png", config=serve_app.ServeConfig())
+        serve_app.decode_request_image(huge_png, name="big.png", config=serve_app.ServeConfig())
     assert error.value.status == 400
 
 
 def test_max_pixels_is_configurable(encode):
     with pytest.raises(serve_app.ClientError, match="600 pixels is larger than the limit of 599"):
-        serve_app.decode_image(encode(half_white(20, 30)), name="item",
+        serve_app.decode_request_image(encode(half_white(20, 30)), name="item",
                                config=serve_app.ServeConfig(max_pixels=599))
-    assert serve_app.decode_image(encode(half_white(20, 30)), name="item",
+    assert serve_app.decode_request_image(encode(half_white(20, 30)), name="item",
                                   config=serve_app.ServeConfig(max_pixels=600)).shape == (20, 30, 3)
 
 

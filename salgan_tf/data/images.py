@@ -272,8 +272,8 @@ def load_rgb(path, *, with_passthrough=False):
 
     With `with_passthrough=True` returns `(rgb, passthrough)` where `passthrough` is
     `(file_bytes, "jpeg"|"png")` when the file is an upright RGB JPEG/PNG that can be stored byte
-    for byte (no re-encoding loss; the training pipeline decodes it as `decode_image` does), else
-    None (re-encode `rgb`).
+    for byte (no re-encoding loss; the training pipeline's `pipeline.decode_record_image` gives
+    the pixels `decode_image` does), else None (re-encode `rgb`).
     """
     data, name = _read_bytes(path, None)
     rgb, image = _decode(data, name, None, None)

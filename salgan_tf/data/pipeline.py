@@ -35,8 +35,10 @@ def _checked_files(file_pattern):
     return files
 
 
-def decode_image(encoded):
-    """Encoded JPEG/PNG bytes -> `uint8 [H, W, 3]` (grayscale/RGBA become RGB)."""
+def decode_record_image(encoded):
+    """A record's stored JPEG/PNG bytes -> `uint8 [H, W, 3]` (grayscale/RGBA become RGB), in the
+    graph: no header checks or limits (the converter checked the source with
+    `salgan_tf.data.images.decode_image`, the one host-side decoder)."""
     image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
     return tf.ensure_shape(image, [None, None, 3])
 
@@ -59,7 +61,7 @@ def decode_example(serialized):
 def _decode_parsed(parsed):
     """`decode_example` after `schema.parse_example`."""
     return {
-        "image": decode_image(parsed["image"]),
+        "image": decode_record_image(parsed["image"]),
         "map": decode_map(parsed["map"]),
         "name": parsed["name"],
         "original_size": tf.cast(tf.stack([parsed["original_height"],
@@ -197,7 +199,7 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
         # copy than float32. 8 bits suffice for the BCE targets (a 16-bit map keeps its top 8
         # bits here; `evaluation_dataset` decodes at full precision).
         parsed = schema.parse_example(serialized)
-        image = decode_image(parsed["image"])
+        image = decode_record_image(parsed["image"])
         saliency = tf.io.decode_png(parsed["map"], channels=1, dtype=tf.uint8)
         image, saliency = _resize_pair(image, saliency, (height, width), resize_mode)
         return {"image": image, "map": saliency, "name": parsed["name"]}
