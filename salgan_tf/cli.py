@@ -6,9 +6,9 @@ At the default verbosity its log holds the tool's own lines: TensorFlow's C++ st
 records TensorFlow and Keras write through absl are hidden; `--verbosity=1` brings them back.
 TF_CPP_MIN_LOG_LEVEL is read when TensorFlow loads, so a CLI module imports TensorFlow only
 inside `main` (or after `quiet_start`), never at its top; `salgan-export`, which imports its
-format module before the flags are parsed, reads the verbosity with `requested_verbosity`. The
-importers (salgan_tf.tools.import_salgan, import_vgg16) import Keras at their top (the generator's
-tables), so their TensorFlow start-up lines still show.
+format module before the flags are parsed, and the modules that import Keras at their top (the
+importers, the export formats run alone) call `quiet_start_from_argv` first: their console
+scripts through `salgan_tf.tools`' runners, `python -m` through a guard above their imports.
 """
 import contextlib
 import importlib.util
@@ -123,6 +123,12 @@ def quiet_start(verbosity):
     with _quiet_tensorflow_loading():
         import tensorflow  # noqa: F401  (loaded here, under the quiet log level)
     return True
+
+
+def quiet_start_from_argv():
+    """`quiet_start` at the verbosity `sys.argv` asks for, before the flags are parsed: for an
+    entry point whose module imports TensorFlow at its top (the importers, the export formats)."""
+    return quiet_start(requested_verbosity(sys.argv))
 
 
 def run(main, module_name):

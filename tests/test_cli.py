@@ -60,7 +60,10 @@ def test_convert_verbosity_1_brings_back_tensorflow_log(tmp_path):
     ("salgan_tf.evaluate", "--data={missing}/x-*.tfrecord", "--baseline"),
     ("salgan_tf.predict", "--model={missing}", "--input={missing}", "--output={missing}/maps"),
     ("salgan_tf.export", "tflite", "--saved_model={missing}", "--output={missing}/x.tflite"),
-], ids=["evaluate", "predict", "export"])
+    ("salgan_tf.export.tflite", "--saved_model={missing}", "--output={missing}/x.tflite"),
+    ("salgan_tf.tools.import_salgan", "--source={missing}/w.npz", "--output={missing}/g.weights.h5"),
+    ("salgan_tf.tools.import_vgg16", "--source={missing}/vgg.h5", "--output={missing}/v.weights.h5"),
+], ids=["evaluate", "predict", "export", "export-tflite-alone", "import-salgan", "import-vgg16"])
 def test_other_clis_print_only_their_own_error(tmp_path, command):
     """Bad input: the one-line error, and no TensorFlow log although TensorFlow was loaded."""
     module, *args = command
@@ -70,6 +73,19 @@ def test_other_clis_print_only_their_own_error(tmp_path, command):
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=300)
     assert done.returncode != 0 and str(tmp_path / "none") in done.stdout, done.stdout
+    assert not CPP_LOG_LINE.search(done.stdout), done.stdout
+
+
+def test_importer_console_scripts_start_quiet(tmp_path):
+    """`salgan-import-vgg16` (its console-script runner): the error alone, no TensorFlow log."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    script = ("import sys; from salgan_tf import tools; sys.argv[0] = 'salgan-import-vgg16'; "
+              "tools.run_import_vgg16()")
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"--source={tmp_path}/vgg.h5",
+         f"--output={tmp_path}/v.weights.h5"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=300)
+    assert done.returncode != 0 and f"{tmp_path}/vgg.h5" in done.stdout, done.stdout
     assert not CPP_LOG_LINE.search(done.stdout), done.stdout
 
 

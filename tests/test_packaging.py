@@ -48,7 +48,8 @@ def test_console_scripts_resolve_to_callables(wheel):
             "salgan-export", "salgan-serve"} <= set(scripts)
     for name, target in scripts.items():  # parsed, not imported: each CLI defines its flags
         module, function = target.split(":")
-        source = ROOT.joinpath(*module.split(".")).with_suffix(".py").read_text()
+        path = ROOT.joinpath(*module.split("."))
+        source = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text()
         functions = {node.name for node in ast.parse(source).body
                      if isinstance(node, ast.FunctionDef) and not node.args.args}
         assert function in functions, f"{name}: {target} is not a function without arguments"

@@ -17,7 +17,7 @@ def run():
         sys.exit(f"usage: salgan-export {{{','.join(FORMATS)}}} [flags]  "
                  f"(flags: salgan-export FORMAT --help)")
     export_format = sys.argv.pop(1)
-    cli.quiet_start(cli.requested_verbosity(sys.argv))  # the format module imports TensorFlow
+    cli.quiet_start_from_argv()  # the format module imports TensorFlow
     importlib.import_module(f"salgan_tf.export.{export_format}").run()
 
 

@@ -15,6 +15,10 @@ run), which `salgan_tf.inference.load_predictor` reads and applies (onnxruntime 
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m`: TensorFlow's log hidden before the imports load it
+    from salgan_tf import cli as _cli
+    _cli.quiet_start_from_argv()
+
 import contextlib
 import os
 import sys

@@ -45,6 +45,10 @@ umask 022), as TF Serving's own exports: TF Serving often runs as another user.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m`: TensorFlow's log hidden before the imports load it
+    from salgan_tf import cli as _cli
+    _cli.quiet_start_from_argv()
+
 import os
 import sys
 

@@ -30,6 +30,10 @@ Sources accepted by `--source` (recognised by content, not by name):
 """
 from __future__ import annotations
 
+if __name__ == "__main__":  # `python -m`: TensorFlow's log hidden before the imports load it
+    from salgan_tf import cli as _cli
+    _cli.quiet_start_from_argv()
+
 import dataclasses
 import hashlib
 import os
