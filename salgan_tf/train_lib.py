@@ -309,8 +309,7 @@ class _Run:
     config: config_lib.TrainConfig
     strategy: tf.distribute.Strategy
     chief: bool
-    files: list
-    num_examples: int
+    records: shards.RecordSet  # checked once; every epoch's dataset reads these files
     steps_per_epoch: int
     generator: keras.Model
     checkpoint: tf.train.Checkpoint
@@ -404,10 +403,9 @@ def _open_run(config, strategy, chief):
     if chief:  # only now: a run that failed before this point leaves the directory reusable
         config_lib.save(config, output_dir)
 
-    files = list(records.files)
     run = _Run(
-        config=config, strategy=strategy, chief=chief, files=files,
-        num_examples=records.num_examples, steps_per_epoch=steps_per_epoch,
+        config=config, strategy=strategy, chief=chief, records=records,
+        steps_per_epoch=steps_per_epoch,
         generator=checkpoint.generator, checkpoint=checkpoint, manager=manager,
         steps=steps_lib.SalGANSteps(
             checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
@@ -418,7 +416,7 @@ def _open_run(config, strategy, chief):
         writer=(tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
                 else tf.summary.create_noop_writer()),
         samples=next(iter(pipeline.make_dataset(
-            files, image_size=config.image_size, batch_size=config.num_sample_maps,
+            records, image_size=config.image_size, batch_size=config.num_sample_maps,
             training=False, resize_mode=config.resize_mode, downsample=config.downsample))))
     if val_records and chief:
         run.validator = validation.Validator(
@@ -461,9 +459,10 @@ def _epoch_dataset(run, epoch, skip):
     """The epoch's batches after the first `skip`, in an order fixed by (seed, epoch)."""
     config = run.config
     ds = pipeline.make_dataset(
-        run.files, image_size=config.image_size, batch_size=config.batch_size, training=True,
+        run.records, image_size=config.image_size, batch_size=config.batch_size, training=True,
         flip=config.flip, resize_mode=config.resize_mode, seed=config.seed + epoch,
-        deterministic=True, repeat=True, drop_remainder=run.num_examples >= config.batch_size,
+        deterministic=True, repeat=True,
+        drop_remainder=run.records.num_examples >= config.batch_size,
         downsample=config.downsample)
     ds = ds.skip(skip).take(run.steps_per_epoch - skip).map(
         lambda batch: {k: batch[k] for k in ("image", "map", "map_small")})  # no strings: XLA

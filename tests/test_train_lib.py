@@ -16,6 +16,7 @@ from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import optimizers
 from salgan_tf import train_lib
+from salgan_tf.data import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -190,3 +191,13 @@ def test_content_loss_and_downsample_train_end_to_end(tmp_path, downsample, cont
     with open(run / "val_metrics.csv") as f:
         assert len(f.read().strip().splitlines()) == 3  # header + 2 epochs
     assert (run / "best_generator.weights.h5").is_file()
+
+
+def test_training_checks_the_manifest_once_for_all_epochs(tmp_path, file_opens):
+    """The training records are checked against manifest.json once, not once per epoch."""
+    data = tmp_path / "data"
+    synthetic.write_synthetic_tfrecords(str(data), n=8, height=32, width=32, seed=1)
+    opens = file_opens(data)
+    train_lib.train(_tiny_config(tmp_path / "run", train_data=str(data / "*.tfrecord"),
+                                 bce_epochs=3, gan_epochs=0, checkpoint_every_steps=100))
+    assert opens.counts().get("manifest.json") == 1

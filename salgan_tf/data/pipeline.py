@@ -30,6 +30,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def _checked_files(file_pattern):
+    """The files of a `shards.RecordSet` (checked already), or of globs, checked here."""
+    if isinstance(file_pattern, shards.RecordSet):
+        return list(file_pattern.files)
     files = shards.glob_records(file_pattern)
     shards.check_records(files)  # refuses files that do not match their manifest.json
     return files
@@ -161,7 +164,8 @@ def make_dataset(file_pattern, *, image_size=(192, 256), batch_size=32, training
 
     Args:
       file_pattern: comma-separated globs (str) or a list of globs/paths of TFRecord shards
-        (`shards.glob_records`).
+        (`shards.glob_records`), checked against their manifests here; or a `shards.RecordSet`
+        (checked once by its maker, as `train` does for every epoch's dataset).
       image_size: `(height, width)` of the model input, both divisible by `downsample`.
       batch_size: examples per batch.
       training: shuffle the shard order and the examples.
