@@ -344,7 +344,8 @@ def train(config, on_step=None):
         generator, discriminator, g_optimizer, d_optimizer, alpha=config.alpha,
         weight_decay=config.weight_decay,
         downsample=config.downsample, content_loss=config.content_loss,
-        adversarial_weight=config.adversarial_weight, strategy=strategy,
+        adversarial_weight=config.adversarial_weight, balance=config.balance,
+        balance_ratio=config.balance_ratio, strategy=strategy,
         jit_compile=config.jit_compile)
     writer = (tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
               else tf.summary.create_noop_writer())

@@ -35,6 +35,7 @@ from salgan_tf import evaluate_lib
 from salgan_tf import inference
 from salgan_tf import losses
 from salgan_tf import preprocessing
+from salgan_tf.data import maps as maps_lib
 from salgan_tf.data import pipeline
 from salgan_tf.data import shards
 
@@ -149,7 +150,7 @@ class Validator:
         maps = {}
         for batch in pipeline.make_dataset(self._files, image_size=image_size, batch_size=32,
                                            resize_mode=resize_mode, deterministic=True):
-            small = losses.downsample_maps(batch["map"], self._downsample).numpy()
+            small = maps_lib.downsample_maps(batch["map"], self._downsample).numpy()
             for name, target in zip(batch["name"].numpy(), small):
                 name = name.decode("utf-8")
                 if name in wanted:
