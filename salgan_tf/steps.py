@@ -170,7 +170,8 @@ class SalGANSteps:
         w is `adversarial_weight` (fixed balance) or the adaptive λ of this batch.
         """
         image = batch["image"]
-        with tf.GradientTape(persistent=True) as tape:
+        # Persistent under the adaptive balance: its weight takes two gradients before the update.
+        with tf.GradientTape(persistent=self.balance == "adaptive") as tape:
             predicted = self.generator(image, training=True)
             fake_logits = self.discriminator([image, predicted], training=False)
             weight = self._adversarial_weight(tape, batch, predicted, fake_logits)
