@@ -247,7 +247,8 @@ def remaining_lines(plan, seconds_per_epoch):
                 unknown = True
     if not lines:
         return ["nothing left to train"]
-    estimate = (f"about {seconds / 60:.0f} min" + (" + the phases not timed yet" if unknown else "")
+    duration = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    estimate = (f"about {duration}" + (" + the phases not timed yet" if unknown else "")
                 if seconds else "no estimate until an epoch of each phase has been timed")
     return [f"left to train ({estimate}):", *lines]
 
@@ -317,8 +318,8 @@ def plot_seed_curves(seed_dirs, bootstrap_epochs, output_path):
         for seed, seed_dir in enumerate(seed_dirs):
             for name, colour in (("bce4", "tab:blue"), ("gan4", "tab:red")):
                 epochs, values = _val_curve(os.path.join(seed_dir, name), metric)
-                ax.plot(epochs, values, "-", color=colour, alpha=0.8, marker="o", markersize=2,
-                        label=f"{ROWS[name]} seed {seed}")
+                ax.plot(epochs, values, ("-", "--", ":", "-.")[seed % 4], color=colour,
+                        alpha=0.8, marker="o", markersize=2, label=f"{ROWS[name]} seed {seed}")
         ax.axvline(bootstrap_epochs + 0.5, color="k", alpha=0.3, lw=0.8)
         ax.set_title(f"validation {metric} per seed")
         ax.set_xlabel("epoch")
@@ -350,7 +351,9 @@ def _plan(work, args):
         branches = [n for n in rows if n.startswith(("gan4", "bce4"))]
         if branches:
             plan.append({"name": "bootstrap", "group": group,
-                         "dir": os.path.join(group, "bootstrap"), "flags": seed_flags,
+                         "dir": os.path.join(group, "bootstrap"),
+                         "flags": [*seed_flags, f"--bce_epochs={args.bootstrap_epochs}",
+                                   "--gan_epochs=0"],
                          "bce_epochs": args.bootstrap_epochs, "gan_epochs": 0, "branch": False,
                          "starts_at": 0})
         for name in rows:
@@ -496,7 +499,9 @@ def main():
     plan = _plan(work, args)
     timings = _load_timings(work)
     for index, item in enumerate(plan):
-        print("\n".join(remaining_lines(plan[index:], _seconds_per_epoch(timings))), flush=True)
+        left = remaining_lines(plan[index:], _seconds_per_epoch(timings))
+        if index == 0 or epochs_done(item["dir"]) < item["bce_epochs"] + item["gan_epochs"]:
+            print("\n".join(left), flush=True)
         _train_item(item, common, log, timings, work)
     rows = [item for item in plan if item["name"] != "bootstrap"]
     results = {(item["group"], item["name"]): _test_results(item, test_glob) for item in rows}

@@ -79,6 +79,7 @@ def test_plan_per_seed_and_sweep(tmp_path):
     assert [(pathlib.Path(i["group"]).name, i["name"]) for i in plan] == [
         ("seed0", "bootstrap"), ("seed0", "bce4"), ("seed0", "gan4"), ("seed0", "gan4_r0.1"),
         ("seed0", "gan4_r1"), ("seed1", "bootstrap"), ("seed1", "bce4"), ("seed1", "gan4")]
+    assert plan[0]["flags"] == ["--seed=0", "--bce_epochs=2", "--gan_epochs=0"]
     sweep = plan[3]
     assert sweep["flags"] == ["--seed=0", "--bce_epochs=2", "--gan_epochs=3",
                               "--balance=adaptive", "--balance_ratio=0.1"]
