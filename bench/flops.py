@@ -100,12 +100,12 @@ def example_batch(image_size, batch):
     import numpy as np
     import tensorflow as tf
 
-    from salgan_tf import losses
+    from salgan_tf.data import maps as maps_lib
 
     rng = np.random.default_rng(0)
     images = rng.normal(0, 60, (batch, *image_size, 3)).astype(np.float32)
     maps = tf.constant(rng.uniform(size=(batch, *image_size, 1)).astype(np.float32))
-    return {"image": tf.constant(images), "map": maps, "map_small": losses.downsample_maps(maps)}
+    return {"image": tf.constant(images), "map": maps, "map_small": maps_lib.downsample_maps(maps)}
 
 
 def make_steps(generator, discriminator, *, policy="float32", jit_compile=False):

@@ -2,19 +2,28 @@
 
     python bench/quality.py --work_dir=runs/quality            # the documented CPU recipe
     python bench/quality.py --work_dir=/tmp/q --quick          # plumbing check, a few minutes
+    python bench/quality.py --work_dir=runs/seeds --seeds=3    # GAN/4 vs BCE/4, 3 seeds, paired
+    python bench/quality.py --work_dir=runs/sweep --rows=bce4 --balance_ratios=.03,.1,.3,1
 
 Data: train on OSIE 1101-1600 + Scene SUN500 (1,000 images), validate on OSIE 1601-1700 (taken
 from the training part; every choice of epoch is made on it), test on OSIE 1001-1100 (never used
-for any choice). Recipe: configs/osie_cpu.flags (48x64 input, batch 8, bf16, AdaGrad 3e-4,
-L2 1e-4, alpha 0.05). Rows, all with the same number of epochs in total:
+for any choice). Recipe: configs/osie_cpu.flags (48x64 input unless --image_height/--image_width,
+which go to every run; batch 8, bf16, AdaGrad 3e-4, L2 1e-4). Rows, all with the same number of
+epochs in total:
   mse    --content_loss=mse --downsample=1 from ImageNet
   bce    --content_loss=bce --downsample=1 from ImageNet
   bce4   BCE on x4 maps: the bootstrap, then more BCE epochs
   gan4   the same bootstrap, then adversarial epochs (Figure 3: BCE-only vs BCE+GAN from one
          bootstrap)
-Every run validates after each epoch (val_metrics.csv) and keeps its best epoch's generator by
-`--select_metric`; the test table reports both the best-on-validation epoch and the last epoch
-(equal epochs). Steps are skipped when their output exists, so a killed run resumes. Writes
+  gan4_r<r>  (--balance_ratios) the same bootstrap, then adversarial epochs with
+         --balance=adaptive --balance_ratio=r: D accuracy, realised ratio, validation metrics
+--seeds=N runs, for each seed, its own bootstrap and bce4 + gan4 continued from it (in
+<work_dir>/seed<i>/), and reports each metric's mean +- sd over seeds on test and the paired
+difference GAN/4 - BCE/4. Every run validates after each epoch (val_metrics.csv) and keeps its
+best epoch's generator by `--select_metric`; the test table reports both the best-on-validation
+epoch and the last epoch (equal epochs). A run whose epochs are all done is skipped, so a killed
+bench resumes; before each run it prints what is left and an estimate of the time (seconds per
+epoch measured by this bench's earlier runs, `<work_dir>/timings.json`). Writes
 `<work_dir>/quality.md` (tables, command, wall times, CPU) and `<work_dir>/quality_curves.png`.
 """
 import argparse
@@ -114,6 +123,147 @@ def read_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+# ---------------------------------------------------------------- tables (pure: bench/tests)
+
+
+def row_label(name):
+    """The table label of a row name: ROWS' label, or GAN/4 r=<r> for a balance-sweep row."""
+    if name.startswith("gan4_r"):
+        return f"GAN/4 adaptive r={name[len('gan4_r'):]}"
+    return ROWS[name]
+
+
+def mean_sd(values):
+    """`(mean, sample sd)` of a list of numbers (sd 0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return mean, sd
+
+
+def seed_comparison(per_seed, metrics=METRICS, higher_is_better=None):
+    """Per metric: BCE/4 and GAN/4 mean +- sd over seeds, and the paired difference GAN - BCE.
+
+    Args:
+      per_seed: one dict per seed, {"bce4": {metric: test value}, "gan4": {metric: value}}.
+      higher_is_better: metric -> bool (default: salgan_tf.validation's).
+
+    Returns:
+      one dict per metric: metric, higher_is_better, bce4 and gan4 (mean, sd), diff (mean, sd)
+      of gan4 - bce4, gan_better (seeds on which GAN/4 is better) and seeds.
+    """
+    if higher_is_better is None:
+        from salgan_tf import validation
+        higher_is_better = validation.higher_is_better
+    table = []
+    for metric in metrics:
+        pairs = [(s["bce4"][metric], s["gan4"][metric]) for s in per_seed
+                 if metric in s["bce4"] and metric in s["gan4"]]
+        if not pairs:
+            continue
+        up = higher_is_better(metric)
+        diffs = [gan - bce for bce, gan in pairs]
+        table.append({
+            "metric": metric, "higher_is_better": up,
+            "bce4": mean_sd([bce for bce, _ in pairs]), "gan4": mean_sd([gan for _, gan in pairs]),
+            "diff": mean_sd(diffs), "gan_better": sum((d > 0) if up else (d < 0) for d in diffs),
+            "seeds": len(pairs)})
+    return table
+
+
+def seed_table_lines(table):
+    """Markdown lines of `seed_comparison`'s table."""
+    lines = ["| metric | BCE/4 mean ± sd | GAN/4 mean ± sd | GAN − BCE mean ± sd | seeds where GAN "
+             "is better |", "|---|---|---|---|---|"]
+    for row in table:
+        arrow = "higher" if row["higher_is_better"] else "lower"
+        cells = [f"{m:.4f} ± {sd:.4f}" for m, sd in (row["bce4"], row["gan4"])]
+        diff, diff_sd = row["diff"]
+        lines.append(f"| {row['metric']} ({arrow} is better) | {cells[0]} | {cells[1]} | "
+                     f"{diff:+.4f} ± {diff_sd:.4f} | {row['gan_better']} of {row['seeds']} |")
+    return lines
+
+
+def gan_epoch_summary(epochs):
+    """Means over a run's adversarial epochs (epochs.jsonl rows) of D's accuracy, the adaptive
+    weight and the realised ratio of G's gradient norms; None when it has no GAN epoch."""
+    gan = [e for e in epochs if e.get("phase") == "gan"]
+    if not gan:
+        return None
+    keys = ("d_accuracy", "g_adversarial_weight", "g_adversarial_to_content_grad_ratio")
+    return {key: mean_sd([e[key] for e in gan if key in e]) for key in keys
+            if any(key in e for e in gan)}
+
+
+def balance_table_lines(sweep):
+    """Markdown lines of the balance sweep: one row per ratio.
+
+    Args:
+      sweep: dicts {"ratio", "summary" (gan_epoch_summary), "val" (the best epoch's validation
+        scores), "test" (test scores of the best epoch)}.
+    """
+    lines = ["| r | D accuracy | weight λ | realised ratio (whole G) | best val cc | best val nss "
+             "| test cc | test nss |", "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(sweep, key=lambda r: r["ratio"]):
+        summary = row["summary"] or {}
+        cells = [f"{summary[k][0]:.3g} ± {summary[k][1]:.2g}" if k in summary else ""
+                 for k in ("d_accuracy", "g_adversarial_weight",
+                           "g_adversarial_to_content_grad_ratio")]
+        numbers = [row[part].get(m) for part in ("val", "test") for m in ("cc", "nss")]
+        lines.append(f"| {row['ratio']:g} | " + " | ".join(cells) + " | " + " | ".join(
+            "" if v is None else f"{v:.4f}" for v in numbers) + " |")
+    return lines
+
+
+def epochs_done(run_dir):
+    """Epochs a run has finished (epochs.jsonl; 0 when it has not started)."""
+    path = os.path.join(run_dir, "epochs.jsonl")
+    if not os.path.isfile(path):
+        return 0
+    return max((e["epoch"] for e in read_jsonl(path)), default=0)
+
+
+def remaining_lines(plan, seconds_per_epoch):
+    """What is left of `plan` and an estimate of its time.
+
+    Args:
+      plan: dicts {"group", "name", "dir", "bce_epochs", "gan_epochs", "starts_at"} in run
+        order; a branch's epochs include the `starts_at` epochs of the bootstrap it copies.
+      seconds_per_epoch: {"bce": s, "gan": s} measured so far (a phase may be missing).
+    """
+    lines, seconds, unknown = [], 0.0, False
+    for item in plan:
+        done = max(epochs_done(item["dir"]), item["starts_at"])
+        left_bce = max(item["bce_epochs"] - done, 0)
+        left_gan = item["gan_epochs"] - max(done - item["bce_epochs"], 0)
+        if left_bce + left_gan <= 0:
+            continue
+        lines.append(f"  {os.path.basename(item['group'])}/{item['name']}: {left_bce} BCE + "
+                     f"{left_gan} GAN epochs")
+        for phase, left in (("bce", left_bce), ("gan", left_gan)):
+            if left and phase in seconds_per_epoch:
+                seconds += left * seconds_per_epoch[phase]
+            elif left:
+                unknown = True
+    if not lines:
+        return ["nothing left to train"]
+    duration = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    estimate = (f"about {duration}" + (" + the phases not timed yet" if unknown else "")
+                if seconds else "no estimate until an epoch of each phase has been timed")
+    return [f"left to train ({estimate}):", *lines]
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _val_curve(run_dir, metric):
+    path = os.path.join(run_dir, "val_metrics.csv")
+    if not os.path.isfile(path):
+        return [], []
+    rows = read_csv(path)
+    return [r["epoch"] for r in rows], [r[metric] for r in rows]
+
+
 def plot_curves(work, names, bootstrap_epochs, output_path):
     """Figure 3's shape: validation metrics per epoch for every row, and D's view of GAN/4."""
     import matplotlib
@@ -125,13 +275,10 @@ def plot_curves(work, names, bootstrap_epochs, output_path):
               "bce4": ("tab:blue", "-"), "gan4": ("tab:red", "-")}
     for ax, metric in zip(axes.flat, CURVE_METRICS):
         for name in names:
-            path = os.path.join(work, name, "val_metrics.csv")
-            if not os.path.isfile(path):
-                continue
-            rows = read_csv(path)
-            colour, line = styles[name]
-            ax.plot([r["epoch"] for r in rows], [r[metric] for r in rows], line, color=colour,
-                    label=ROWS[name], marker="o", markersize=3)
+            epochs, values = _val_curve(os.path.join(work, name), metric)
+            colour, line = styles.get(name, (None, "-."))
+            ax.plot(epochs, values, line, color=colour, label=row_label(name), marker="o",
+                    markersize=3)
         ax.axvline(bootstrap_epochs + 0.5, color="k", alpha=0.3, lw=0.8)
         ax.set_title(f"validation {metric} ({'lower' if metric == 'kld' else 'higher'} is "
                      "better)")
@@ -160,7 +307,132 @@ def plot_curves(work, names, bootstrap_epochs, output_path):
     fig.savefig(output_path, dpi=90)
 
 
-def main():
+def plot_seed_curves(seed_dirs, bootstrap_epochs, output_path):
+    """Figure 3 per seed: validation CC and NSS per epoch, one BCE/4 and one GAN/4 curve a seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, metric in zip(axes, ("cc", "nss")):
+        for seed, seed_dir in enumerate(seed_dirs):
+            for name, colour in (("bce4", "tab:blue"), ("gan4", "tab:red")):
+                epochs, values = _val_curve(os.path.join(seed_dir, name), metric)
+                ax.plot(epochs, values, ("-", "--", ":", "-.")[seed % 4], color=colour,
+                        alpha=0.8, marker="o", markersize=2, label=f"{ROWS[name]} seed {seed}")
+        ax.axvline(bootstrap_epochs + 0.5, color="k", alpha=0.3, lw=0.8)
+        ax.set_title(f"validation {metric} per seed")
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(output_path, dpi=90)
+
+
+# ---------------------------------------------------------------- the bench
+
+
+def _record_resize(height, width):
+    """`--resize` (WxH) for the train/val records: 128x96 (the recipe's), or the network size
+    when larger, so no run reads records smaller than its input."""
+    return f"{max(width, 128)}x{max(height, 96)}"
+
+
+def _plan(work, args):
+    """The runs in order: per seed group a bootstrap (if a branch row needs it) and its rows."""
+    total = args.bootstrap_epochs + args.branch_epochs
+    names = [n for n in args.rows.split(",") if n]
+    ratios = [float(r) for r in args.balance_ratios.split(",") if r]
+    groups = ([(os.path.join(work, f"seed{s}"), s, ["bce4", "gan4"]) for s in range(args.seeds)]
+              if args.seeds else [(work, None, names)])
+    plan = []
+    for index, (group, seed, rows) in enumerate(groups):
+        rows = rows + [f"gan4_r{r:g}" for r in (ratios if index == 0 else [])]
+        seed_flags = [] if seed is None else [f"--seed={seed}"]
+        branches = [n for n in rows if n.startswith(("gan4", "bce4"))]
+        if branches:
+            plan.append({"name": "bootstrap", "group": group,
+                         "dir": os.path.join(group, "bootstrap"),
+                         "flags": [*seed_flags, f"--bce_epochs={args.bootstrap_epochs}",
+                                   "--gan_epochs=0"],
+                         "bce_epochs": args.bootstrap_epochs, "gan_epochs": 0, "branch": False,
+                         "starts_at": 0})
+        for name in rows:
+            if name.startswith("gan4"):
+                flags = [f"--bce_epochs={args.bootstrap_epochs}",
+                         f"--gan_epochs={args.branch_epochs}"]
+                if name != "gan4":
+                    flags += ["--balance=adaptive", f"--balance_ratio={name[len('gan4_r'):]}"]
+                bce, gan = args.bootstrap_epochs, args.branch_epochs
+            else:
+                flags = [f"--bce_epochs={total}", "--gan_epochs=0",
+                         *{"bce": ["--downsample=1"], "bce4": [],
+                           "mse": ["--downsample=1", "--content_loss=mse"]}[name]]
+                bce, gan = total, 0
+            plan.append({"name": name, "group": group, "dir": os.path.join(group, name),
+                         "flags": seed_flags + flags, "bce_epochs": bce, "gan_epochs": gan,
+                         "branch": name in branches,
+                         "starts_at": args.bootstrap_epochs if name in branches else 0})
+    return plan
+
+
+def _load_timings(work):
+    path = os.path.join(work, "timings.json")
+    if not os.path.isfile(path):
+        return {"runs": {}, "seconds": {"bce": [0.0, 0], "gan": [0.0, 0]}}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _seconds_per_epoch(timings):
+    return {phase: total / count for phase, (total, count) in timings["seconds"].items() if count}
+
+
+def _train_item(item, common, log, timings, work):
+    """Trains one planned run (continuing from its bootstrap); records its seconds per epoch."""
+    run_dir = item["dir"]
+    done_before = epochs_done(run_dir)
+    if done_before >= item["bce_epochs"] + item["gan_epochs"]:
+        return
+    if item["branch"] and not os.path.isdir(run_dir):
+        shutil.copytree(os.path.join(item["group"], "bootstrap"), run_dir)
+        os.remove(os.path.join(run_dir, "config.json"))  # re-written with this run's epochs
+        done_before = epochs_done(run_dir)
+    t0 = time.time()
+    train([*common, f"--output_dir={run_dir}", *item["flags"]], log)
+    seconds = time.time() - t0
+    new_bce = max(item["bce_epochs"] - done_before, 0)
+    new_gan = item["bce_epochs"] + item["gan_epochs"] - done_before - new_bce
+    # One time for the run: split over its phases by epoch count (a GAN epoch costs about 3 BCE
+    # epochs: D step, G step with D), enough for an estimate.
+    weights = {"bce": new_bce, "gan": 3 * new_gan}
+    for phase, weight in weights.items():
+        if weight:
+            share = seconds * weight / sum(weights.values())
+            timings["seconds"][phase][0] += share
+            timings["seconds"][phase][1] += new_bce if phase == "bce" else new_gan
+    timings["runs"][os.path.relpath(run_dir, work)] = seconds
+    with open(os.path.join(work, "timings.json"), "w") as f:
+        json.dump(timings, f, indent=1)
+
+
+def _test_results(item, test_glob):
+    """Test scores of a run's best and last epochs (cached in <group>/test_<name>.json)."""
+    run_dir, path = item["dir"], os.path.join(item["group"], f"test_{item['name']}.json")
+    if not os.path.isfile(path):
+        with open(os.path.join(run_dir, "best_epoch.json")) as f:
+            best = json.load(f)
+        scores = {"best": test_scores(run_dir, test_glob,
+                                      os.path.join(run_dir, "best_generator.weights.h5")),
+                  "last": test_scores(run_dir, test_glob,
+                                      os.path.join(run_dir, "generator.weights.h5")),
+                  "best_epoch": best}
+        with open(path, "w") as f:
+            json.dump(scores, f, indent=1)
+    with open(path) as f:
+        return json.load(f)
+
+
+def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work_dir", required=True)
@@ -171,29 +443,50 @@ def main():
     parser.add_argument("--branch_epochs", type=int, default=12)
     parser.add_argument("--rows", default="gan4,bce4,bce,mse",
                         help="rows to train, in this order (the bootstrap is shared)")
+    parser.add_argument("--image_height", type=int, default=0,
+                        help="network input height for every run (0: the recipe's)")
+    parser.add_argument("--image_width", type=int, default=0,
+                        help="network input width for every run (0: the recipe's)")
+    parser.add_argument("--seeds", type=int, default=0,
+                        help="N > 0: N seeds, each with its own bootstrap, BCE/4 and GAN/4 "
+                             "(--rows is ignored); the paired GAN - BCE table")
+    parser.add_argument("--balance_ratios", default="",
+                        help="comma-separated r: a GAN/4 row with --balance=adaptive "
+                             "--balance_ratio=r per value (first seed only)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny run: 36 train images, 8 test images, 1+1 epochs at 32x48")
     args = parser.parse_args()
+    if bool(args.image_height) != bool(args.image_width):
+        parser.error("give both --image_height and --image_width, or neither")
+    if args.quick:
+        args.bootstrap_epochs, args.branch_epochs = 1, 1
+        args.image_height, args.image_width = args.image_height or 32, args.image_width or 48
+    return args
+
+
+def main():
+    args = _parse_args()
     work = os.path.abspath(args.work_dir)
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "quality.log")
     started = time.time()
     limit = 36 if args.quick else 0
-    size_flags = ["--image_height=32", "--image_width=48", "--batch_size=4"] if args.quick else []
-    if args.quick:
-        args.bootstrap_epochs, args.branch_epochs = 1, 1
+    size_flags = ([f"--image_height={args.image_height}", f"--image_width={args.image_width}"]
+                  if args.image_height else [])
+    size_flags += ["--batch_size=4"] if args.quick else []
 
-    records = os.path.join(work, "records")
+    resize = _record_resize(args.image_height or 48, args.image_width or 64)
+    records = os.path.join(work, "records" if resize == "128x96" else f"records_{resize}")
     # OSIE train 1101-1700 in 6 shards of 100: shards 0-4 train, shard 5 (1601-1700) validates.
-    convert("osie", f"{args.data}/osie", f"{records}/osie_train", "train", "128x96", limit, 6, log)
-    convert("sun500", f"{args.data}/scene_sun500", f"{records}/sun500", "all", "128x96", limit, 5,
+    convert("osie", f"{args.data}/osie", f"{records}/osie_train", "train", resize, limit, 6, log)
+    convert("sun500", f"{args.data}/scene_sun500", f"{records}/sun500", "all", resize, limit, 5,
             log)
-    convert("osie", f"{args.data}/osie", f"{records}/osie_test", "test", None,
+    convert("osie", f"{args.data}/osie", f"{work}/records/osie_test", "test", None,
             8 if args.quick else 0, 1, log)
     train_glob = (f"{records}/osie_train/osie-train-0000[0-4]-of-00006.tfrecord,"
                   f"{records}/sun500/*.tfrecord")
     val_glob = f"{records}/osie_train/osie-train-00005-of-00006.tfrecord"
-    test_glob = f"{records}/osie_test/*.tfrecord"
+    test_glob = f"{work}/records/osie_test/*.tfrecord"
 
     weights = args.encoder_weights
     if not weights:
@@ -203,49 +496,24 @@ def main():
 
     common = [f"--train_data={train_glob}", f"--val_data={val_glob}",
               f"--encoder_weights={weights}", *size_flags]
+    plan = _plan(work, args)
+    timings = _load_timings(work)
+    for index, item in enumerate(plan):
+        left = remaining_lines(plan[index:], _seconds_per_epoch(timings))
+        if index == 0 or epochs_done(item["dir"]) < item["bce_epochs"] + item["gan_epochs"]:
+            print("\n".join(left), flush=True)
+        _train_item(item, common, log, timings, work)
+    rows = [item for item in plan if item["name"] != "bootstrap"]
+    results = {(item["group"], item["name"]): _test_results(item, test_glob) for item in rows}
+    lines = _report(args, work, plan, results, timings, started)
+    with open(os.path.join(work, "quality.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _report(args, work, plan, results, timings, started):
+    """quality.md's lines: test tables, seed comparison, balance sweep, GAN epochs, wall time."""
     total = args.bootstrap_epochs + args.branch_epochs
-    timings = {}
-    names = [n for n in args.rows.split(",") if n]
-    if {"gan4", "bce4"} & set(names):
-        t0 = time.time()
-        bootstrap = os.path.join(work, "bootstrap")
-        train([*common, f"--output_dir={bootstrap}", f"--bce_epochs={args.bootstrap_epochs}",
-               "--gan_epochs=0"], log)
-        timings["bootstrap"] = time.time() - t0
-    row_flags = {
-        "gan4": [f"--bce_epochs={args.bootstrap_epochs}", f"--gan_epochs={args.branch_epochs}"],
-        "bce4": [f"--bce_epochs={total}", "--gan_epochs=0"],
-        "bce": [f"--bce_epochs={total}", "--gan_epochs=0", "--downsample=1"],
-        "mse": [f"--bce_epochs={total}", "--gan_epochs=0", "--downsample=1",
-                "--content_loss=mse"],
-    }
-    for name in names:
-        run_dir = os.path.join(work, name)
-        if name in ("gan4", "bce4") and not os.path.isdir(run_dir):
-            shutil.copytree(os.path.join(work, "bootstrap"), run_dir)
-            os.remove(os.path.join(run_dir, "config.json"))  # re-written with this run's epochs
-        t0 = time.time()
-        train([*common, f"--output_dir={run_dir}", *row_flags[name]], log)
-        timings[name] = time.time() - t0
-
-    results = {}
-    for name in names:
-        run_dir = os.path.join(work, name)
-        path = os.path.join(work, f"test_{name}.json")
-        if not os.path.isfile(path):
-            with open(os.path.join(run_dir, "best_epoch.json")) as f:
-                best = json.load(f)
-            scores = {"best": test_scores(run_dir, test_glob,
-                                          os.path.join(run_dir, "best_generator.weights.h5")),
-                      "last": test_scores(run_dir, test_glob,
-                                          os.path.join(run_dir, "generator.weights.h5")),
-                      "best_epoch": best}
-            with open(path, "w") as f:
-                json.dump(scores, f, indent=1)
-        with open(path) as f:
-            results[name] = json.load(f)
-    plot_curves(work, names, args.bootstrap_epochs, os.path.join(work, "quality_curves.png"))
-
     header = "| row | epoch | " + " | ".join(METRICS) + " |"
     rule = "|---" * (len(METRICS) + 2) + "|"
 
@@ -253,21 +521,42 @@ def main():
         return f"| {label} | {epoch} | " + " | ".join(
             f"{scores[m]:.4f}" if m in scores else "" for m in METRICS) + " |"
 
+    size = f"{args.image_height or 48}x{args.image_width or 64}"
     lines = [f"# Table 3 at CPU scale, test OSIE 1001-1100 ({datetime.date.today().isoformat()})",
              "", f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`", "",
-             f"CPU: {cpu_model()}, {os.cpu_count()} cores; "
-             f"bootstrap {args.bootstrap_epochs} epochs, {total} epochs per row.", "",
-             "Best epoch on validation (OSIE 1601-1700), scored on test:", "", header, rule]
-    for name in names:
-        best = results[name]["best_epoch"]
-        lines.append(line(ROWS[name], best["epoch"], results[name]["best"]))
-    lines += ["", f"Equal epochs (the last, epoch {total}), scored on test:", "", header, rule]
-    for name in names:
-        lines.append(line(ROWS[name], total, results[name]["last"]))
-    lines += ["", "Paper, Table 3 (SALICON validation):", "", header, rule]
+             f"CPU: {cpu_model()}, {os.cpu_count()} cores; input {size} (HxW); "
+             f"bootstrap {args.bootstrap_epochs} epochs, {total} epochs per row.", ""]
+    for kind, title in (("best", "Best epoch on validation (OSIE 1601-1700), scored on test:"),
+                        ("last", f"Equal epochs (the last, epoch {total}), scored on test:")):
+        lines += [title, "", header, rule]
+        for (group, name), result in results.items():
+            label = row_label(name) + (f" ({os.path.basename(group)})" if args.seeds else "")
+            epoch = result["best_epoch"]["epoch"] if kind == "best" else total
+            lines.append(line(label, epoch, result[kind]))
+        lines.append("")
+    lines += ["Paper, Table 3 (SALICON validation):", "", header, rule]
     for label, scores in PAPER_TABLE3.items():
         lines.append(line(label, "best", scores))
-    epochs_path = os.path.join(work, "gan4", "epochs.jsonl")
+    groups = sorted({item["group"] for item in plan})
+    if args.seeds:
+        per_seed = [{name: results[(group, name)]["best"] for name in ("bce4", "gan4")}
+                    for group in groups]
+        lines += ["", f"GAN/4 vs BCE/4 over {len(groups)} seeds (best epoch on validation, "
+                  "scored on test; sd over seeds):", "",
+                  *seed_table_lines(seed_comparison(per_seed))]
+        plot_seed_curves(groups, args.bootstrap_epochs,
+                         os.path.join(work, "quality_curves_seeds.png"))
+    else:
+        plot_curves(work, [n for g, n in results], args.bootstrap_epochs,
+                    os.path.join(work, "quality_curves.png"))
+    sweep = [{"ratio": float(name[len("gan4_r"):]),
+              "summary": gan_epoch_summary(read_jsonl(os.path.join(group, name, "epochs.jsonl"))),
+              "val": result["best_epoch"].get("scores", {}), "test": result["best"]}
+             for (group, name), result in results.items() if name.startswith("gan4_r")]
+    if sweep:
+        lines += ["", "Adaptive balance sweep (means ± sd over the adversarial epochs; best "
+                  "epoch's validation and test scores):", "", *balance_table_lines(sweep)]
+    epochs_path = os.path.join(groups[0], "gan4", "epochs.jsonl")
     if os.path.isfile(epochs_path):
         lines += ["", "GAN/4 adversarial epochs (means over the epoch; gradient norms at log "
                   "steps):", "",
@@ -282,11 +571,10 @@ def main():
                          f"{e['d_fake']:.3f} | {e['g_adversarial_to_content_grad_ratio']:.3f} | "
                          f"{e.get('val_cc', float('nan')):.4f} | "
                          f"{e.get('val_nss', float('nan')):.4f} |")
-    lines += ["", "Wall time: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items())
-              + f"; all {(time.time() - started) / 60:.1f} min"]
-    with open(os.path.join(work, "quality.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    lines += ["", "Wall time of the runs this bench trained: " + ", ".join(
+        f"{k} {v / 60:.1f} min" for k, v in timings["runs"].items())
+        + f"; this invocation {(time.time() - started) / 60:.1f} min"]
+    return lines
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ MAP_INPUTS = ("raw", "standardized")  # salgan_tf.discriminator
 TRAINABLE_CHOICES = ("paper", "decoder", "output")  # salgan_tf.init_from.set_trainable
 PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # salgan_tf.strategy
+BALANCES = ("fixed", "adaptive")  # salgan_tf.steps: weight of -log D in the generator loss
 
 
 def _setting(default, help_text, choices=None):
@@ -72,6 +73,14 @@ class TrainConfig:
     adversarial_weight: float = _setting(
         1.0, "Weight of -log D in the generator loss (paper: 1, Sec. 3.3 Eq. 4). The ratio "
         "adversarial_weight / alpha sets the balance (docs/discriminator.md).")
+    # The adversarial balance (docs/discriminator.md "A balance that holds at any scale").
+    balance: str = _setting(
+        "fixed", "Weight of -log D in the generator loss: fixed (--adversarial_weight, the "
+        "paper's Eq. 4) or adaptive (set each G step so that its gradient on G's last layer is "
+        "--balance_ratio times alpha*content's; VQGAN's adaptive weight).", BALANCES)
+    balance_ratio: float = _setting(
+        0.1, "--balance=adaptive: wanted |grad of weighted -log D| / |grad of alpha*content| on "
+        "G's last layer (docs/discriminator.md: D kept ahead at measured ratios .05-.4).")
     weight_decay: float = _setting(
         1e-4, "L2 weight regularisation on both nets' kernels (paper: 1e-4, Sec. 4.2).")
     downsample: int = _setting(
@@ -144,6 +153,8 @@ class TrainConfig:
         for name in (field.name for field in dataclasses.fields(self)):
             if types[name] is float and not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)}")
+        if self.balance_ratio <= 0:
+            raise ValueError(f"balance_ratio must be positive, got {self.balance_ratio}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         return self

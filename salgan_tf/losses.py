@@ -11,9 +11,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from salgan_tf import config as config_lib
-# The content loss pools maps as the data pipeline pools its targets (one function, owned by the
-# data layer); `losses.downsample_maps` stays the name the steps and tests use.
-from salgan_tf.data.maps import downsample_maps  # noqa: F401
+# The content loss pools maps as the data pipeline pools its targets (one function, data layer).
+from salgan_tf.data import maps as maps_lib
 
 # Same clip as keras.losses.binary_crossentropy (keras.config.epsilon()).
 EPSILON = 1e-7
@@ -68,7 +67,7 @@ def content_loss(target_small, predicted_full, factor=4, kind="bce"):
     Returns:
       `[B]` float32.
     """
-    return CONTENT_LOSSES[kind](target_small, downsample_maps(predicted_full, factor))
+    return CONTENT_LOSSES[kind](target_small, maps_lib.downsample_maps(predicted_full, factor))
 
 
 def adversarial_generator_loss(d_fake_logits):
@@ -99,6 +98,35 @@ def salgan_generator_loss(target_small, predicted_full, d_fake_logits, alpha=0.0
     content = content_loss(target_small, predicted_full, factor, kind)
     return (alpha * content + adversarial_weight * adversarial_generator_loss(d_fake_logits),
             content)
+
+
+# The adaptive balance's weight is clipped to [0, ADAPTIVE_WEIGHT_MAX] (VQGAN's range, Esser et al.
+# 2021): if -log D's gradient vanishes, the weight stops at 1e4 instead of growing without bound.
+ADAPTIVE_WEIGHT_MAX = 1e4
+# Only guards the division: the norms of an untrained generator's last-layer gradients can be
+# ~1e-6, so VQGAN's 1e-4 would swamp them.
+ADAPTIVE_EPSILON = 1e-12
+
+
+def adaptive_adversarial_weight(content_grad_norm, adversarial_grad_norm, ratio):
+    """The weight λ of -log D that makes its gradient `ratio` times the content term's.
+
+    λ = ratio * ‖∇ alpha·L_content‖ / (‖∇ -log D‖ + ADAPTIVE_EPSILON), clipped to
+    [0, ADAPTIVE_WEIGHT_MAX]: VQGAN's adaptive weight (Esser et al. 2021, Eq. 7), with the two
+    gradients taken on the generator's last layer. λ is a constant of the loss (stop_gradient):
+    G's update is alpha·∇L_content + λ·∇(-log D), nothing flows through the norms.
+
+    Args:
+      content_grad_norm: global norm of the gradient of alpha * (batch-mean content loss).
+      adversarial_grad_norm: global norm of the gradient of the batch-mean -log D.
+      ratio: the wanted ‖λ ∇(-log D)‖ / ‖∇ alpha·L_content‖ (--balance_ratio).
+
+    Returns:
+      float32 scalar.
+    """
+    weight = ratio * tf.cast(content_grad_norm, tf.float32) / (
+        tf.cast(adversarial_grad_norm, tf.float32) + ADAPTIVE_EPSILON)
+    return tf.stop_gradient(tf.clip_by_value(weight, 0.0, ADAPTIVE_WEIGHT_MAX))
 
 
 def discriminator_loss(d_real_logits, d_fake_logits):

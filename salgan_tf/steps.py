@@ -7,20 +7,32 @@ Batches are dicts from `salgan_tf.data.pipeline.make_dataset`:
 
 Both steps run under any `tf.distribute` strategy: per-example losses are averaged over the
 global batch and the L2 term is divided by the number of replicas, so summing replica losses gives
-the single-device loss. Gradients go through `optimizer.scale_loss` and `optimizer.apply`, which
-makes a `LossScaleOptimizer` (mixed_float16) scale and unscale them.
+the single-device loss. Every scalar a step returns is summed over replicas; a scalar that is a
+per-replica mean is divided by the number of replicas where it is made (`_replica_mean`), as
+`compute_average_loss` does for the losses. Gradients go through `optimizer.scale_loss` and
+`optimizer.apply`, which makes a `LossScaleOptimizer` (mixed_float16) scale and unscale them.
+
+The balance of G's two loss terms (`balance`): "fixed" weighs -log D by `adversarial_weight`
+(paper: 1); "adaptive" weighs it, at every G step, so that its gradient on G's last layer is
+`balance_ratio` times the gradient of alpha * content there (`losses.adaptive_adversarial_weight`).
 """
 from __future__ import annotations
 
 import keras
 import tensorflow as tf
 
+from salgan_tf import config as config_lib
+from salgan_tf import generator as generator_lib
 from salgan_tf import losses
 
-# Scalars that are means over replicas; every other returned scalar is summed over replicas.
-_MEAN_OVER_REPLICAS = ("d_accuracy", "d_accuracy_real", "d_accuracy_fake", "d_real", "d_fake")
 # Gradient norms (diagnostics) are summed over replicas: each replica's norm of its share of the
 # gradient, so the sum bounds the global norm from above and equals it on one replica.
+
+
+def _replica_mean(value):
+    """`value`, a mean over this replica's examples, divided so that the replicas' sum is the mean
+    over the global batch (equal shares per replica)."""
+    return value / tf.distribute.get_replica_context().num_replicas_in_sync
 
 
 def _unscaled_norm(gradients, optimizer):
@@ -41,13 +53,17 @@ class SalGANSteps:
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, *, alpha=0.05,
                  weight_decay=1e-4, downsample=4, content_loss="bce", adversarial_weight=1.0,
-                 strategy=None, jit_compile=False):
+                 balance="fixed", balance_ratio=0.1, strategy=None, jit_compile=False):
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.alpha = alpha
         self.adversarial_weight = adversarial_weight
+        if balance not in config_lib.BALANCES:
+            raise ValueError(f"balance must be one of {config_lib.BALANCES}, got {balance!r}")
+        self.balance = balance
+        self.balance_ratio = balance_ratio
         self.weight_decay = weight_decay
         self.downsample = downsample
         self.content_loss = content_loss
@@ -118,27 +134,57 @@ class SalGANSteps:
             "d_loss": d_loss,
             "d_l2": d_l2,
             "d_grad_norm": d_grad_norm,
-            "d_accuracy": 0.5 * (real_accuracy + fake_accuracy),
-            "d_accuracy_real": real_accuracy,
-            "d_accuracy_fake": fake_accuracy,
-            "d_real": tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32))),
-            "d_fake": tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32))),
+            "d_accuracy": _replica_mean(0.5 * (real_accuracy + fake_accuracy)),
+            "d_accuracy_real": _replica_mean(real_accuracy),
+            "d_accuracy_fake": _replica_mean(fake_accuracy),
+            "d_real": _replica_mean(tf.reduce_mean(tf.sigmoid(tf.cast(real_logits, tf.float32)))),
+            "d_fake": _replica_mean(tf.reduce_mean(tf.sigmoid(tf.cast(fake_logits, tf.float32)))),
         }
 
+    def _adversarial_weight(self, tape, batch, predicted, fake_logits):
+        """The weight of -log D in this G step: `adversarial_weight`, or the adaptive λ.
+
+        Adaptive: the gradients of alpha * content and of -log D on G's last layer (the 1×1
+        output conv: the extra cost is two short backward passes), summed over replicas so every
+        replica uses the same λ, and unscaled (mixed_float16) before their norms are taken. Must
+        be called while `tape` (persistent) records, after `predicted` and `fake_logits`.
+        """
+        if self.balance == "fixed":
+            return tf.constant(self.adversarial_weight, tf.float32)
+        terms = (self.alpha * tf.nn.compute_average_loss(self._content(batch, predicted)),
+                 tf.nn.compute_average_loss(losses.adversarial_generator_loss(fake_logits)))
+        scaled = [self.g_optimizer.scale_loss(term) for term in terms]
+        kernel = self.generator.get_layer(generator_lib.OUTPUT_LOGITS_LAYER).kernel
+        replica = tf.distribute.get_replica_context()
+        with tape.stop_recording():
+            content_norm, adversarial_norm = (
+                _unscaled_norm([replica.all_reduce(tf.distribute.ReduceOp.SUM,
+                                                   tape.gradient(term, kernel))], self.g_optimizer)
+                for term in scaled)
+        return losses.adaptive_adversarial_weight(content_norm, adversarial_norm,
+                                                  self.balance_ratio)
+
     def _generator_update(self, batch):
-        """G half: alpha * content(×4 maps) - log D(I, Ŝ) + L2, D held fixed (Sec. 3.3, Eq. 4)."""
+        """G half: alpha * content(×4 maps) - w log D(I, Ŝ) + L2, D held fixed (Sec. 3.3, Eq. 4).
+
+        w is `adversarial_weight` (fixed balance) or the adaptive λ of this batch.
+        """
         image = batch["image"]
-        with tf.GradientTape() as tape:
+        # Persistent under the adaptive balance: its weight takes two gradients before the update.
+        with tf.GradientTape(persistent=self.balance == "adaptive") as tape:
             predicted = self.generator(image, training=True)
             fake_logits = self.discriminator([image, predicted], training=False)
+            weight = self._adversarial_weight(tape, batch, predicted, fake_logits)
             total, content = losses.salgan_generator_loss(
                 batch["map_small"], predicted, fake_logits, self.alpha, self.downsample,
-                self.content_loss, self.adversarial_weight)
+                self.content_loss, weight)
             g_l2 = self._l2(self.generator)
             g_loss = tf.nn.compute_average_loss(total) + g_l2
             scaled = self.g_optimizer.scale_loss(g_loss)
         g_grad_norm = self._apply(tape, scaled, self.generator, self.g_optimizer)
+        del tape
         return {
+            "g_adversarial_weight": _replica_mean(weight),
             "g_loss": g_loss,
             "content_loss": tf.nn.compute_average_loss(content),
             "g_adversarial_loss": tf.nn.compute_average_loss(
@@ -150,6 +196,9 @@ class SalGANSteps:
     def _generator_gradient_terms(self, batch):
         """Norms of G's gradient from alpha * content and from -w log D, separately (no update).
 
+        w as in the G step (`_adversarial_weight`), so under the adaptive balance the ratio of the
+        two norms is the realised ratio on the whole generator.
+
         The first diagnostic of a GAN (big_vision logs per-term gradient norms): if the
         adversarial norm is ~0 beside the content norm, G is trained by the content loss alone.
         """
@@ -157,8 +206,9 @@ class SalGANSteps:
         with tf.GradientTape(persistent=True) as tape:
             predicted = self.generator(image, training=False)
             fake_logits = self.discriminator([image, predicted], training=False)
+            weight = self._adversarial_weight(tape, batch, predicted, fake_logits)
             content = self.alpha * tf.nn.compute_average_loss(self._content(batch, predicted))
-            adversarial = self.adversarial_weight * tf.nn.compute_average_loss(
+            adversarial = weight * tf.nn.compute_average_loss(
                 losses.adversarial_generator_loss(fake_logits))
             scaled = [self.g_optimizer.scale_loss(content),
                       self.g_optimizer.scale_loss(adversarial)]
@@ -182,11 +232,7 @@ class SalGANSteps:
         @tf.function
         def step(batch):
             per_replica = self.strategy.run(replica_fn, args=(batch,))
-            return {
-                name: self.strategy.reduce(
-                    tf.distribute.ReduceOp.MEAN if name in _MEAN_OVER_REPLICAS
-                    else tf.distribute.ReduceOp.SUM, value, axis=None)
-                for name, value in per_replica.items()
-            }
+            return {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                    for name, value in per_replica.items()}
 
         return step

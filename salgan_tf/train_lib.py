@@ -411,7 +411,8 @@ def _open_run(config, strategy, chief):
             checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
             checkpoint.d_optimizer, alpha=config.alpha, weight_decay=config.weight_decay,
             downsample=config.downsample, content_loss=config.content_loss,
-            adversarial_weight=config.adversarial_weight, strategy=strategy,
+            adversarial_weight=config.adversarial_weight, balance=config.balance,
+            balance_ratio=config.balance_ratio, strategy=strategy,
             jit_compile=config.jit_compile),
         writer=(tf.summary.create_file_writer(os.path.join(output_dir, "tensorboard")) if chief
                 else tf.summary.create_noop_writer()),

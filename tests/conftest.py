@@ -88,12 +88,12 @@ def train_batch(size, n=2, seed=0):
     the maps downsampled as the discriminator sees them}."""
     import tensorflow as tf
 
-    from salgan_tf import losses
+    from salgan_tf.data import maps as maps_lib
 
     rng = np.random.default_rng(seed)
     maps = rng.uniform(size=(n, *size, 1)).astype("float32")
     return {"image": tf.constant(rng.normal(0, 60, (n, *size, 3)), tf.float32),
-            "map": tf.constant(maps), "map_small": losses.downsample_maps(maps)}
+            "map": tf.constant(maps), "map_small": maps_lib.downsample_maps(maps)}
 
 
 @pytest.fixture(scope="session", name="train_batch")

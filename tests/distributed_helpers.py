@@ -35,8 +35,10 @@ def run(strategy, initial, phase):
         discriminator = discriminator_lib.build_discriminator(SIZE)
         generator.set_weights(initial[0])
         discriminator.set_weights(initial[1])
+        balance = "adaptive" if phase == "gan_adaptive" else "fixed"
         steps = steps_lib.SalGANSteps(generator, discriminator, optimizers.make_optimizer(config),
-                                      optimizers.make_optimizer(config), strategy=strategy)
+                                      optimizers.make_optimizer(config), strategy=strategy,
+                                      balance=balance, balance_ratio=0.3)
     dataset = tf.data.Dataset.from_tensors(train_batch(SIZE, n=GLOBAL_BATCH))  # one global batch
     batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
     step = steps.bce_step if phase == "bce" else steps.adversarial_step
@@ -50,7 +52,7 @@ def main():
                discriminator_lib.build_discriminator(SIZE).get_weights())
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     result = {"replicas": mirrored.num_replicas_in_sync}
-    for phase in ("bce", "gan"):
+    for phase in ("bce", "gan", "gan_adaptive"):
         default_scalars, default_weights = run(tf.distribute.get_strategy(), initial, phase)
         mirrored_scalars, mirrored_weights = run(mirrored, initial, phase)
         result[phase] = {

@@ -16,7 +16,7 @@ def test_mirrored_two_cpus_matches_default_strategy():
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
-    for phase in ("bce", "gan"):
+    for phase in ("bce", "gan", "gan_adaptive"):
         default, mirrored = result[phase]["default"], result[phase]["mirrored"]
         assert set(default) == set(mirrored)
         for name, value in default.items():

@@ -6,15 +6,16 @@ import pytest
 import tensorflow as tf
 
 from salgan_tf import losses
+from salgan_tf.data import maps as maps_lib
 
 
 def test_downsample_maps_is_4x4_average():
     maps = np.arange(8 * 8, dtype=np.float32).reshape(1, 8, 8, 1)
-    small = losses.downsample_maps(maps).numpy()
+    small = maps_lib.downsample_maps(maps).numpy()
     assert small.shape == (1, 2, 2, 1)
     assert small[0, 0, 0, 0] == pytest.approx(maps[0, :4, :4, 0].mean())
     assert small[0, 1, 1, 0] == pytest.approx(maps[0, 4:, 4:, 0].mean())
-    assert losses.downsample_maps(np.zeros((2, 192, 256, 1))).shape == (2, 48, 64, 1)
+    assert maps_lib.downsample_maps(np.zeros((2, 192, 256, 1))).shape == (2, 48, 64, 1)
 
 
 def test_bce_hand_computed():

@@ -1,4 +1,5 @@
 """End-to-end training on tiny data: phases, resume after interruption, kill -9, real-data BCE."""
+import csv
 import json
 import os
 import signal
@@ -15,7 +16,9 @@ from salgan_tf import config as config_lib
 from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import optimizers
+from salgan_tf import steps as steps_lib
 from salgan_tf import train_lib
+from salgan_tf import validation
 from salgan_tf.data import synthetic
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -201,3 +204,48 @@ def test_training_checks_the_manifest_once_for_all_epochs(tmp_path, file_opens):
     train_lib.train(_tiny_config(tmp_path / "run", train_data=str(data / "*.tfrecord"),
                                  bce_epochs=3, gan_epochs=0, checkpoint_every_steps=100))
     assert opens.counts().get("manifest.json") == 1
+
+
+@pytest.mark.slow
+def test_adversarial_phase_never_hands_back_worse_than_its_bootstrap(tmp_path, monkeypatch):
+    """The guard (issue 22, item 4): best-epoch selection covers the bootstrap epochs, so a GAN
+    phase that makes G worse on validation leaves the bootstrap's last epoch as the best."""
+    real_update = steps_lib.SalGANSteps._generator_update
+
+    def sabotaged_update(self, batch):
+        """The real G step, then the output conv's sign flipped: the map becomes 1 - map."""
+        scalars = real_update(self, batch)
+        for variable in self.generator.get_layer(generator_lib.OUTPUT_LOGITS_LAYER).weights:
+            variable.assign(-variable)
+        return scalars
+
+    monkeypatch.setattr(steps_lib.SalGANSteps, "_generator_update", sabotaged_update)
+    run = tmp_path / "run"
+    val_data = str(run / train_lib.DEMO_DATA_SUBDIR / "*.tfrecord")
+    # One step per epoch, so the GAN epoch flips the sign once. A bootstrap that barely moves
+    # (lr 1e-9) keeps the seed-0 generator's maps, which correlate positively with the demo
+    # (= validation) maps (CC .20 measured); a few real BCE steps from scratch changed the sign
+    # from seed to seed.
+    train_lib.train(_tiny_config(run, val_data=val_data, image_width=48, demo_examples=4,
+                                 bce_epochs=2, gan_epochs=1, learning_rate=1e-9, seed=0,
+                                 max_checkpoints=10))
+
+    with open(run / validation.CSV_FILENAME) as handle:
+        rows = [(row["phase"], float(row["cc"])) for row in csv.DictReader(handle)]
+    assert [phase for phase, _ in rows] == ["bce", "bce", "gan"], rows
+    bootstrap_cc = rows[1][1]
+    assert bootstrap_cc > 0, rows  # so the flipped maps of the GAN epoch score worse
+    assert rows[2][1] < bootstrap_cc, rows
+    with open(run / validation.BEST_JSON_FILENAME) as handle:
+        best = json.load(handle)
+    assert best["phase"] == "bce" and best["value"] >= bootstrap_cc, (best, rows)
+    # The kept weights are the best bootstrap epoch's (its checkpoint: one step per epoch) and
+    # score what that epoch scored: never worse than the bootstrap's last epoch.
+    bootstrap, _ = checkpoints.load_generator(str(run / "checkpoints" / f"ckpt-{best['epoch']}"))
+    kept = checkpoints.load_generator_weights(
+        generator_lib.build_generator((32, 48), encoder_weights="none"),
+        str(run / validation.BEST_WEIGHTS_FILENAME))
+    for a, b in zip(kept.get_weights(), bootstrap.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    scores = validation.Validator(val_data, image_size=(32, 48))(kept)
+    assert scores["cc"] == pytest.approx(best["value"], abs=1e-4)
