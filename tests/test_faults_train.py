@@ -239,7 +239,7 @@ def test_a_second_training_is_refused_naming_the_pid_and_a_killed_holder_is_take
         holder.wait(timeout=60)
     assert (run / run_dir.LOCK_FILENAME).read_text() == str(holder.pid)  # killed: not released
     (run / "checkpoints" / "ckpt-9_temp").mkdir(parents=True)  # as a save cut by kill -9 leaves
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         result = train_lib.train(config)
     assert f"took over {run / run_dir.LOCK_FILENAME} from PID {holder.pid}," in caplog.text
     assert result["global_step"] == 8
@@ -265,7 +265,7 @@ def test_corrupt_newest_checkpoint_is_set_aside_and_the_run_resumes_from_the_new
         train_lib.train(_config(run, checkpoint_every_steps=1, stop_at_step=2))
     newest = run / "checkpoints" / "ckpt-2"
     _damage(run / "checkpoints" / "ckpt-2.data-00000-of-00001", how)
-    with caplog.at_level("INFO"):
+    with caplog.at_level("INFO", logger="absl"):
         result = train_lib.train(_config(run))
     # resumed after ckpt-1: step 2 trained again
     assert f"resumed from {run / 'checkpoints' / 'ckpt-1'} at epoch 0, step 1 " in caplog.text
