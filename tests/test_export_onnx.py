@@ -8,6 +8,7 @@ it is converted once per module.
 import numpy as np
 import pytest
 
+import salgan_tf
 from salgan_tf import inference
 from salgan_tf.data import images
 from salgan_tf.export import onnx as onnx_lib
@@ -42,8 +43,10 @@ def test_onnx_matches_the_saved_model_on_real_images(util, onnx_path, osie_image
     predictor = inference.load_predictor(onnx_path, batch_size=3)
     assert predictor.kind == "onnx" and isinstance(predictor.runtime, onnxruntime.InferenceSession)
     assert (predictor.image_size, predictor.resize_mode) == ((32, 32), "stretch")
+    loaded = salgan_tf.load(onnx_path)  # the Python API takes the .onnx too
     for image, want in zip(osie_images, reference.predict_batch(osie_images)):
         got = predictor.predict(image)
+        np.testing.assert_array_equal(loaded.predict(image), got)
         assert got.shape == image.shape[:2] and got.dtype == np.float32 and want.std() > 0.05
         assert np.abs(got - want).max() <= MAX_ABS_DIFFERENCE
     # The batch dimension is open: 4 images go in as a batch of 3 and one of 1.

@@ -17,6 +17,7 @@ from ai_edge_litert import schema_py_generated as tflite_schema
 from PIL import Image
 
 from salgan_tf import generator as generator_lib
+import salgan_tf
 from salgan_tf import inference
 from salgan_tf import metrics
 from salgan_tf.data import images
@@ -145,8 +146,10 @@ def test_all_quantizations_load_in_litert_and_match_the_saved_model(converted, f
         assert predictor.kind == "tflite" and predictor.image_size == (32, 32)
         assert isinstance(predictor.runtime, litert.Interpreter)
         assert json.loads(pathlib.Path(path + ".json").read_text())["quantize"] == quantize
+        loaded = salgan_tf.load(path)  # the Python API takes the .tflite too
         for image, want in zip(evaluation, float_maps):
             got = predictor.predict(image)
+            np.testing.assert_array_equal(loaded.predict(image), got)
             assert got.shape == image.shape[:2] and got.dtype == np.float32
             assert want.std() > 0.05
             cc = np.corrcoef(got.ravel(), want.ravel())[0, 1]
