@@ -311,7 +311,6 @@ class _Run:
     chief: bool
     records: shards.RecordSet  # checked once; every epoch's dataset reads these files
     steps_per_epoch: int
-    generator: keras.Model
     checkpoint: tf.train.Checkpoint
     manager: tf.train.CheckpointManager
     steps: steps_lib.SalGANSteps
@@ -323,6 +322,10 @@ class _Run:
     @property
     def progress(self):
         return self.checkpoint.progress
+
+    @property
+    def generator(self):
+        return self.checkpoint.generator
 
     @property
     def global_step(self):
@@ -406,7 +409,7 @@ def _open_run(config, strategy, chief):
     run = _Run(
         config=config, strategy=strategy, chief=chief, records=records,
         steps_per_epoch=steps_per_epoch,
-        generator=checkpoint.generator, checkpoint=checkpoint, manager=manager,
+        checkpoint=checkpoint, manager=manager,
         steps=steps_lib.SalGANSteps(
             checkpoint.generator, checkpoint.discriminator, checkpoint.g_optimizer,
             checkpoint.d_optimizer, alpha=config.alpha, weight_decay=config.weight_decay,
@@ -548,13 +551,14 @@ def _end_epoch(run, meter):
                          max_outputs=config.num_sample_maps)
         tf.summary.image("ground_truth_maps", run.samples["map"],
                          max_outputs=config.num_sample_maps)
+    epoch_seconds = meter.epoch_seconds()
     position = (f"epoch {epoch + 1}/{config.total_epochs} [{phase}] done in "
-                f"{_format_seconds(meter.epoch_seconds())}")
+                f"{_format_seconds(epoch_seconds)}")
     if run.validator is not None:
         metric = f"val_{config.select_metric}"
         position += f", {metric}={means[metric]:.4g}"
     logging.info(_progress_line(position, means, phase,
-                                steps_per_second=meter.count / max(meter.epoch_seconds(), 1e-9),
+                                steps_per_second=meter.count / max(epoch_seconds, 1e-9),
                                 eta_seconds=meter.seconds_left(run.global_step)))
 
 
