@@ -3,23 +3,25 @@
     python bench/quality.py --work_dir=runs/quality            # the documented CPU recipe
     python bench/quality.py --work_dir=/tmp/q --quick          # plumbing check, a few minutes
     python bench/quality.py --work_dir=runs/seeds --seeds=3    # GAN/4 vs BCE/4, 3 seeds, paired
+    python bench/quality.py --work_dir=runs/seeds --seeds=3 --seed_balance_ratio=0.1  # + adaptive
     python bench/quality.py --work_dir=runs/sweep --rows=bce4 --balance_ratios=.03,.1,.3,1
 
 Data: train on OSIE 1101-1600 + Scene SUN500 (1,000 images), validate on OSIE 1601-1700 (taken
 from the training part; every choice of epoch is made on it), test on OSIE 1001-1100 (never used
-for any choice). Recipe: configs/osie_cpu.flags (48x64 input unless --image_height/--image_width,
+for any choice). Recipe: configs/osie_cpu.flags (its input size unless --image_height/--image_width,
 which go to every run; batch 8, bf16, AdaGrad 3e-4, L2 1e-4). Rows, all with the same number of
 epochs in total:
   mse    --content_loss=mse --downsample=1 from ImageNet
   bce    --content_loss=bce --downsample=1 from ImageNet
   bce4   BCE on x4 maps: the bootstrap, then more BCE epochs
-  gan4   the same bootstrap, then adversarial epochs (Figure 3: BCE-only vs BCE+GAN from one
-         bootstrap)
+  gan4   the same bootstrap, then adversarial epochs with --balance=fixed and the recipe's
+         alpha and --adversarial_weight (Figure 3: BCE-only vs BCE+GAN from one bootstrap)
   gan4_r<r>  (--balance_ratios) the same bootstrap, then adversarial epochs with
          --balance=adaptive --balance_ratio=r: D accuracy, realised ratio, validation metrics
 --seeds=N runs, for each seed, its own bootstrap and bce4 + gan4 continued from it (in
 <work_dir>/seed<i>/), and reports each metric's mean +- sd over seeds on test and the paired
-difference GAN/4 - BCE/4. Every run validates after each epoch (val_metrics.csv) and keeps its
+difference GAN/4 - BCE/4 (with --seed_balance_ratio=r, the same for a GAN/4 row with the
+adaptive balance r on every seed). Every run validates after each epoch (val_metrics.csv) and keeps its
 best epoch's generator by `--select_metric`; the test table reports both the best-on-validation
 epoch and the last epoch (equal epochs). A run whose epochs are all done is skipped, so a killed
 bench resumes; before each run it prints what is left and an estimate of the time (seconds per
@@ -79,9 +81,12 @@ def convert(dataset, source, output, split, resize, limit, num_shards, log):
     run(args, log)
 
 
+RECIPE = os.path.join(REPO, "configs", "osie_cpu.flags")
+
+
 def train(flags, log):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # the per-epoch metrics are numpy
-    run([sys.executable, "-m", "salgan_tf.train", f"--flagfile={REPO}/configs/osie_cpu.flags",
+    run([sys.executable, "-m", "salgan_tf.train", f"--flagfile={RECIPE}",
          *flags], log, env)
 
 
@@ -98,6 +103,16 @@ def test_scores(run_dir, test_glob, weights_file):
                                      resize_mode=config.resize_mode,
                                      downsample=config.downsample, batch_size=16)
     return validator(generator)
+
+
+def recipe_flag(name, flagfile=RECIPE):
+    """The value of `--name=` in the recipe's flag file (the last one wins), or None."""
+    value = None
+    with open(flagfile) as f:
+        for line in f:
+            if line.startswith(f"--{name}="):
+                value = line.strip().split("=", 1)[1]
+    return value
 
 
 def cpu_model():
@@ -196,23 +211,37 @@ def gan_epoch_summary(epochs):
 
 
 def balance_table_lines(sweep):
-    """Markdown lines of the balance sweep: one row per ratio.
+    """Markdown lines of the balance sweep: one row per balance, the fixed one first, then by r.
 
     Args:
-      sweep: dicts {"ratio", "summary" (gan_epoch_summary), "val" (the best epoch's validation
-        scores), "test" (test scores of the best epoch)}.
+      sweep: dicts {"ratio" (None: the fixed balance), "summary" (gan_epoch_summary), "val"
+        (the best epoch's validation scores), "test" (test scores of the best epoch), and
+        optionally "best_epoch", "val_cc_switch" (validation CC of the bootstrap's last epoch)
+        and "val_cc_last" (of the run's last epoch)}.
     """
-    lines = ["| r | D accuracy | weight λ | realised ratio (whole G) | best val cc | best val nss "
-             "| test cc | test nss |", "|---|---|---|---|---|---|---|---|"]
-    for row in sorted(sweep, key=lambda r: r["ratio"]):
+    lines = ["| balance | D accuracy | weight λ | realised ratio (whole G) | val cc at switch "
+             "| val cc last | best epoch | best val cc | best val nss | test cc | test nss |",
+             "|---" * 11 + "|"]
+    for row in sorted(sweep, key=lambda r: -1 if r["ratio"] is None else r["ratio"]):
         summary = row["summary"] or {}
         cells = [f"{summary[k][0]:.3g} ± {summary[k][1]:.2g}" if k in summary else ""
                  for k in ("d_accuracy", "g_adversarial_weight",
                            "g_adversarial_to_content_grad_ratio")]
+        cells += ["" if row.get(k) is None else f"{row[k]:.4f}"
+                  for k in ("val_cc_switch", "val_cc_last")]
+        cells.append(str(row.get("best_epoch", "")))
         numbers = [row[part].get(m) for part in ("val", "test") for m in ("cc", "nss")]
-        lines.append(f"| {row['ratio']:g} | " + " | ".join(cells) + " | " + " | ".join(
+        label = "fixed" if row["ratio"] is None else f"r={row['ratio']:g}"
+        lines.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(
             "" if v is None else f"{v:.4f}" for v in numbers) + " |")
     return lines
+
+
+def val_cc_at(run_dir, epoch=None):
+    """Validation CC of one epoch of a run (val_metrics.csv; None: its last epoch)."""
+    rows = read_csv(os.path.join(run_dir, "val_metrics.csv"))
+    rows = [r for r in rows if epoch is None or int(r["epoch"]) == epoch]
+    return rows[-1]["cc"] if rows else None
 
 
 def epochs_done(run_dir):
@@ -307,8 +336,8 @@ def plot_curves(work, names, bootstrap_epochs, output_path):
     fig.savefig(output_path, dpi=90)
 
 
-def plot_seed_curves(seed_dirs, bootstrap_epochs, output_path):
-    """Figure 3 per seed: validation CC and NSS per epoch, one BCE/4 and one GAN/4 curve a seed."""
+def plot_seed_curves(seed_dirs, bootstrap_epochs, output_path, names=("bce4", "gan4")):
+    """Figure 3 per seed: validation CC and NSS per epoch, one curve per row name and seed."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -316,10 +345,10 @@ def plot_seed_curves(seed_dirs, bootstrap_epochs, output_path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, metric in zip(axes, ("cc", "nss")):
         for seed, seed_dir in enumerate(seed_dirs):
-            for name, colour in (("bce4", "tab:blue"), ("gan4", "tab:red")):
+            for name, colour in zip(names, ("tab:blue", "tab:red", "tab:green")):
                 epochs, values = _val_curve(os.path.join(seed_dir, name), metric)
                 ax.plot(epochs, values, ("-", "--", ":", "-.")[seed % 4], color=colour,
-                        alpha=0.8, marker="o", markersize=2, label=f"{ROWS[name]} seed {seed}")
+                        alpha=0.8, marker="o", markersize=2, label=f"{row_label(name)} seed {seed}")
         ax.axvline(bootstrap_epochs + 0.5, color="k", alpha=0.3, lw=0.8)
         ax.set_title(f"validation {metric} per seed")
         ax.set_xlabel("epoch")
@@ -346,7 +375,9 @@ def _plan(work, args):
               if args.seeds else [(work, None, names)])
     plan = []
     for index, (group, seed, rows) in enumerate(groups):
-        rows = rows + [f"gan4_r{r:g}" for r in (ratios if index == 0 else [])]
+        extra = (ratios if index == 0 else []) + (
+            [args.seed_balance_ratio] if args.seeds and args.seed_balance_ratio else [])
+        rows = rows + list(dict.fromkeys(f"gan4_r{r:g}" for r in extra))
         seed_flags = [] if seed is None else [f"--seed={seed}"]
         branches = [n for n in rows if n.startswith(("gan4", "bce4"))]
         if branches:
@@ -360,8 +391,8 @@ def _plan(work, args):
             if name.startswith("gan4"):
                 flags = [f"--bce_epochs={args.bootstrap_epochs}",
                          f"--gan_epochs={args.branch_epochs}"]
-                if name != "gan4":
-                    flags += ["--balance=adaptive", f"--balance_ratio={name[len('gan4_r'):]}"]
+                flags += (["--balance=fixed"] if name == "gan4" else
+                          ["--balance=adaptive", f"--balance_ratio={name[len('gan4_r'):]}"])
                 bce, gan = args.bootstrap_epochs, args.branch_epochs
             else:
                 flags = [f"--bce_epochs={total}", "--gan_epochs=0",
@@ -453,6 +484,9 @@ def _parse_args():
     parser.add_argument("--balance_ratios", default="",
                         help="comma-separated r: a GAN/4 row with --balance=adaptive "
                              "--balance_ratio=r per value (first seed only)")
+    parser.add_argument("--seed_balance_ratio", type=float, default=0.0,
+                        help="with --seeds: also a GAN/4 row with --balance=adaptive "
+                             "--balance_ratio=r on every seed, paired with BCE/4 like GAN/4")
     parser.add_argument("--quick", action="store_true",
                         help="tiny run: 36 train images, 8 test images, 1+1 epochs at 32x48")
     args = parser.parse_args()
@@ -461,6 +495,8 @@ def _parse_args():
     if args.quick:
         args.bootstrap_epochs, args.branch_epochs = 1, 1
         args.image_height, args.image_width = args.image_height or 32, args.image_width or 48
+    args.image_height = args.image_height or int(recipe_flag("image_height"))
+    args.image_width = args.image_width or int(recipe_flag("image_width"))
     return args
 
 
@@ -471,11 +507,10 @@ def main():
     log = os.path.join(work, "quality.log")
     started = time.time()
     limit = 36 if args.quick else 0
-    size_flags = ([f"--image_height={args.image_height}", f"--image_width={args.image_width}"]
-                  if args.image_height else [])
+    size_flags = [f"--image_height={args.image_height}", f"--image_width={args.image_width}"]
     size_flags += ["--batch_size=4"] if args.quick else []
 
-    resize = _record_resize(args.image_height or 48, args.image_width or 64)
+    resize = _record_resize(args.image_height, args.image_width)
     records = os.path.join(work, "records" if resize == "128x96" else f"records_{resize}")
     # OSIE train 1101-1700 in 6 shards of 100: shards 0-4 train, shard 5 (1601-1700) validates.
     convert("osie", f"{args.data}/osie", f"{records}/osie_train", "train", resize, limit, 6, log)
@@ -521,7 +556,7 @@ def _report(args, work, plan, results, timings, started):
         return f"| {label} | {epoch} | " + " | ".join(
             f"{scores[m]:.4f}" if m in scores else "" for m in METRICS) + " |"
 
-    size = f"{args.image_height or 48}x{args.image_width or 64}"
+    size = f"{args.image_height}x{args.image_width}"
     lines = [f"# Table 3 at CPU scale, test OSIE 1001-1100 ({datetime.date.today().isoformat()})",
              "", f"Command: `python bench/quality.py {' '.join(sys.argv[1:])}`", "",
              f"CPU: {cpu_model()}, {os.cpu_count()} cores; input {size} (HxW); "
@@ -538,24 +573,41 @@ def _report(args, work, plan, results, timings, started):
     for label, scores in PAPER_TABLE3.items():
         lines.append(line(label, "best", scores))
     groups = sorted({item["group"] for item in plan})
-    if args.seeds:
-        per_seed = [{name: results[(group, name)]["best"] for name in ("bce4", "gan4")}
+    gan_rows = ["gan4"] + ([f"gan4_r{args.seed_balance_ratio:g}"]
+                           if args.seeds and args.seed_balance_ratio else [])
+    for gan_row, kind in ((g, k) for g in gan_rows for k in ("best", "last")) if args.seeds else ():
+        which = "best epoch on validation" if kind == "best" else f"equal epochs, the last ({total})"
+        per_seed = [{"bce4": results[(group, "bce4")][kind], "gan4": results[(group, gan_row)][kind]}
                     for group in groups]
-        lines += ["", f"GAN/4 vs BCE/4 over {len(groups)} seeds (best epoch on validation, "
-                  "scored on test; sd over seeds):", "",
+        best_epochs = ", ".join(
+            f"{name} " + "/".join(str(results[(group, name)]["best_epoch"]["epoch"])
+                                  for group in groups) for name in ("bce4", gan_row))
+        lines += ["", f"{row_label(gan_row)} vs BCE/4 over {len(groups)} seeds ({which}, scored on "
+                  "test; sd over seeds; the GAN columns are this row)"
+                  + (f"; best epochs per seed: {best_epochs}" if kind == "best" else "") + ":", "",
                   *seed_table_lines(seed_comparison(per_seed))]
+    if args.seeds:
         plot_seed_curves(groups, args.bootstrap_epochs,
-                         os.path.join(work, "quality_curves_seeds.png"))
+                         os.path.join(work, "quality_curves_seeds.png"), ["bce4", *gan_rows])
     else:
         plot_curves(work, [n for g, n in results], args.bootstrap_epochs,
                     os.path.join(work, "quality_curves.png"))
-    sweep = [{"ratio": float(name[len("gan4_r"):]),
+    sweep = [{"ratio": float(name[len("gan4_r"):]) if name != "gan4" else None,
               "summary": gan_epoch_summary(read_jsonl(os.path.join(group, name, "epochs.jsonl"))),
-              "val": result["best_epoch"].get("scores", {}), "test": result["best"]}
-             for (group, name), result in results.items() if name.startswith("gan4_r")]
+              "val": result["best_epoch"].get("scores", {}), "test": result["best"],
+              "best_epoch": result["best_epoch"]["epoch"],
+              "val_cc_switch": val_cc_at(os.path.join(group, name), args.bootstrap_epochs),
+              "val_cc_last": val_cc_at(os.path.join(group, name))}
+             for (group, name), result in results.items()
+             if group == groups[0] and name.startswith("gan4")]
+    if len(sweep) < 2:
+        sweep = []
     if sweep:
-        lines += ["", "Adaptive balance sweep (means ± sd over the adversarial epochs; best "
-                  "epoch's validation and test scores):", "", *balance_table_lines(sweep)]
+        lines += ["", "Balance sweep from one bootstrap: the fixed balance of the flags (alpha, "
+                  "--adversarial_weight) and --balance=adaptive per r (means ± sd over the "
+                  "adversarial epochs; validation CC at the switch to GAN and at the last epoch; "
+                  "the best epoch's validation and test scores):", "",
+                  *balance_table_lines(sweep)]
     epochs_path = os.path.join(groups[0], "gan4", "epochs.jsonl")
     if os.path.isfile(epochs_path):
         lines += ["", "GAN/4 adversarial epochs (means over the epoch; gradient norms at log "

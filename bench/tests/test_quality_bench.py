@@ -61,15 +61,26 @@ def test_balance_sweep_table_from_epoch_logs():
     lines = quality.balance_table_lines([
         {"ratio": 1.0, "summary": None, "val": {}, "test": {"cc": 0.5}},
         {"ratio": 0.3, "summary": summary, "val": {"cc": 0.61, "nss": 1.5},
-         "test": {"cc": 0.6, "nss": 1.4}}])
-    assert lines[2] == ("| 0.3 | 0.8 ± 0.14 | 0.03 ± 0.014 | 0.3 ± 0.071 | 0.6100 | 1.5000 | "
-                        "0.6000 | 1.4000 |")  # sorted by r
-    assert lines[3].startswith("| 1 |  |  |  |  |  | 0.5000 |")
+         "test": {"cc": 0.6, "nss": 1.4}, "best_epoch": 3, "val_cc_switch": 0.55,
+         "val_cc_last": 0.61},
+        {"ratio": None, "summary": None, "val": {"cc": 0.4}, "test": {}}])
+    assert lines[2].startswith("| fixed |  |  |  |  |  |  | 0.4000 |")  # the fixed one first
+    assert lines[3] == ("| r=0.3 | 0.8 ± 0.14 | 0.03 ± 0.014 | 0.3 ± 0.071 | 0.5500 | 0.6100 | 3 "
+                        "| 0.6100 | 1.5000 | 0.6000 | 1.4000 |")  # then sorted by r
+    assert lines[4].startswith("| r=1 |  |  |  |  |  |  |  |  | 0.5000 |")
+
+
+def test_val_cc_at_reads_one_epoch_or_the_last(tmp_path):
+    (tmp_path / "val_metrics.csv").write_text("epoch,phase,cc,nss\n1,bce,0.3,1.0\n"
+                                              "2,bce,0.4,1.1\n3,gan,0.35,1.2\n")
+    assert quality.val_cc_at(str(tmp_path), 2) == pytest.approx(0.4)
+    assert quality.val_cc_at(str(tmp_path)) == pytest.approx(0.35)
+    assert quality.val_cc_at(str(tmp_path), 7) is None
 
 
 def _args(**overrides):
     values = dict(bootstrap_epochs=2, branch_epochs=3, rows="gan4,bce4,mse", seeds=0,
-                  balance_ratios="")
+                  balance_ratios="", seed_balance_ratio=0.0)
     values.update(overrides)
     return argparse.Namespace(**values)
 
@@ -84,8 +95,15 @@ def test_plan_per_seed_and_sweep(tmp_path):
     assert sweep["flags"] == ["--seed=0", "--bce_epochs=2", "--gan_epochs=3",
                               "--balance=adaptive", "--balance_ratio=0.1"]
     assert plan[6]["flags"] == ["--seed=1", "--bce_epochs=5", "--gan_epochs=0"]
+    paired = quality._plan(str(tmp_path), _args(seeds=2, balance_ratios=".1,1",
+                                                seed_balance_ratio=0.1))
+    assert [(pathlib.Path(i["group"]).name, i["name"]) for i in paired] == [
+        ("seed0", "bootstrap"), ("seed0", "bce4"), ("seed0", "gan4"), ("seed0", "gan4_r0.1"),
+        ("seed0", "gan4_r1"), ("seed1", "bootstrap"), ("seed1", "bce4"), ("seed1", "gan4"),
+        ("seed1", "gan4_r0.1")]  # the seed row on every seed, once on the first
     single = quality._plan(str(tmp_path), _args())
     assert [i["name"] for i in single] == ["bootstrap", "gan4", "bce4", "mse"]
+    assert single[1]["flags"] == ["--bce_epochs=2", "--gan_epochs=3", "--balance=fixed"]
     assert single[3]["flags"][-2:] == ["--downsample=1", "--content_loss=mse"]
 
 
@@ -117,3 +135,12 @@ def test_record_size_follows_a_larger_input():
     assert quality._record_resize(48, 64) == "128x96"
     assert quality._record_resize(96, 128) == "128x96"
     assert quality._record_resize(144, 192) == "192x144"
+
+
+def test_recipe_flag_reads_the_last_value(tmp_path):
+    flags = tmp_path / "recipe.flags"
+    flags.write_text("# --image_height=1 in a comment\n--image_height=48\n--image_width=64\n"
+                     "--image_height=144\n")
+    assert quality.recipe_flag("image_height", str(flags)) == "144"
+    assert quality.recipe_flag("image_width", str(flags)) == "64"
+    assert quality.recipe_flag("batch_size", str(flags)) is None
