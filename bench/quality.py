@@ -105,16 +105,6 @@ def test_scores(run_dir, test_glob, weights_file):
     return validator(generator)
 
 
-def recipe_flag(name, flagfile=RECIPE):
-    """The value of `--name=` in the recipe's flag file (the last one wins), or None."""
-    value = None
-    with open(flagfile) as f:
-        for line in f:
-            if line.startswith(f"--{name}="):
-                value = line.strip().split("=", 1)[1]
-    return value
-
-
 def cpu_model():
     """The CPU's model name from /proc/cpuinfo (Linux), else the platform's word for it."""
     try:
@@ -235,13 +225,6 @@ def balance_table_lines(sweep):
         lines.append(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(
             "" if v is None else f"{v:.4f}" for v in numbers) + " |")
     return lines
-
-
-def val_cc_at(run_dir, epoch=None):
-    """Validation CC of one epoch of a run (val_metrics.csv; None: its last epoch)."""
-    rows = read_csv(os.path.join(run_dir, "val_metrics.csv"))
-    rows = [r for r in rows if epoch is None or int(r["epoch"]) == epoch]
-    return rows[-1]["cc"] if rows else None
 
 
 def epochs_done(run_dir):
@@ -366,6 +349,12 @@ def _record_resize(height, width):
     return f"{max(width, 128)}x{max(height, 96)}"
 
 
+def seed_gan_rows(args):
+    """The GAN rows every seed trains and pairs with BCE/4: gan4, and gan4_r<r> with
+    --seed_balance_ratio."""
+    return ["gan4"] + ([f"gan4_r{args.seed_balance_ratio:g}"] if args.seed_balance_ratio else [])
+
+
 def _plan(work, args):
     """The runs in order: per seed group a bootstrap (if a branch row needs it) and its rows."""
     total = args.bootstrap_epochs + args.branch_epochs
@@ -375,9 +364,9 @@ def _plan(work, args):
               if args.seeds else [(work, None, names)])
     plan = []
     for index, (group, seed, rows) in enumerate(groups):
-        extra = (ratios if index == 0 else []) + (
-            [args.seed_balance_ratio] if args.seeds and args.seed_balance_ratio else [])
-        rows = rows + list(dict.fromkeys(f"gan4_r{r:g}" for r in extra))
+        extra = [f"gan4_r{r:g}" for r in (ratios if index == 0 else [])]
+        extra += seed_gan_rows(args)[1:] if args.seeds else []
+        rows = rows + list(dict.fromkeys(extra))
         seed_flags = [] if seed is None else [f"--seed={seed}"]
         branches = [n for n in rows if n.startswith(("gan4", "bce4"))]
         if branches:
@@ -495,8 +484,11 @@ def _parse_args():
     if args.quick:
         args.bootstrap_epochs, args.branch_epochs = 1, 1
         args.image_height, args.image_width = args.image_height or 32, args.image_width or 48
-    args.image_height = args.image_height or int(recipe_flag("image_height"))
-    args.image_width = args.image_width or int(recipe_flag("image_width"))
+    if not args.image_height:
+        from salgan_tf import config as config_lib
+
+        recipe = config_lib.from_flag_file(RECIPE)
+        args.image_height, args.image_width = recipe.image_height, recipe.image_width
     return args
 
 
@@ -546,6 +538,36 @@ def main():
     print("\n".join(lines))
 
 
+def _seed_comparison_lines(results, groups, gan_row, total):
+    """quality.md's two paired tables of one GAN row against BCE/4: best and last epoch."""
+    lines = []
+    for kind in ("best", "last"):
+        which = ("best epoch on validation" if kind == "best"
+                 else f"equal epochs, the last ({total})")
+        per_seed = [{"bce4": results[(group, "bce4")][kind],
+                     "gan4": results[(group, gan_row)][kind]} for group in groups]
+        best_epochs = ", ".join(
+            f"{name} " + "/".join(str(results[(group, name)]["best_epoch"]["epoch"])
+                                  for group in groups) for name in ("bce4", gan_row))
+        lines += ["", f"{row_label(gan_row)} vs BCE/4 over {len(groups)} seeds ({which}, scored on "
+                  "test; sd over seeds; the GAN columns are this row)"
+                  + (f"; best epochs per seed: {best_epochs}" if kind == "best" else "") + ":", "",
+                  *seed_table_lines(seed_comparison(per_seed))]
+    return lines
+
+
+def _sweep_row(run_dir, name, result, bootstrap_epochs):
+    """One row of `balance_table_lines` from a GAN run's logs and test results."""
+    epochs, cc = _val_curve(run_dir, "cc")
+    by_epoch = dict(zip(epochs, cc))
+    return {"ratio": float(name[len("gan4_r"):]) if name != "gan4" else None,
+            "summary": gan_epoch_summary(read_jsonl(os.path.join(run_dir, "epochs.jsonl"))),
+            "val": result["best_epoch"].get("scores", {}), "test": result["best"],
+            "best_epoch": result["best_epoch"]["epoch"],
+            "val_cc_switch": by_epoch.get(bootstrap_epochs),
+            "val_cc_last": cc[-1] if cc else None}
+
+
 def _report(args, work, plan, results, timings, started):
     """quality.md's lines: test tables, seed comparison, balance sweep, GAN epochs, wall time."""
     total = args.bootstrap_epochs + args.branch_epochs
@@ -573,36 +595,19 @@ def _report(args, work, plan, results, timings, started):
     for label, scores in PAPER_TABLE3.items():
         lines.append(line(label, "best", scores))
     groups = sorted({item["group"] for item in plan})
-    gan_rows = ["gan4"] + ([f"gan4_r{args.seed_balance_ratio:g}"]
-                           if args.seeds and args.seed_balance_ratio else [])
-    for gan_row, kind in ((g, k) for g in gan_rows for k in ("best", "last")) if args.seeds else ():
-        which = "best epoch on validation" if kind == "best" else f"equal epochs, the last ({total})"
-        per_seed = [{"bce4": results[(group, "bce4")][kind], "gan4": results[(group, gan_row)][kind]}
-                    for group in groups]
-        best_epochs = ", ".join(
-            f"{name} " + "/".join(str(results[(group, name)]["best_epoch"]["epoch"])
-                                  for group in groups) for name in ("bce4", gan_row))
-        lines += ["", f"{row_label(gan_row)} vs BCE/4 over {len(groups)} seeds ({which}, scored on "
-                  "test; sd over seeds; the GAN columns are this row)"
-                  + (f"; best epochs per seed: {best_epochs}" if kind == "best" else "") + ":", "",
-                  *seed_table_lines(seed_comparison(per_seed))]
     if args.seeds:
+        for gan_row in seed_gan_rows(args):
+            lines += _seed_comparison_lines(results, groups, gan_row, total)
         plot_seed_curves(groups, args.bootstrap_epochs,
-                         os.path.join(work, "quality_curves_seeds.png"), ["bce4", *gan_rows])
+                         os.path.join(work, "quality_curves_seeds.png"),
+                         ["bce4", *seed_gan_rows(args)])
     else:
         plot_curves(work, [n for g, n in results], args.bootstrap_epochs,
                     os.path.join(work, "quality_curves.png"))
-    sweep = [{"ratio": float(name[len("gan4_r"):]) if name != "gan4" else None,
-              "summary": gan_epoch_summary(read_jsonl(os.path.join(group, name, "epochs.jsonl"))),
-              "val": result["best_epoch"].get("scores", {}), "test": result["best"],
-              "best_epoch": result["best_epoch"]["epoch"],
-              "val_cc_switch": val_cc_at(os.path.join(group, name), args.bootstrap_epochs),
-              "val_cc_last": val_cc_at(os.path.join(group, name))}
+    sweep = [_sweep_row(os.path.join(group, name), name, result, args.bootstrap_epochs)
              for (group, name), result in results.items()
              if group == groups[0] and name.startswith("gan4")]
-    if len(sweep) < 2:
-        sweep = []
-    if sweep:
+    if len(sweep) > 1:  # the fixed row alone is no sweep
         lines += ["", "Balance sweep from one bootstrap: the fixed balance of the flags (alpha, "
                   "--adversarial_weight) and --balance=adaptive per r (means ± sd over the "
                   "adversarial epochs; validation CC at the switch to GAN and at the last epoch; "

@@ -238,6 +238,15 @@ def from_flags(flag_values):
                           for field in dataclasses.fields(TrainConfig)}).validate()
 
 
+def from_flag_file(path):
+    """The validated TrainConfig that `train --flagfile=path` starts from (absl parses the file:
+    comments, nested --flagfile, the last value of a flag wins)."""
+    flag_values = flags.FlagValues()
+    define_flags(flag_values)
+    flag_values(["train", f"--flagfile={path}"])
+    return from_flags(flag_values)
+
+
 def save(config, directory):
     """Writes `config.json` into `directory` (atomically)."""
     os.makedirs(directory, exist_ok=True)

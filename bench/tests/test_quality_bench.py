@@ -70,12 +70,17 @@ def test_balance_sweep_table_from_epoch_logs():
     assert lines[4].startswith("| r=1 |  |  |  |  |  |  |  |  | 0.5000 |")
 
 
-def test_val_cc_at_reads_one_epoch_or_the_last(tmp_path):
+def test_sweep_row_reads_validation_cc_at_the_switch_and_the_last_epoch(tmp_path):
     (tmp_path / "val_metrics.csv").write_text("epoch,phase,cc,nss\n1,bce,0.3,1.0\n"
                                               "2,bce,0.4,1.1\n3,gan,0.35,1.2\n")
-    assert quality.val_cc_at(str(tmp_path), 2) == pytest.approx(0.4)
-    assert quality.val_cc_at(str(tmp_path)) == pytest.approx(0.35)
-    assert quality.val_cc_at(str(tmp_path), 7) is None
+    (tmp_path / "epochs.jsonl").write_text('{"epoch": 3, "phase": "gan", "d_accuracy": 0.7}\n')
+    result = {"best_epoch": {"epoch": 2, "scores": {"cc": 0.4}}, "best": {"cc": 0.5}}
+    row = quality._sweep_row(str(tmp_path), "gan4_r0.1", result, bootstrap_epochs=2)
+    assert row["val_cc_switch"] == pytest.approx(0.4)
+    assert row["val_cc_last"] == pytest.approx(0.35)
+    assert (row["ratio"], row["best_epoch"]) == (0.1, 2)
+    assert quality._sweep_row(str(tmp_path), "gan4", result, 7)["val_cc_switch"] is None
+    assert quality._sweep_row(str(tmp_path), "gan4", result, 2)["ratio"] is None
 
 
 def _args(**overrides):
@@ -136,11 +141,3 @@ def test_record_size_follows_a_larger_input():
     assert quality._record_resize(96, 128) == "128x96"
     assert quality._record_resize(144, 192) == "192x144"
 
-
-def test_recipe_flag_reads_the_last_value(tmp_path):
-    flags = tmp_path / "recipe.flags"
-    flags.write_text("# --image_height=1 in a comment\n--image_height=48\n--image_width=64\n"
-                     "--image_height=144\n")
-    assert quality.recipe_flag("image_height", str(flags)) == "144"
-    assert quality.recipe_flag("image_width", str(flags)) == "64"
-    assert quality.recipe_flag("batch_size", str(flags)) is None
