@@ -27,7 +27,8 @@ DOWNSAMPLE_FACTORS = (1, 2, 4, 8)  # Table 2
 CONTENT_LOSSES = ("bce", "mse")  # Sec. 3.1 Eq. 2; Table 3's MSE baseline (salgan_tf.losses)
 MAP_INPUTS = ("raw", "standardized")  # salgan_tf.discriminator
 TRAINABLE_CHOICES = ("paper", "decoder", "output")  # salgan_tf.init_from.set_trainable
-PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
+# "auto": the machine's fastest (salgan_tf.precision); config.json holds the resolved one.
+PRECISION_POLICIES = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # salgan_tf.strategy
 BALANCES = ("fixed", "adaptive")  # salgan_tf.steps: weight of -log D in the generator loss
 
@@ -103,7 +104,13 @@ class TrainConfig:
         "decoder (decoder + output conv: fine-tuning on few images), output (the 1x1 output conv "
         "only).", TRAINABLE_CHOICES)
     seed: int = _setting(0, "Seed for init, shuffling and augmentation.")
-    mixed_precision: str = _setting("float32", "Keras dtype policy.", PRECISION_POLICIES)
+    # float32, not auto, by default: the tests' and the demo's tiny runs stay the same on every
+    # machine; the recipe configs (configs/osie_cpu.flags, salicon_paper.flags) say auto.
+    mixed_precision: str = _setting(
+        "float32", "Keras dtype policy, or auto: mixed_bfloat16 on a TPU or a CPU with "
+        "avx512_bf16/amx_bf16, mixed_float16 on GPUs of compute capability >= 7.0, float32 "
+        "otherwise (salgan_tf.precision); config.json records the resolved policy and a resumed "
+        "run keeps it.", PRECISION_POLICIES)
     jit_compile: bool = _setting(False, "XLA-compile the train steps.")
     strategy: str = _setting(
         "default", "tf.distribute strategy (multi_worker reads TF_CONFIG).", STRATEGIES)

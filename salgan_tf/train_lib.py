@@ -30,6 +30,7 @@ from salgan_tf import discriminator as discriminator_lib
 from salgan_tf import generator as generator_lib
 from salgan_tf import init_from as init_from_lib
 from salgan_tf import optimizers
+from salgan_tf import precision
 from salgan_tf import run_dir
 from salgan_tf import steps as steps_lib
 from salgan_tf import strategy as strategy_lib
@@ -589,9 +590,10 @@ def _finish(run, meter):
 def train(config):
     """Runs (or resumes) the SalGAN training run that `config` describes.
 
-    Outline: open the run (check settings and data; build, restore or initialise both nets),
-    score what validation has not seen, then per epoch train its steps and end it (checkpoint,
-    validate, keep the best epoch, log), and finish with the final weights. SIGTERM/Ctrl-C or
+    Outline: resolve `--mixed_precision=auto` (salgan_tf.precision; logged first), open the run
+    (check settings and data; build, restore or initialise both nets), score what validation has
+    not seen, then per epoch train its steps and end it (checkpoint, validate, keep the best
+    epoch, log), and finish with the final weights. SIGTERM/Ctrl-C or
     --stop_at_step stop after a step with a checkpoint (TrainingInterrupted says where).
 
     Returns:
@@ -600,6 +602,8 @@ def train(config):
     """
     config.validate()
     os.makedirs(config.output_dir, exist_ok=True)
+    config, reason = precision.resolve(config)  # config.json gets the resolved policy
+    logging.info("precision policy %s (%s)", config.mixed_precision, reason)
     keras.mixed_precision.set_global_policy(config.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = strategy_lib.make_strategy(config.strategy)
