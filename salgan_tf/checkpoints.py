@@ -20,6 +20,7 @@ import tensorflow as tf
 from salgan_tf import atomic
 from salgan_tf import config as config_lib
 from salgan_tf import generator as generator_lib
+from salgan_tf import shipped
 
 CHECKPOINT_SUBDIR = "checkpoints"
 FINAL_WEIGHTS = "generator.weights.h5"
@@ -89,7 +90,8 @@ def find_run_dir_and_prefix(path):
     if tf.io.gfile.exists(path + ".index"):
         run_dir = os.path.dirname(os.path.dirname(path))
         return run_dir, path
-    raise FileNotFoundError(f"{path}: not a training run directory or a checkpoint prefix (ckpt-N)")
+    raise FileNotFoundError(f"{path}: not a training run directory or a checkpoint prefix (ckpt-N)"
+                            f"{shipped.not_found_hint()}")
 
 
 def load_generator(path):
@@ -99,13 +101,18 @@ def load_generator(path):
       path: a training output directory (latest checkpoint), its `checkpoints/` folder, a
         checkpoint prefix `.../checkpoints/ckpt-N`, or a generator weights file `*.weights.h5`
         (a run's generator.weights.h5, or salgan_tf.tools.import_salgan's output): built at the
-        image size and resize mode of a config.json beside it, else the paper's 192x256 stretch.
+        image size and resize mode of a config.json beside it, else the paper's 192x256 stretch;
+        or a packaged model folder or a shipped model's name (salgan_tf.shipped; a local path
+        wins).
 
     Returns:
       `(generator, config)`: the Keras generator and the run's TrainConfig.
     """
-    if os.fspath(path).endswith(WEIGHTS_SUFFIX):
-        return _load_weights_file(os.fspath(path))
+    path = shipped.resolve(path)
+    if shipped.is_model_folder(path):
+        return shipped.load_generator(path)
+    if path.endswith(WEIGHTS_SUFFIX):
+        return _load_weights_file(path)
     run_dir, prefix = find_run_dir_and_prefix(path)
     config = config_lib.load(run_dir)
     generator = generator_lib.build_generator(config.image_size, encoder_weights="none")

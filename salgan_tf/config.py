@@ -97,8 +97,9 @@ class TrainConfig:
         "none", "'imagenet' (Keras download), a local VGG-16 weights file (.h5/.weights.h5/.keras, "
         "see `python -m salgan_tf.tools.import_vgg16`), or 'none'.")
     init_from: str = _setting(
-        "", "Fine-tune: start from a trained run dir, ckpt-N or generator .weights.h5 (e.g. from "
-        "salgan_tf.tools.import_salgan) with fresh optimizers; a rerun resumes the new run.")
+        "", "Fine-tune: start from a trained run dir, ckpt-N, generator .weights.h5 (e.g. from "
+        "salgan_tf.tools.import_salgan) or a shipped model's name (salgan-osie) with fresh "
+        "optimizers; a rerun resumes the new run.")
     trainable: str = _setting(
         "paper", "Generator layers that train: paper (VGG blocks 4-5 + decoder, Sec. 4.2), "
         "decoder (decoder + output conv: fine-tuning on few images), output (the 1x1 output conv "

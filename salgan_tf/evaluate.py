@@ -28,7 +28,8 @@ _DEFAULTS = evaluate_lib.EvalConfig()
 flags.DEFINE_string("data", None, "TFRecord glob written by `python -m salgan_tf.convert`.",
                     required=True)
 flags.DEFINE_string("model", None, "Training run dir / checkpoint, SavedModel dir, .tflite "
-                    "or .onnx file (loaded with salgan_tf.inference.load_predictor).")
+                    "or .onnx file, or a shipped model's name, e.g. salgan-osie (loaded with "
+                    "salgan_tf.inference.load_predictor).")
 flags.DEFINE_string("model_name", "model", "Name of the --model row in the table.")
 flags.DEFINE_string("maps", None, "Folder of saved PNG maps named <image stem>.png.")
 flags.DEFINE_string("maps_name", "maps", "Name of the --maps row in the table.")

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from salgan_tf import postprocess as postprocess_lib
 from salgan_tf import preprocessing
+from salgan_tf import shipped
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model kind
 
 DEFAULT_BATCH_SIZE = 8
@@ -177,7 +178,7 @@ def detect_kind(path):
     if tf.io.gfile.exists(path + ".index"):
         return "checkpoint"
     raise FileNotFoundError(f"{path}: not a training run dir, checkpoint prefix, SavedModel "
-                            "directory, .tflite or .onnx file")
+                            f"directory, .tflite or .onnx file{shipped.not_found_hint()}")
 
 
 def _latest_version(base):
@@ -198,7 +199,8 @@ def _load_checkpoint(path, options):
 
     return Predictor(lambda batch: run(tf.constant(batch)).numpy(), kind="checkpoint", path=path,
                      image_size=config.image_size, runtime=generator,
-                     **options.settings(resize_mode=config.resize_mode, postprocess="none"))
+                     **options.settings(resize_mode=config.resize_mode,
+                                        postprocess=shipped.recorded_postprocess(path)))
 
 
 def _load_saved_model(path, options):
@@ -350,7 +352,8 @@ def load_predictor(path, *, resize_mode=None, postprocess=None, batch_size=DEFAU
         `.weights.h5` (see `checkpoints.load_generator` for its image size); a SavedModel
         written by `salgan_tf.export.saved_model` (version dir, or the base dir: newest version); a
         `.tflite` file written by `salgan_tf.export.tflite` (run by LiteRT); or a `.onnx` file
-        written by `salgan_tf.export.onnx` (run by onnxruntime).
+        written by `salgan_tf.export.onnx` (run by onnxruntime); or a packaged model folder or
+        the name of a model shipped with the package (`salgan_tf.shipped.names()`).
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the
         training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON, the
         ONNX metadata).
@@ -365,7 +368,7 @@ def load_predictor(path, *, resize_mode=None, postprocess=None, batch_size=DEFAU
       `Predictor` with `.predict(rgb [H, W, 3]) -> float32 [H, W]` at the original size,
       `.predict_batch(list)`, `.image_size`, `.resize_mode`, `.postprocess`, `.kind`.
     """
-    path = os.fspath(path)
+    path = shipped.resolve(path)  # a local path wins over a shipped model's name
     kind = detect_kind(path)
     if resize_mode is not None and resize_mode not in preprocessing.RESIZE_MODES:
         raise ValueError(f"resize_mode must be one of {preprocessing.RESIZE_MODES}, "

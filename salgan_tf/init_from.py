@@ -3,6 +3,7 @@
     python -m salgan_tf.train --init_from=runs/salicon ...            # a run dir: G and D
     python -m salgan_tf.train --init_from=runs/salicon/checkpoints/ckpt-800 ...
     python -m salgan_tf.train --init_from=salgan_paper.weights.h5 ...  # generator weights only
+    python -m salgan_tf.train --init_from=salgan-osie ...              # a shipped model (G only)
 
 Only the networks' weights are taken: the optimizers and the progress counters of the source
 run are not (a fine-tuning run starts at epoch 0 with fresh optimizer state). A generator weights
@@ -26,6 +27,7 @@ from tensorflow.core.protobuf import trackable_object_graph_pb2
 from salgan_tf import checkpoints
 from salgan_tf import config as config_lib
 from salgan_tf import generator as generator_lib
+from salgan_tf import shipped
 
 
 class InitFromError(ValueError):
@@ -74,7 +76,8 @@ def load_into(path, generator, discriminator=None):
 
     Args:
       path: a `*.weights.h5` generator weights file, a training run directory, its
-        `checkpoints/` folder or a `ckpt-N` prefix.
+        `checkpoints/` folder, a `ckpt-N` prefix, a packaged model folder or a shipped model's
+        name (salgan_tf.shipped; a local path wins).
       generator: `salgan_tf.generator.build_generator` model (any input size).
       discriminator: optional `build_discriminator` model, restored from a run/checkpoint when
         the checkpoint holds one of the same shapes.
@@ -86,7 +89,13 @@ def load_into(path, generator, discriminator=None):
       FileNotFoundError: `path` does not exist / holds no checkpoint.
       InitFromError: the file or checkpoint holds no generator of this architecture.
     """
-    path = os.fspath(path)
+    path = shipped.resolve(path)
+    if shipped.is_model_folder(path):
+        try:
+            shipped.restore(generator, path)
+        except shipped.ModelFileError as error:
+            raise InitFromError(str(error)) from error
+        return f"generator from the packaged model {path}; discriminator random (none shipped)"
     if path.endswith(checkpoints.WEIGHTS_SUFFIX):
         try:
             checkpoints.load_generator_weights(generator, path)

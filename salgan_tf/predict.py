@@ -26,7 +26,7 @@ from salgan_tf import predict_lib
 from salgan_tf.data import images
 
 flags.DEFINE_string("model", None, "Training run dir / ckpt-N, generator .weights.h5, SavedModel "
-                    "dir, .tflite or .onnx file.",
+                    "dir, .tflite or .onnx file, or a shipped model's name (salgan-osie).",
                     required=True)
 flags.DEFINE_string("input", None, "An image file or a folder of images (recursive).",
                     required=True)

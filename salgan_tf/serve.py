@@ -1,5 +1,6 @@
 r"""Local demo server: TF Serving's REST predict API and a drop-an-image page.
 
+  python -m salgan_tf.serve                                  # the model shipped with the package
   python -m salgan_tf.serve --model=models/salgan/1 [--port=8501]
   python -m salgan_tf.serve --model=salgan.tflite
   python -m salgan_tf.serve --model=runs/salicon            # a training run (latest checkpoint)
@@ -17,11 +18,13 @@ from absl import flags
 
 from salgan_tf.data import images  # light (numpy, PIL): the limits are defined there
 from salgan_tf import cli
+from salgan_tf import shipped
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("model", None, "SavedModel dir (base or version), .tflite or .onnx file, training "
-                    "run dir or ckpt-N prefix", required=True)
+flags.DEFINE_string("model", shipped.DEFAULT_MODEL, "SavedModel dir (base or version), .tflite or "
+                    ".onnx file, training run dir or ckpt-N prefix, or a shipped model's name "
+                    "(default: the one shipped with the package)")
 flags.DEFINE_integer("port", 8501, "TCP port (8501 is TF Serving's REST port)")
 flags.DEFINE_string("host", "127.0.0.1", "loopback address to listen on (127.0.0.1, ::1 or "
                     "localhost); this demo server never listens on other interfaces")

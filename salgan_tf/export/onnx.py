@@ -163,7 +163,7 @@ def define_flags():
 
     flags.DEFINE_string("saved_model", None, "SavedModel written by salgan_tf.export.saved_model")
     flags.DEFINE_string("checkpoint", None, "or: training run dir, its checkpoints/ dir, a ckpt-N "
-                        "prefix or a generator .weights.h5")
+                        "prefix, a generator .weights.h5 or a shipped model's name")
     flags.DEFINE_string("output", "salgan.onnx", "output .onnx file")
     flags.DEFINE_integer("opset", OPSET, "ONNX opset")
     flags.DEFINE_enum("postprocess", None, ["none", "paper"],

@@ -347,8 +347,8 @@ def define_flags():
     """The CLI's flags (defined only by the CLI, so importing this module defines none)."""
     from absl import flags
 
-    flags.DEFINE_string("checkpoint", None, "training run dir, its checkpoints/ dir or a ckpt-N "
-                        "prefix", required=True)
+    flags.DEFINE_string("checkpoint", None, "training run dir, its checkpoints/ dir, a ckpt-N "
+                        "prefix or a shipped model's name (salgan-osie)", required=True)
     flags.DEFINE_string("output", None, "version directory to write, e.g. models/salgan/1",
                         required=True)
     flags.DEFINE_enum("resize_mode", None, list(RESIZE_MODES),
