@@ -27,6 +27,13 @@ is asserted anywhere.
 
 `--quick` (32x48 images, batch 2, 2 repeats, 1 warm-up) checks that everything runs; its
 numbers mean nothing.
+
+`--policies=float32,mixed_bfloat16,mixed_float16` picks the policies of the TF variants (default
+float32,mixed_bfloat16; float16 adds an fp16 GEMM ceiling), `--skip_xla` drops the XLA twins,
+`--skip_inference` the inference table and `--steps=bce_step` the other train step. One BCE step
+of the CPU recipe in every policy (issue 34; warm-up lines give the first, tracing call):
+  python bench/speed.py --image_size=144x192 --batch=8 --skip_torch --skip_inference \
+      --skip_xla --steps=bce_step --policies=float32,mixed_bfloat16,mixed_float16
 """
 from __future__ import annotations
 
@@ -69,6 +76,13 @@ def parse_args(argv):
                         help="seconds of sleep before each timed call")
     parser.add_argument("--skip_torch", action="store_true", help="no PyTorch reference")
     parser.add_argument("--skip_train", action="store_true", help="no train-step table")
+    parser.add_argument("--skip_inference", action="store_true", help="no inference table")
+    parser.add_argument("--policies", default=",".join(DEFAULT_POLICIES),
+                        help=f"comma-separated Keras policies of the TF variants, of "
+                             f"{','.join(POLICIES)}")
+    parser.add_argument("--skip_xla", action="store_true", help="no XLA variants")
+    parser.add_argument("--steps", default=",".join(STEP_NAMES),
+                        help="comma-separated train steps to time, of " + ",".join(STEP_NAMES))
     parser.add_argument("--quick", action="store_true",
                         help="tiny run to check the script: 32x48, batch 2, 2 repeats, 1 warm-up, "
                              "256^3 GEMM")
@@ -80,6 +94,12 @@ def parse_args(argv):
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.image_size = flops_lib.parse_image_size(args.image_size)
+    args.policies = tuple(args.policies.split(","))
+    args.steps = tuple(args.steps.split(","))
+    if not set(args.policies) <= set(POLICIES) or not set(args.steps) <= set(STEP_NAMES):
+        parser.error(f"--policies must be of {','.join(POLICIES)} and --steps of "
+                     f"{','.join(STEP_NAMES)}")
+    args.variants = tf_variants(args.policies, xla=not args.skip_xla)
     if args.batch <= 0 or args.repeats <= 0 or args.warmup < 0 or args.gemm_size <= 0:
         parser.error("--batch, --repeats and --gemm_size must be positive, --warmup >= 0")
     if args.threads <= 0:
@@ -210,26 +230,44 @@ class policy_scope:
 
 
 # name -> (Keras policy, XLA)
-TF_VARIANTS = {
+ALL_TF_VARIANTS = {
     "tf float32": ("float32", False),
     "tf mixed_bfloat16": ("mixed_bfloat16", False),
+    "tf mixed_float16": ("mixed_float16", False),
     "tf float32+XLA": ("float32", True),
     "tf bf16+XLA": ("mixed_bfloat16", True),
+    "tf fp16+XLA": ("mixed_float16", True),
 }
-# Every variant runs the same math; its FLOPs are counted on this variant's graph (an XLA step
-# calls its replica function, which the profiler cannot look into).
-_COUNTED_VARIANT = "tf float32"
+POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+DEFAULT_POLICIES = ("float32", "mixed_bfloat16")
+STEP_NAMES = ("bce_step", "adversarial_step")
+
+
+def tf_variants(policies=DEFAULT_POLICIES, xla=True):
+    """The TF variants of `policies` (with their XLA twins unless `xla` is False)."""
+    return {label: (policy, jit) for label, (policy, jit) in ALL_TF_VARIANTS.items()
+            if policy in policies and (xla or not jit)}
+
+
+TF_VARIANTS = tf_variants()  # what a run without --policies / --skip_xla times
+
+
+def _counted_variant(variants):
+    """Every variant runs the same math; its FLOPs are counted on this variant's graph (an XLA
+    step calls its replica function, which the profiler cannot look into)."""
+    return "tf float32" if "tf float32" in variants else next(
+        label for label, (_, jit) in variants.items() if not jit)
 
 
 def _dtype(policy):
-    return "bf16" if "bfloat16" in policy else "fp32"
+    return {"mixed_bfloat16": "bf16", "mixed_float16": "fp16"}.get(policy, "fp32")
 
 
 # ---------------------------------------------------------------------------------------------
 # Cases.
 
 
-def gemm_runs(n):
+def gemm_runs(n, dtypes=("fp32", "bf16")):
     """One n x n @ n x n `tf.linalg.matmul` per dtype: the ceiling each table is read against.
 
     Returns:
@@ -241,7 +279,9 @@ def gemm_runs(n):
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     runs = []
-    for dtype, name in ((tf.float32, "fp32"), (tf.bfloat16, "bf16")):
+    for dtype, name in ((tf.float32, "fp32"), (tf.bfloat16, "bf16"), (tf.float16, "fp16")):
+        if name not in dtypes:
+            continue
         a_t, b_t = tf.cast(a, dtype), tf.cast(b, dtype)
         matmul = tf.function(lambda a_t=a_t, b_t=b_t: tf.linalg.matmul(a_t, b_t))
         flops = sum(flops_lib.graph_flops(matmul.get_concrete_function()).values())
@@ -250,7 +290,7 @@ def gemm_runs(n):
     return runs
 
 
-def inference_cases(reference, image_size, batch, use_torch, images):
+def inference_cases(reference, image_size, batch, use_torch, images, variants=TF_VARIANTS):
     """Generator forward for every TF variant and the PyTorch reference, all with equal weights.
 
     Returns:
@@ -264,13 +304,13 @@ def inference_cases(reference, image_size, batch, use_torch, images):
     runs, outputs = [], {}
     weights = reference.get_weights()
     x = tf.constant(images)
-    for label, (policy, xla) in TF_VARIANTS.items():
+    for label, (policy, xla) in variants.items():
         with policy_scope(policy):
             model = generator_lib.build_generator(image_size)
             model.set_weights(weights)
             forward = tf.function(lambda t, m=model: m(t, training=False), jit_compile=xla)
             outputs[label] = forward(x).numpy()  # traces under the policy
-        if label == _COUNTED_VARIANT:
+        if label == _counted_variant(variants):
             forward_flops = sum(flops_lib.graph_flops(forward.get_concrete_function(x)).values())
         runs.append((label, lambda f=forward: f(x).numpy(), _dtype(policy)))
     if use_torch:
@@ -305,8 +345,9 @@ def inference_cases(reference, image_size, batch, use_torch, images):
     return cases, outputs, forward_flops
 
 
-def train_cases(reference_g, reference_d, image_size, data):
-    """`SalGANSteps.bce_step` and `.adversarial_step` for every TF variant.
+def train_cases(reference_g, reference_d, image_size, data, variants=TF_VARIANTS,
+                step_names=STEP_NAMES):
+    """`SalGANSteps.bce_step` and `.adversarial_step` (or `step_names`) for every TF variant.
 
     Returns:
       (cases, last, step_flops): last[label] = the scalars of that case's latest call;
@@ -318,7 +359,7 @@ def train_cases(reference_g, reference_d, image_size, data):
     g_weights, d_weights = reference_g.get_weights(), reference_d.get_weights()
     batch = int(data["image"].shape[0])
     steps = {}
-    for variant, (policy, xla) in TF_VARIANTS.items():
+    for variant, (policy, xla) in variants.items():
         with policy_scope(policy):
             generator = generator_lib.build_generator(image_size)
             discriminator = discriminator_lib.build_discriminator(image_size)
@@ -326,12 +367,12 @@ def train_cases(reference_g, reference_d, image_size, data):
             discriminator.set_weights(d_weights)
             steps[variant] = flops_lib.make_steps(generator, discriminator, policy=policy,
                                                   jit_compile=xla)
-    step_names = ("bce_step", "adversarial_step")
-    step_flops = {name: sum(flops_lib.graph_flops(getattr(steps[_COUNTED_VARIANT], name)
+    counted = steps[_counted_variant(variants)]
+    step_flops = {name: sum(flops_lib.graph_flops(getattr(counted, name)
                                                   .get_concrete_function(data)).values())
                   for name in step_names}
     cases, last = [], {}
-    for variant, (policy, _) in TF_VARIANTS.items():
+    for variant, (policy, _) in variants.items():
         for name in step_names:
             step, label = getattr(steps[variant], name), f"{variant} {name}"
 
@@ -372,6 +413,27 @@ def print_table(title, gemm, cases):
         print(f"{case.label:<42} {_rate_columns(case, ceiling)}")
 
 
+def print_inference(args, table, outputs):
+    """The inference table, each variant's map difference and the TF/PyTorch ratios."""
+    height, width = args.image_size
+    inference_gemm, inference = table
+    print_table(f"1. Generator inference, {height}x{width} (HxW), batch {args.batch}",
+                inference_gemm, inference)
+    by_label = {c.label: c for c in inference}
+    reference_label = _counted_variant(args.variants)
+    reference_out = outputs[reference_label]
+    print(f"\n   max |map - {reference_label} map| (same weights, same batch):")
+    for label, out in outputs.items():
+        if label != reference_label:
+            print(f"   {label:<42} {np.max(np.abs(out - reference_out)):.3g}")
+    for torch_label, tf_label in (("torch float32 channels_last", "tf float32"),
+                                  ("torch bf16 autocast channels_last", "tf mixed_bfloat16")):
+        if torch_label in by_label and tf_label in by_label:
+            ratio = by_label[torch_label].median / by_label[tf_label].median
+            print(f"   TF/PyTorch throughput ratio, {tf_label} vs {torch_label}: {ratio:.2f} "
+                  f"({'TF faster' if ratio > 1 else 'PyTorch faster'})")
+
+
 def print_report(args, setup_lines, tables, outputs, last_train, loads):
     height, width = args.image_size
     for line in setup_lines:
@@ -380,21 +442,8 @@ def print_report(args, setup_lines, tables, outputs, last_train, loads):
           f"two {args.gemm_size}^3 GEMMs; median and min-max over rounds; 'cores' = process CPU "
           "time / wall time during the call; %ceil = GFLOP/s / the GEMM's GFLOP/s of the dtype "
           "in 'of', timed in the same rounds")
-    inference_gemm, inference = tables["inference"]
-    print_table(f"1. Generator inference, {height}x{width} (HxW), batch {args.batch}",
-                inference_gemm, inference)
-    by_label = {c.label: c for c in inference}
-    reference_out = outputs.get("tf float32")
-    print("\n   max |map - tf float32 map| (same weights, same batch):")
-    for label, out in outputs.items():
-        if label != "tf float32":
-            print(f"   {label:<42} {np.max(np.abs(out - reference_out)):.3g}")
-    for torch_label, tf_label in (("torch float32 channels_last", "tf float32"),
-                                  ("torch bf16 autocast channels_last", "tf mixed_bfloat16")):
-        if torch_label in by_label and tf_label in by_label:
-            ratio = by_label[torch_label].median / by_label[tf_label].median
-            print(f"   TF/PyTorch throughput ratio, {tf_label} vs {torch_label}: {ratio:.2f} "
-                  f"({'TF faster' if ratio > 1 else 'PyTorch faster'})")
+    if "inference" in tables:
+        print_inference(args, tables["inference"], outputs)
     if "train" in tables:
         train_gemm, train = tables["train"]
         print_table(f"2. Train steps (SalGANSteps), {height}x{width}, batch {args.batch}",
@@ -436,19 +485,21 @@ def main(argv=None):
     reference_g = generator_lib.build_generator(args.image_size)
     reference_d = discriminator_lib.build_discriminator(args.image_size)
     data = flops_lib.example_batch(args.image_size, args.batch)
-    gemm = gemm_runs(args.gemm_size)
+    gemm = gemm_runs(args.gemm_size, {"fp32", "bf16"} | {_dtype(p) for p in args.policies})
 
     def new_gemm():
         return [Case(label, run, 1, flops, dtype) for label, run, flops, dtype in gemm]
 
-    inference, outputs, forward_flops = inference_cases(
-        reference_g, args.image_size, args.batch, use_torch, data["image"].numpy())
-    tables = {"inference": (new_gemm(), inference)}
-    per_image = {"generator forward": forward_flops}
-    last_train = {}
+    tables, per_image, outputs, last_train = {}, {}, {}, {}
+    if not args.skip_inference:
+        inference, outputs, forward_flops = inference_cases(
+            reference_g, args.image_size, args.batch, use_torch, data["image"].numpy(),
+            args.variants)
+        tables["inference"] = (new_gemm(), inference)
+        per_image["generator forward"] = forward_flops
     if not args.skip_train:
         train, last_train, step_flops = train_cases(reference_g, reference_d, args.image_size,
-                                                    data)
+                                                    data, args.variants, args.steps)
         tables["train"] = (new_gemm(), train)
         per_image.update(step_flops)
     setup.append("GFLOP per image (TF profiler, the ops each call runs; bench/flops.py): "

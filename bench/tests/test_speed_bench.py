@@ -33,3 +33,30 @@ def test_speed_script_prints_every_inference_variant_against_the_gemm_ceiling(ca
             speed.TF_VARIANTS[label][0])
     assert "CPU: " in out and "load average" in out
     assert "GFLOP per image (TF profiler" in out
+
+
+def test_policies_and_skips_choose_the_variants():
+    args = speed.parse_args(["--policies=float32,mixed_bfloat16,mixed_float16", "--skip_xla",
+                             "--steps=bce_step"])
+    assert list(args.variants) == ["tf float32", "tf mixed_bfloat16", "tf mixed_float16"]
+    assert args.steps == ("bce_step",)
+    assert list(speed.parse_args([]).variants) == list(speed.TF_VARIANTS) == [
+        "tf float32", "tf mixed_bfloat16", "tf float32+XLA", "tf bf16+XLA"]
+    assert speed._counted_variant(speed.tf_variants(("mixed_float16",))) == "tf mixed_float16"
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--policies=float16"])
+
+
+@pytest.mark.slow
+def test_speed_script_times_one_train_step_in_each_chosen_policy(capsys):
+    speed.main(["--quick", "--repeats=1", "--warmup=1", "--skip_torch", "--skip_inference",
+                "--skip_xla", "--steps=bce_step", "--policies=float32,mixed_float16",
+                "--settle=0"])
+    out = capsys.readouterr().out
+    assert "1. Generator inference" not in out
+    table = out.split("2. Train steps (SalGANSteps), 32x48, batch 2")[1]
+    assert _row(table, "GEMM tf.linalg.matmul 256^3 fp16")[4:6] == ["100%", "fp16"]
+    for label, dtype in (("tf float32 bce_step", "fp32"), ("tf mixed_float16 bce_step", "fp16")):
+        columns = _row(table, label)
+        assert float(columns[0]) > 0 and columns[5] == dtype
+    assert "adversarial_step" not in table and "XLA" not in table
