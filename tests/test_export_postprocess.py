@@ -5,7 +5,6 @@ One tiny generator (32x48), exported with `postprocess="paper"`: the SavedModel'
 `salgan-predict --postprocess=paper` on the training run must agree within 1e-3 on one image of
 another size and aspect; an export without the option must keep the plain inverse resize.
 """
-import json
 import subprocess
 import sys
 
