@@ -248,15 +248,27 @@ def test_damaged_onnx_metadata_is_refused(tmp_path, props, inputs, raw_replace, 
 # --------------------------------------------------------------------------- SavedModel
 
 
-def test_a_saved_model_whose_size_disagrees_with_its_network_is_refused(util, tmp_path):
-    # a011dc3 loaded it; the first predict failed inside the network. Re-saving the loaded
-    # export reuses its traced functions (a fresh export traces the serving graph again).
-    _, _, exported = util.exported_model()
-    loaded = tf.saved_model.load(exported)
-    loaded.image_height.assign(64)
-    version_dir = str(tmp_path / "1")
-    tf.saved_model.save(loaded, version_dir)
-    _refused(version_dir, version_dir, "field `image_height`", "64x32", "[None, 32, 32, 3]")
+class _TinySavedModel(tf.Module):
+    """The loader's view of a salgan_tf SavedModel: `network` and the settings variables."""
+
+    def __init__(self, image_height):
+        super().__init__()
+        self.image_height = tf.Variable(image_height, trainable=False)
+        self.image_width = tf.Variable(SIZE, trainable=False)
+        self.resize_mode = tf.Variable("stretch", trainable=False)
+        self.postprocess = tf.Variable("none", trainable=False)
+        self.network = tf.function(
+            lambda images: tf.sigmoid(tf.reduce_mean(images / 255.0, -1, keepdims=True)),
+            input_signature=[tf.TensorSpec([None, SIZE, SIZE, 3], tf.float32, name="images")])
+
+
+def test_a_saved_model_whose_size_disagrees_with_its_network_is_refused(tmp_path):
+    # a011dc3 loaded it; the first predict failed inside the network.
+    good, damaged = str(tmp_path / "good" / "1"), str(tmp_path / "damaged" / "1")
+    tf.saved_model.save(_TinySavedModel(SIZE), good)
+    tf.saved_model.save(_TinySavedModel(64), damaged)
+    assert inference.load_predictor(good).image_size == (SIZE, SIZE)
+    _refused(damaged, damaged, "field `image_height`", "64x32", "[None, 32, 32, 3]")
 
 
 # --------------------------------------------------------------------------- the real export

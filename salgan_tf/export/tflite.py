@@ -160,14 +160,21 @@ def convert(saved_model, quantize="none", *, representative_images=None, postpro
         tflite_bytes = _int8_with_float_sigmoid(converter, samples)
     else:
         tflite_bytes = converter.convert()
+    return with_settings(tflite_bytes, predictor.image_size, predictor.resize_mode,
+                         postprocess or predictor.postprocess, source=os.path.abspath(saved_model),
+                         quantize=quantize, calibration_images=calibrated)
+
+
+def with_settings(tflite_bytes, image_size, resize_mode, postprocess, **provenance):
+    """`(tflite_bytes with its settings embedded, the settings)`: `salgan_tf.export.
+    model_settings.record` of the arguments and of the tensors as LiteRT reads them."""
     from ai_edge_litert import interpreter as litert
 
-    converted = litert.Interpreter(model_content=tflite_bytes)  # the tensors as LiteRT reads them
+    converted = litert.Interpreter(model_content=tflite_bytes)
     settings = model_settings.record(
-        predictor.image_size, predictor.resize_mode, postprocess or predictor.postprocess,
+        image_size, resize_mode, postprocess,
         inputs=model_settings.tflite_tensors(converted.get_input_details()),
-        outputs=model_settings.tflite_tensors(converted.get_output_details()),
-        source=os.path.abspath(saved_model), quantize=quantize, calibration_images=calibrated)
+        outputs=model_settings.tflite_tensors(converted.get_output_details()), **provenance)
     return model_settings.embed_in_tflite(tflite_bytes, settings), settings
 
 
