@@ -179,8 +179,10 @@ def main():
         if not (args.reuse and os.path.isfile(path)):
             start = time.time()
             if variant == OLD_INT8:
-                tflite_bytes = convert_int8_quantized_sigmoid(version_dir, calibration_images)
-                metadata = {"resize_mode": resize_mode, "quantize": variant}
+                tflite_bytes, metadata = tflite_lib.with_settings(
+                    convert_int8_quantized_sigmoid(version_dir, calibration_images), image_size,
+                    resize_mode, "none", quantize="int8",
+                    calibration_images=len(calibration_images))
             else:
                 tflite_bytes, metadata = tflite_lib.convert(
                     version_dir, variant,

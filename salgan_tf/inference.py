@@ -17,7 +17,6 @@ every kind applies the same way). Only the network differs.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -27,11 +26,10 @@ from salgan_tf import postprocess as postprocess_lib
 from salgan_tf import preprocessing
 from salgan_tf import shipped
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model kind
+from salgan_tf.export import model_settings
 
 DEFAULT_BATCH_SIZE = 8
 KINDS = ("checkpoint", "saved_model", "tflite", "onnx")
-# Written by salgan_tf.export.tflite beside `model.tflite` as `model.tflite.json`.
-TFLITE_METADATA_SUFFIX = ".json"
 
 
 class InputError(ValueError):
@@ -208,35 +206,19 @@ def _load_saved_model(path, options):
     if not os.path.isfile(os.path.join(path, "saved_model.pb")):
         version_dir = _latest_version(path)
     loaded = tf.saved_model.load(version_dir)
-    for attribute in ("network", "image_height", "image_width", "resize_mode"):
-        if not hasattr(loaded, attribute):
-            raise ValueError(f"{version_dir}: SavedModel has no `{attribute}`; was it written by "
-                             "`python -m salgan_tf.export.saved_model`?")
-    image_size = (int(loaded.image_height.numpy()), int(loaded.image_width.numpy()))
-    saved_mode = loaded.resize_mode.numpy().decode()
-    # Exports from before the option have no `postprocess` variable: they resize plainly.
-    saved_postprocess = (loaded.postprocess.numpy().decode() if hasattr(loaded, "postprocess")
-                         else "none")
+    if not hasattr(loaded, "network"):
+        raise ValueError(f"{version_dir}: SavedModel has no `network`; was it written by "
+                         "`python -m salgan_tf.export.saved_model`?")
+    recorded, inputs, outputs = model_settings.read_saved_model(loaded, version_dir)
+    settings = model_settings.check(recorded, version_dir, inputs=inputs, outputs=outputs)
 
     def network(batch):
         return loaded.network(tf.constant(batch)).numpy()[..., 0]
 
     # `runtime` keeps the variables alive and exposes the signatures.
-    return Predictor(network, kind="saved_model", path=version_dir, image_size=image_size,
-                     runtime=loaded,
-                     **options.settings(resize_mode=saved_mode, postprocess=saved_postprocess))
-
-
-def read_tflite_metadata(path):
-    """The `<model>.tflite.json` sidecar written by salgan_tf.export.tflite, or {} when absent."""
-    sidecar = path + TFLITE_METADATA_SUFFIX
-    if not os.path.isfile(sidecar):
-        return {}
-    with open(sidecar) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{sidecar}: not valid JSON ({error})") from error
+    return Predictor(network, kind="saved_model", path=version_dir,
+                     image_size=settings.image_size, runtime=loaded,
+                     **options.from_model(settings))
 
 
 def _load_tflite(path, options):
@@ -247,13 +229,13 @@ def _load_tflite(path, options):
         interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as error:
         raise ValueError(f"{path}: not a TFLite model LiteRT can run ({error})") from error
-    (input_detail,) = interpreter.get_input_details()
-    (output_detail,) = interpreter.get_output_details()
-    shape = input_detail["shape"]
-    if len(shape) != 4 or shape[-1] != 3 or shape[0] != 1:
-        raise ValueError(f"{path}: expected a TFLite input of shape [1, H, W, 3], got {shape}")
-    metadata = read_tflite_metadata(path)
-    image_size = (int(shape[1]), int(shape[2]))
+    # The settings inside the file (or its format-0 sidecar), checked against its tensors.
+    recorded, source = model_settings.read_tflite(path)
+    settings = model_settings.check(
+        recorded, source, inputs=model_settings.tflite_tensors(interpreter.get_input_details()),
+        outputs=model_settings.tflite_tensors(interpreter.get_output_details()))
+    (input_detail,), (output_detail,) = (interpreter.get_input_details(),
+                                         interpreter.get_output_details())
 
     def network(batch):
         maps = []
@@ -264,15 +246,8 @@ def _load_tflite(path, options):
                                     output_detail)[0, ..., 0])
         return np.stack(maps)
 
-    return Predictor(network, kind="tflite", path=path, image_size=image_size,
-                     runtime=interpreter,
-                     **options.settings(resize_mode=metadata.get("resize_mode", "stretch"),
-                                        postprocess=metadata.get("postprocess", "none")))
-
-
-# The keys salgan_tf.export.onnx writes into the ONNX model's metadata_props (and `postprocess`
-# since that option exists; older files resize plainly).
-ONNX_METADATA_KEYS = ("image_height", "image_width", "resize_mode")
+    return Predictor(network, kind="tflite", path=path, image_size=settings.image_size,
+                     runtime=interpreter, **options.from_model(settings))
 
 
 def _load_onnx(path, options):
@@ -289,21 +264,17 @@ def _load_onnx(path, options):
     except Exception as error:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
         raise ValueError(f"{path}: not an ONNX model onnxruntime can run "
                          f"({type(error).__name__}: {error})") from error
-    metadata = session.get_modelmeta().custom_metadata_map
-    missing = [key for key in ONNX_METADATA_KEYS if key not in metadata]
-    if missing:
-        raise ValueError(f"{path}: ONNX metadata lacks {missing}; was it written by "
-                         "`python -m salgan_tf.export.onnx`?")
+    settings = model_settings.check(
+        model_settings.read_onnx(session, path), path,
+        inputs=model_settings.onnx_tensors(session.get_inputs()),
+        outputs=model_settings.onnx_tensors(session.get_outputs()))
     (input_detail,) = session.get_inputs()
 
     def network(batch):
         return session.run(None, {input_detail.name: batch})[0][..., 0]
 
-    return Predictor(network, kind="onnx", path=path,
-                     image_size=(int(metadata["image_height"]), int(metadata["image_width"])),
-                     runtime=session,
-                     **options.settings(resize_mode=metadata["resize_mode"],
-                                        postprocess=metadata.get("postprocess", "none")))
+    return Predictor(network, kind="onnx", path=path, image_size=settings.image_size,
+                     runtime=session, **options.from_model(settings))
 
 
 def _quantize(values, detail):
@@ -338,6 +309,10 @@ class _LoadOptions:
                 "postprocess": self.postprocess or postprocess,
                 "batch_size": self.batch_size, "max_pixels": self.max_pixels}
 
+    def from_model(self, settings):
+        """`settings(...)` with an export's checked `model_settings.ModelSettings`."""
+        return self.settings(resize_mode=settings.resize_mode, postprocess=settings.postprocess)
+
 
 _LOADERS = {"checkpoint": _load_checkpoint, "saved_model": _load_saved_model,
             "tflite": _load_tflite, "onnx": _load_onnx}
@@ -355,11 +330,11 @@ def load_predictor(path, *, resize_mode=None, postprocess=None, batch_size=DEFAU
         written by `salgan_tf.export.onnx` (run by onnxruntime); or a packaged model folder or
         the name of a model shipped with the package (`salgan_tf.shipped.names()`).
       resize_mode: override the model's resize mode ("stretch" / "letterbox"); by default the
-        training run's (config.json, the SavedModel's `resize_mode`, the TFLite sidecar JSON, the
-        ONNX metadata).
+        training run's (config.json, or the settings an export records: salgan_tf.export.
+        model_settings, checked at load).
       postprocess: override the model's post-processing ("none" / "paper"); by default the one
-        its export recorded (the SavedModel's `postprocess`, the TFLite sidecar JSON, the ONNX
-        metadata; "none" for a training run and for exports older than the option).
+        its export recorded (same place; "none" for a training run and for exports older than
+        the option).
       batch_size: images per network call (TFLite runs one image at a time).
       max_pixels: larger images are refused.
       num_threads: LiteRT / onnxruntime threads (default: all cores).

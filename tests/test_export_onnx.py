@@ -5,12 +5,15 @@ The test model is the 32x32 generator of tests/conftest.py (fixed seeds, rescale
 it is converted once per module.
 """
 
+import json
+
 import numpy as np
 import pytest
 
 import salgan_tf
 from salgan_tf import inference
 from salgan_tf.data import images
+from salgan_tf.export import model_settings
 from salgan_tf.export import onnx as onnx_lib
 
 
@@ -62,8 +65,10 @@ def test_onnx_interface_and_metadata(onnx_path):
     dims = [d.dim_value or d.dim_param for d in graph_input.type.tensor_type.shape.dim]
     assert dims[1:] == [32, 32, 3] and isinstance(dims[0], str)  # batch: a symbolic dimension
     metadata = {prop.key: prop.value for prop in model.metadata_props}
-    assert {key: metadata[key] for key in inference.ONNX_METADATA_KEYS} == {
-        "image_height": "32", "image_width": "32", "resize_mode": "stretch"}
+    settings = json.loads(metadata[model_settings.METADATA_NAME])
+    assert {key: settings[key] for key in ("image_height", "image_width", "resize_mode")} == {
+        "image_height": 32, "image_width": 32, "resize_mode": "stretch"}
+    assert [t["name"] for t in settings["inputs"] + settings["outputs"]] == ["image", "saliency"]
 
 
 def test_a_training_run_exports_the_same_network(util, osie_images):
@@ -91,7 +96,7 @@ def test_write_is_atomic_and_checks_the_name(tmp_path):
         onnx_lib.write(model, str(tmp_path / "m.tflite"))
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
     # An ONNX file without salgan_tf's metadata is refused by name.
-    with pytest.raises(ValueError, match=r"m\.onnx: ONNX metadata lacks"):
+    with pytest.raises(ValueError, match=r"m\.onnx: field `image_height` is missing"):
         inference.load_predictor(path)
 
 

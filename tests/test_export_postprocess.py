@@ -5,7 +5,6 @@ One tiny generator (32x48), exported with `postprocess="paper"`: the SavedModel'
 `salgan-predict --postprocess=paper` on the training run must agree within 1e-3 on one image of
 another size and aspect; an export without the option must keep the plain inverse resize.
 """
-import json
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from PIL import Image
 
 from salgan_tf import inference
 from salgan_tf import postprocess
+from salgan_tf.export import model_settings
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf.export import tflite as tflite_lib
 
@@ -103,8 +103,7 @@ def test_the_saved_model_carries_the_option_in_the_graph(util, paper_exports):
 @pytest.mark.slow  # the exports fixture converts to LiteRT and ONNX
 def test_metadata_records_the_option_and_an_override_wins(paper_exports):
     run_dir, version_dir, tflite_path, _ = paper_exports
-    with open(tflite_path + inference.TFLITE_METADATA_SUFFIX) as sidecar:
-        assert json.load(sidecar)["postprocess"] == "paper"
+    assert model_settings.read_tflite(tflite_path)[0]["postprocess"] == "paper"
     assert inference.load_predictor(tflite_path, postprocess="none").postprocess == "none"
     assert inference.load_predictor(run_dir).postprocess == "none"
     with pytest.raises(ValueError, match="postprocess must be one of"):

@@ -8,10 +8,12 @@ TFLite model):
   input  `image`:    float32 [N, h, w, 3], RGB 0-255 already resized to the network size
                      (`salgan_tf.preprocessing.resize_image`, the run's resize mode);
   output `saliency`: float32 [N, h, w, 1] in [0, 1].
-The VGG caffe preprocessing is inside. The model's `metadata_props` record `image_height`,
-`image_width`, `resize_mode` and `postprocess` ("paper": the authors' cubic resize + 5x5 blur
-back to the image size; the SavedModel's unless `--postprocess` is given, "none" for a training
-run), which `salgan_tf.inference.load_predictor` reads and applies (onnxruntime runs the network). Needs `pip install 'salgan_tf[onnx]'` (tf2onnx, onnxruntime).
+The VGG caffe preprocessing is inside. The model's `metadata_props["salgan_tf_settings"]` holds
+its settings as JSON (salgan_tf.export.model_settings: input size, `resize_mode`, `postprocess`
+("paper": the authors' cubic resize + 5x5 blur back to the image size; the SavedModel's unless
+`--postprocess` is given, "none" for a training run), the tensors), which
+`salgan_tf.inference.load_predictor` checks and applies (onnxruntime runs the network). Needs
+`pip install 'salgan_tf[onnx]'` (tf2onnx, onnxruntime).
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import tensorflow as tf
 from salgan_tf import atomic
 from salgan_tf import cli
 from salgan_tf import postprocess as postprocess_lib
+from salgan_tf.export import model_settings
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf.export import tflite as tflite_lib
 
@@ -87,12 +90,12 @@ def convert(*, saved_model=None, checkpoint=None, opset=OPSET, postprocess=None)
             network, input_signature=[tf.TensorSpec([None, *image_size, 3], tf.float32,
                                                     INPUT_NAME)], opset=opset)
     _rename_output(model.graph, OUTPUT_NAME)
-    onnx.helper.set_model_props(model, {
-        "image_height": str(image_size[0]), "image_width": str(image_size[1]),
-        "resize_mode": resize_mode, "postprocess": postprocess or source_postprocess,
-        "source": os.path.abspath(source),
-        "input": f"{INPUT_NAME} float32 [N, H, W, 3] RGB 0-255 at the network size",
-        "output": f"{OUTPUT_NAME} float32 [N, H, W, 1] in [0, 1]"})
+    settings = model_settings.record(
+        image_size, resize_mode, postprocess or source_postprocess,
+        inputs=_tensors(model.graph.input, model.graph.initializer),
+        outputs=_tensors(model.graph.output, ()), source=os.path.abspath(source))
+    onnx.helper.set_model_props(
+        model, {model_settings.METADATA_NAME: model_settings.to_json(settings).decode("utf-8")})
     onnx.checker.check_model(model)
     return model
 
@@ -112,6 +115,18 @@ def _tf2onnx_without_graph_copies():
             del os.environ[_CATCH_ERRORS_VARIABLE]
         else:
             os.environ[_CATCH_ERRORS_VARIABLE] = previous
+
+
+def _tensors(values, initializers):
+    """Graph inputs / outputs (initializers left out) as `model_settings.tensor` dicts."""
+    import onnx
+
+    constant = {initializer.name for initializer in initializers}
+    return [model_settings.tensor(
+        value.name, onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type).name,
+        [d.dim_value if d.HasField("dim_value") else None
+         for d in value.type.tensor_type.shape.dim])
+        for value in values if value.name not in constant]
 
 
 def _rename_output(graph, name):

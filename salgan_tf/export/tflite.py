@@ -12,10 +12,12 @@ The TFLite model is the network alone, at its trained size with batch 1:
   output `saliency`: float32 [1, h, w, 1] in [0, 1].
 The VGG caffe preprocessing is inside; decoding and resizing stay with the caller (mobile image
 APIs do them better). Every variant uses TFLite builtin ops only and runs in LiteRT's
-interpreter (`ai_edge_litert.interpreter`). A sidecar `<output>.json` records the resize mode,
-input size and post-processing (`postprocess`: the SavedModel's unless `--postprocess` is given;
-"paper" = the authors' cubic resize + 5x5 blur back to the image size, which depends on that size
-and so runs on the host), which `salgan_tf.inference.load_predictor` reads and applies.
+interpreter (`ai_edge_litert.interpreter`). The file carries its settings in its own flatbuffer
+`metadata` (salgan_tf.export.model_settings: input size, resize mode, post-processing, the
+tensors; `postprocess` is the SavedModel's unless `--postprocess` is given, "paper" = the authors'
+cubic resize + 5x5 blur back to the image size, which depends on that size and so runs on the
+host), which `salgan_tf.inference.load_predictor` checks and applies; `<output>.json` is a copy
+for apps that do not read flatbuffers.
 
 int8 quantises every op up to the logits (the last 1x1 conv) to int8 and applies the output
 sigmoid in float32 to the dequantised logits. Quantising the sigmoid too, as the converter does
@@ -35,7 +37,6 @@ if __name__ == "__main__":  # `python -m`: TensorFlow's log hidden before the im
     _cli.quiet_start_from_argv()
 
 import glob
-import json
 import os
 import sys
 import time
@@ -49,8 +50,9 @@ from salgan_tf import inference
 from salgan_tf import postprocess as postprocess_lib
 from salgan_tf.data import images
 from salgan_tf.data.images import IMAGE_EXTENSIONS
+from salgan_tf.export import model_settings
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+QUANTIZATIONS = model_settings.QUANTIZATIONS
 DEFAULT_CALIBRATION_STEPS = 100
 # int8 leaves this TFLite op in float32: the output sigmoid (the generator's only LOGISTIC).
 FLOAT_OPS_IN_INT8 = ("LOGISTIC",)
@@ -126,10 +128,10 @@ def convert(saved_model, quantize="none", *, representative_images=None, postpro
         float32; float32 interface).
       representative_images: iterable of RGB images `[H, W, 3]` (any size; resized here like the
         network's own input), required for "int8".
-      postprocess: "none" or "paper" for the sidecar; None: the SavedModel's.
+      postprocess: "none" or "paper" for the settings; None: the SavedModel's.
 
     Returns:
-      `(tflite_bytes, metadata dict)`.
+      `(tflite_bytes with the settings embedded, the settings dict)`.
     """
     if quantize not in QUANTIZATIONS:
         raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}")
@@ -158,13 +160,22 @@ def convert(saved_model, quantize="none", *, representative_images=None, postpro
         tflite_bytes = _int8_with_float_sigmoid(converter, samples)
     else:
         tflite_bytes = converter.convert()
-    metadata = {"image_height": predictor.image_size[0], "image_width": predictor.image_size[1],
-                "resize_mode": predictor.resize_mode, "quantize": quantize,
-                "postprocess": postprocess or predictor.postprocess,
-                "calibration_images": calibrated, "saved_model": os.path.abspath(saved_model),
-                "input": "image float32 [1, H, W, 3] RGB 0-255 at the network size",
-                "output": "saliency float32 [1, H, W, 1] in [0, 1]"}
-    return tflite_bytes, metadata
+    return with_settings(tflite_bytes, predictor.image_size, predictor.resize_mode,
+                         postprocess or predictor.postprocess, source=os.path.abspath(saved_model),
+                         quantize=quantize, calibration_images=calibrated)
+
+
+def with_settings(tflite_bytes, image_size, resize_mode, postprocess, **provenance):
+    """`(tflite_bytes with its settings embedded, the settings)`: `salgan_tf.export.
+    model_settings.record` of the arguments and of the tensors as LiteRT reads them."""
+    from ai_edge_litert import interpreter as litert
+
+    converted = litert.Interpreter(model_content=tflite_bytes)
+    settings = model_settings.record(
+        image_size, resize_mode, postprocess,
+        inputs=model_settings.tflite_tensors(converted.get_input_details()),
+        outputs=model_settings.tflite_tensors(converted.get_output_details()), **provenance)
+    return model_settings.embed_in_tflite(tflite_bytes, settings), settings
 
 
 def _int8_with_float_sigmoid(converter, samples):
@@ -197,15 +208,15 @@ def check_output(output):
         raise ValueError(f"{output}: the output file name must end in .tflite")
 
 
-def write(tflite_bytes, metadata, output):
-    """Writes `output` (.tflite) and its sidecar `output + '.json'`, atomically."""
+def write(tflite_bytes, settings, output):
+    """Writes `output` (.tflite, settings inside) and their copy `output + '.json'`, atomically."""
     check_output(output)
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     # Both written in full before either replaces its file, then swapped in back to back: a
     # failure leaves the previous pair untouched.
-    with atomic.open_replaced(output + inference.TFLITE_METADATA_SUFFIX) as sidecar, \
+    with atomic.open_replaced(output + model_settings.SIDECAR_SUFFIX, "wb") as sidecar, \
             atomic.open_replaced(output, "wb") as model:
-        json.dump(metadata, sidecar, indent=2, sort_keys=True)
+        sidecar.write(model_settings.to_json(settings))
         model.write(tflite_bytes)
     return output
 
@@ -228,10 +239,10 @@ def _main(argv):
             representative = calibration_images(image_paths=flag_values.calibration_images,
                                                 tfrecords=flag_values.calibration_tfrecords,
                                                 limit=flag_values.calibration_steps)
-        tflite_bytes, metadata = convert(flag_values.saved_model, flag_values.quantize,
+        tflite_bytes, settings = convert(flag_values.saved_model, flag_values.quantize,
                                          representative_images=representative,
                                          postprocess=flag_values.postprocess)
-        write(tflite_bytes, metadata, output)
+        write(tflite_bytes, settings, output)
     except (FileNotFoundError, ValueError) as error:  # names the path or the problem
         print(f"error: {error}", file=sys.stderr)
         return 1
