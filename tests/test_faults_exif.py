@@ -217,7 +217,7 @@ def corpus():
 
 
 # Where Pillow versions differ, the project's rule (salgan_tf/data/exif.py) decides: the first
-# Orientation entry with a value wins (Pillow <= 12 took the last), and an entry that does not fit
+# Orientation entry with a value wins (earlier Pillow releases took the last), and an entry that does not fit
 # the EXIF block ends IFD0 (Pillow 13 skips one larger than the block and reads on).
 RULE = {"jpeg two Orientation tags (6, 8)": 6, "png two Orientation tags (6, 8)": 6,
         "jpeg three Orientation tags (3, 6, 8)": 3, "jpeg SHORT count 0 then 8": 8,

@@ -1,8 +1,8 @@
 """The project's EXIF Orientation rule where Pillow versions differ: which IFD0 entry counts.
 
 A TIFF directory may name a tag once (TIFF 6.0, section 2), yet files with two Orientation
-entries exist, and Pillow changed its answer: up to 12.x the last entry wins, 13.0 keeps the
-first. The rule here, the same on the host (`salgan_tf.data.images`) and in the SavedModel's
+entries exist, and Pillow changed its answer: earlier releases let the last entry win, 13.0
+keeps the first (and skips a value larger than the block where earlier ones stopped). The rule here, the same on the host (`salgan_tf.data.images`) and in the SavedModel's
 graph (`salgan_tf.export.image_header`), and written in docs/conventions.md:
 - IFD0's entries are read in file order until one does not fit the EXIF block (an entry past its
   end, or a value over 4 bytes whose offset + size runs past it): that entry and the ones after
