@@ -96,8 +96,14 @@ def load(path: str | os.PathLike, *, resize_mode: str | None = None,
 
     Returns:
       `Model`.
+
+    TensorFlow's C++ start-up log is hidden (TF_CPP_MIN_LOG_LEVEL=3 unless set before; a value
+    you set, e.g. 0, is kept and applies to its start-up lines too).
     """
-    from salgan_tf import inference  # TensorFlow loads here, not at `import salgan_tf`
+    from salgan_tf import cli
+
+    cli.quiet_import()  # TensorFlow loads here, not at `import salgan_tf`, without its C++ log
+    from salgan_tf import inference
 
     options = {} if batch_size is None else {"batch_size": batch_size}
     return Model(inference.load_predictor(path, resize_mode=resize_mode,

@@ -62,17 +62,19 @@ def _hide_library_info():
 
 
 @contextlib.contextmanager
-def _quiet_tensorflow_loading():
+def _quiet_tensorflow_loading(python_info=True):
     """Hides TensorFlow's INFO/WARNING log; use around the first `import tensorflow`.
 
     TF_CPP_MIN_LOG_LEVEL (read when TF loads; a value the user set wins) filters TF's C++ log,
-    except, below level 3, the lines its libraries write while loading, before
-    absl::InitializeLog (oneDNN, CUDA stub): those go straight to stderr. So stderr is captured
-    while TF loads and passed on without the C++ log lines below that level. TF's and Keras's
-    Python INFO records are dropped by a filter on absl's log handler.
+    except the lines its libraries write while loading, before absl::InitializeLog (oneDNN, CUDA
+    stub: each shared library that TF loads writes them, so twice per import), which go straight
+    to stderr at any level. So stderr is captured while TF loads and passed on without the C++
+    log lines below that level. With `python_info`, TF's and Keras's Python INFO records are
+    dropped too, by a filter on absl's log handler.
     """
     min_level = int(os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", _QUIET_TF_CPP_MIN_LOG_LEVEL))
-    _hide_library_info()
+    if python_info:
+        _hide_library_info()
     sys.stderr.flush()
     saved_stderr = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -123,6 +125,18 @@ def quiet_start(verbosity):
     with _quiet_tensorflow_loading():
         import tensorflow  # noqa: F401  (loaded here, under the quiet log level)
     return True
+
+
+def quiet_import():
+    """Loads TensorFlow with its C++ start-up log hidden (oneDNN, CUDA stub, `failed call to
+    cuInit` on a CPU machine), for the Python API (`salgan_tf.load`), which has no --verbosity.
+
+    A TF_CPP_MIN_LOG_LEVEL the user set is kept (and applied to the start-up lines too); nothing
+    is done when TensorFlow is already loaded. The user's Python logging is left alone.
+    """
+    if "tensorflow" not in sys.modules:
+        with _quiet_tensorflow_loading(python_info=False):
+            import tensorflow  # noqa: F401  (loaded here, under the quiet log level)
 
 
 def quiet_start_from_argv():

@@ -12,6 +12,13 @@ from PIL import Image
 from salgan_tf import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_env(**extra):
+    """A user's environment for a CLI subprocess: PATH and HOME only (plus `extra`), not the
+    suite's (tests/conftest.py sets TF_CPP_MIN_LOG_LEVEL for itself). `cwd=REPO` and `-m` or
+    `-c` put this checkout first on sys.path; the interpreter is the suite's (its venv)."""
+    return {**{k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}, **extra}
 # A line of TensorFlow's C++ log (absl format: "I0000 00:00:1796.1  7646 port.cc:153] ..."), or
 # the banner it prints before absl::InitializeLog.
 CPP_LOG_LINE = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ [^ ]+:\d+\] |InitializeLog", re.MULTILINE)
@@ -33,18 +40,26 @@ def _salicon_folder(root):
 def _convert(tmp_path, *extra):
     """`python -m salgan_tf.convert` on one image -> (status, stdout + stderr)."""
     _salicon_folder(tmp_path / "in")
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # the CLI decides
     done = subprocess.run(
         [sys.executable, "-m", "salgan_tf.convert", "--dataset=salicon2017",
          f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", "--split=train",
          "--workers=1", "--noprogress", *extra],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=300)
+        cwd=REPO, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=600)
     return done.returncode, done.stdout
 
 
 def test_convert_prints_no_tensorflow_log_at_default_verbosity(tmp_path):
     status, log = _convert(tmp_path)
+    assert status == 0, log
+    assert "wrote 1 example" in log
+    assert not CPP_LOG_LINE.search(log), log
+
+
+def test_convert_workers_print_no_tensorflow_log_at_default_verbosity(tmp_path):
+    # Each spawned worker loads TensorFlow for its decoder; TensorFlow's start-up lines ignore
+    # TF_CPP_MIN_LOG_LEVEL, so the worker needs the quiet start too.
+    status, log = _convert(tmp_path, "--workers=2")
     assert status == 0, log
     assert "wrote 1 example" in log
     assert not CPP_LOG_LINE.search(log), log
@@ -67,10 +82,9 @@ def test_convert_verbosity_1_brings_back_tensorflow_log(tmp_path):
 def test_other_clis_print_only_their_own_error(tmp_path, command):
     """Bad input: the one-line error, and no TensorFlow log although TensorFlow was loaded."""
     module, *args = command
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
         [sys.executable, "-m", module, *(a.format(missing=tmp_path / "none") for a in args)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO, env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=300)
     assert done.returncode != 0 and str(tmp_path / "none") in done.stdout, done.stdout
     assert not CPP_LOG_LINE.search(done.stdout), done.stdout
@@ -78,15 +92,30 @@ def test_other_clis_print_only_their_own_error(tmp_path, command):
 
 def test_importer_console_scripts_start_quiet(tmp_path):
     """`salgan-import-vgg16` (its console-script runner): the error alone, no TensorFlow log."""
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     script = ("import sys; from salgan_tf import tools; sys.argv[0] = 'salgan-import-vgg16'; "
               "tools.run_import_vgg16()")
     done = subprocess.run(
         [sys.executable, "-c", script, f"--source={tmp_path}/vgg.h5",
-         f"--output={tmp_path}/v.weights.h5"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+         f"--output={tmp_path}/v.weights.h5"], cwd=REPO, env=user_env(), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, timeout=300)
     assert done.returncode != 0 and f"{tmp_path}/vgg.h5" in done.stdout, done.stdout
     assert not CPP_LOG_LINE.search(done.stdout), done.stdout
+
+
+@pytest.mark.parametrize("level", [None, "0"])
+def test_python_api_hides_tensorflow_log_unless_the_user_set_a_level(tmp_path, util, level):
+    """`salgan_tf.load` + `predict` in a user's script: no TensorFlow C++ line (oneDNN, CUDA stub,
+    cuInit) by default; a TF_CPP_MIN_LOG_LEVEL=0 the user set shows them all."""
+    run_dir = util.write_training_run(str(tmp_path / "run"), util.tiny_generator((32, 32)))
+    script = ("import numpy as np, salgan_tf; "
+              f"m = salgan_tf.load({run_dir!r}); "
+              "print(m.predict(np.zeros((8, 8, 3), np.uint8)).shape)")
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+        env=user_env(**({} if level is None else {"TF_CPP_MIN_LOG_LEVEL": level})),
+        stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert done.returncode == 0 and "(8, 8)" in done.stdout, done.stdout
+    assert bool(CPP_LOG_LINE.search(done.stdout)) == (level == "0"), done.stdout
 
 
 def test_requested_verbosity_reads_every_spelling_before_parsing(tmp_path):

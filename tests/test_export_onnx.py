@@ -15,6 +15,7 @@ from salgan_tf import inference
 from salgan_tf.data import images
 from salgan_tf.export import model_settings
 from salgan_tf.export import onnx as onnx_lib
+from tolerances import MAP_ATOL
 
 
 onnx = pytest.importorskip("onnx")
@@ -79,7 +80,7 @@ def test_a_training_run_exports_the_same_network(util, osie_images):
     reference = inference.load_predictor(version_dir)
     batch = np.stack([reference.to_network_input(image) for image in osie_images])
     np.testing.assert_allclose(module.network(batch).numpy(),
-                               util.keras_saliency(generator, batch), atol=1e-6)
+                               util.keras_saliency(generator, batch), atol=MAP_ATOL)
     with pytest.raises(ValueError, match="exactly one"):
         onnx_lib.convert(saved_model=version_dir, checkpoint=run_dir)
     with pytest.raises(ValueError, match="exactly one"):

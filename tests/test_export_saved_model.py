@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf import preprocessing
+from tolerances import MAP_ATOL
 
 
 @pytest.mark.parametrize("image_size,resize_mode", [((32, 32), "stretch"),
@@ -19,7 +20,7 @@ def test_round_trip_equals_keras(util, image_size, resize_mode):
     batch = util.smooth_images(2, image_size, seed=1)
     expected = util.keras_saliency(generator, batch)
     small = loaded.signatures["predict_tensor"](images=tf.constant(batch))["saliency_small"]
-    np.testing.assert_allclose(small.numpy(), expected, atol=1e-5)
+    np.testing.assert_allclose(small.numpy(), expected, atol=MAP_ATOL)
     assert expected.std() > 0.05  # the test model's map is not constant
 
     # Any-size input: in-graph resize -> network -> inverse resize, same as doing it by hand.
@@ -30,7 +31,7 @@ def test_round_trip_equals_keras(util, image_size, resize_mode):
     small = util.keras_saliency(generator, resized.numpy()[None])
     by_hand = preprocessing.resize_map_to_original(small, (45, 70), mode=resize_mode).numpy()
     assert outputs["saliency"].shape == (1, 45, 70, 1)
-    np.testing.assert_allclose(outputs["saliency"].numpy(), np.clip(by_hand, 0, 1), atol=1e-5)
+    np.testing.assert_allclose(outputs["saliency"].numpy(), np.clip(by_hand, 0, 1), atol=MAP_ATOL)
 
 
 def test_serving_default_decodes_bytes_like_predict_tensor(util):
@@ -50,9 +51,9 @@ def test_serving_default_decodes_bytes_like_predict_tensor(util):
             images=tf.constant(image[None].astype(np.float32)))
         height, width = image.shape[:2]
         np.testing.assert_allclose(saliency[i, :height, :width], direct["saliency"].numpy()[0],
-                                   atol=1e-5)
+                                   atol=MAP_ATOL)
         np.testing.assert_allclose(outputs["saliency_small"].numpy()[i],
-                                   direct["saliency_small"].numpy()[0], atol=1e-5)
+                                   direct["saliency_small"].numpy()[0], atol=MAP_ATOL)
     # Padding beyond each image's own size is zero.
     assert np.all(saliency[1, 40:, :, :] == 0) and np.all(saliency[0, :, 70:, :] == 0)
     assert 0.0 <= saliency.min() and saliency.max() <= 1.0
@@ -68,9 +69,9 @@ def test_gray_rgba_and_jpeg_are_accepted(util):
                                         util.encode(rgb, "JPEG")]))
     assert outputs["saliency"].shape == (3, 30, 20, 1)
     gray_as_rgb = serve(images=tf.constant([util.encode(np.stack([gray] * 3, -1))]))
-    np.testing.assert_allclose(outputs["saliency"][0], gray_as_rgb["saliency"][0], atol=1e-6)
+    np.testing.assert_allclose(outputs["saliency"][0], gray_as_rgb["saliency"][0], atol=MAP_ATOL)
     rgb_only = serve(images=tf.constant([util.encode(rgb)]))
-    np.testing.assert_allclose(outputs["saliency"][1], rgb_only["saliency"][0], atol=1e-6)
+    np.testing.assert_allclose(outputs["saliency"][1], rgb_only["saliency"][0], atol=MAP_ATOL)
 
 
 def _png_header_only(height, width):
@@ -155,7 +156,7 @@ def test_export_checkpoint_uses_the_runs_size_and_resize_mode(util, tmp_path):
     assert loaded.resize_mode.numpy() == b"letterbox"
     batch = util.smooth_images(1, (64, 48), seed=7)
     small = loaded.signatures["predict_tensor"](images=tf.constant(batch))["saliency_small"]
-    np.testing.assert_allclose(small.numpy(), util.keras_saliency(generator, batch), atol=1e-5)
+    np.testing.assert_allclose(small.numpy(), util.keras_saliency(generator, batch), atol=MAP_ATOL)
 
 
 def test_session_loader_like_tf_serving_restores_every_variable(util):
@@ -171,7 +172,7 @@ def test_session_loader_like_tf_serving_restores_every_variable(util):
         fetches = {name: info.name for name, info in signature.outputs.items()}
         outputs = session.run(fetches, {signature.inputs["images"].name: [data]})
     assert outputs["saliency"].shape == (1, 32, 32, 1)
-    np.testing.assert_allclose(outputs["saliency"], expected["saliency"].numpy(), atol=1e-6)
+    np.testing.assert_allclose(outputs["saliency"], expected["saliency"].numpy(), atol=MAP_ATOL)
     np.testing.assert_array_equal(outputs["height"], [32])
 
 

@@ -69,3 +69,34 @@ def test_cli_help_lists_the_flags_from_any_directory(argv, tmp_path):
     # absl's --help prints the usage and exits with 1.
     assert "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "--output:" in result.stdout, result.stdout[-2000:]
+
+
+def _pinned_requirements():
+    """Every requirement line of setup.cfg: install_requires and each extra's, comments dropped."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    blocks = [parser["options"]["install_requires"], *parser["options.extras_require"].values()]
+    return [line.strip() for block in blocks for line in block.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def test_every_pin_admits_only_the_tested_release_and_its_bug_fixes():
+    """setup.cfg's rule: ">=the release the suite ran with, <its next minor", and the installed
+    set (the one this suite runs on) inside every pin; moving a pin means running the suite."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    lines = _pinned_requirements()
+    assert len(lines) > 20
+    for line in lines:
+        requirement = Requirement(line)
+        bounds = {spec.operator: Version(spec.version) for spec in requirement.specifier}
+        assert sorted(bounds) == ["<", ">="], f"{line}: wants >=tested,<next minor"
+        low = bounds[">="]
+        assert bounds["<"] == Version(f"{low.major}.{low.minor + 1}"), (
+            f"{line}: admits more than {low}'s bug-fix releases")
+        installed = metadata.version(requirement.name)
+        assert requirement.specifier.contains(installed, prereleases=True), (
+            f"{line}: the suite runs with {requirement.name} {installed}, outside the pin")

@@ -20,6 +20,7 @@ from salgan_tf.data import records as records_lib
 from salgan_tf.data import shards
 from salgan_tf.data import synthetic
 from salgan_tf.metrics import table as metric_table
+from tolerances import METRIC_ATOL
 
 
 NET = (32, 48)  # network (H, W); the records' original size differs so both resizes run
@@ -87,7 +88,7 @@ def test_metrics_equal_evaluate_cli_for_the_same_weights(data, resize_mode, gene
     expected = _evaluate_cli(pattern, run_dir, validation.VALIDATION_METRICS, tmp_path / "eval")
     for name in validation.VALIDATION_METRICS:
         assert math.isfinite(scores[name]), name
-        assert scores[name] == pytest.approx(expected[name], abs=1e-6), name
+        assert scores[name] == pytest.approx(expected[name], abs=METRIC_ATOL), name
     # Prepared once, reused: a second call gives the same numbers.
     assert validator(generator) == scores
 
@@ -107,7 +108,7 @@ def test_limit_takes_the_first_records_as_evaluate_max_images(util, synthetic_re
         expected = json.load(handle)["summary"]["model"]
     scores = validator(generator)
     for name in names:
-        assert scores[name] == pytest.approx(expected[name]["mean"], abs=1e-6), name
+        assert scores[name] == pytest.approx(expected[name]["mean"], abs=METRIC_ATOL), name
 
 
 def test_content_loss_is_the_training_bce_on_downsampled_maps(tmp_path, generator):
@@ -143,7 +144,7 @@ def test_records_without_fixations_give_map_metrics_and_say_so_once(tmp_path, ge
     run_dir = util.write_training_run(str(tmp_path / "run"), generator)
     expected = _evaluate_cli(path, run_dir, ("cc", "kld", "sim"), tmp_path / "eval")
     for name in ("cc", "kld", "sim"):
-        assert scores[name] == pytest.approx(expected[name], abs=1e-6), name
+        assert scores[name] == pytest.approx(expected[name], abs=METRIC_ATOL), name
     with pytest.raises(ValueError, match="select_metric='nss' is not computed"):
         validation.BestEpoch(tmp_path / "run", "nss", metric_names=validator.metric_names)
 

@@ -20,8 +20,10 @@ import sys
 import time
 
 import tensorflow as tf
+from absl import logging
 
 from salgan_tf import atomic
+from salgan_tf import cli
 from salgan_tf.data import prepare
 from salgan_tf.data import readers
 from salgan_tf.data import schema
@@ -183,8 +185,11 @@ def _write_shards_and_manifest(output_dir, raw_examples, options, *, prefix, num
     jobs = ((raw, options) for raw in raw_examples)
     pool = None
     if workers > 1:
-        # spawn, not fork: forking a process that has TensorFlow loaded can deadlock.
-        pool = multiprocessing.get_context("spawn").Pool(workers)
+        # spawn, not fork: forking a process that has TensorFlow loaded can deadlock. Each worker
+        # loads TensorFlow (its decoder) at the parent's log verbosity: quiet by default, as the
+        # CLI itself (TensorFlow's start-up lines ignore TF_CPP_MIN_LOG_LEVEL: salgan_tf.cli).
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers, initializer=cli.quiet_start, initargs=(logging.get_verbosity(),))
         results = pool.imap(prepare.prepare_star, jobs, chunksize=2)
     else:
         results = map(prepare.prepare_star, jobs)

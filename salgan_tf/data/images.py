@@ -15,11 +15,13 @@ Decoding (documented in docs/data.md and docs/serve.md):
   differs from TF's by up to ~17 levels on OSIE); other formats by Pillow.
 - Gray is replicated to RGB, alpha dropped, palettes expanded, CMYK converted, 16-bit scaled to
   8 bits by keeping the high byte (`>> 8`, as libpng and `tf.io.decode_png` do).
-- EXIF orientation: one rule, Pillow's `ImageOps.exif_transpose` (asked of Pillow itself here,
-  without decoding the pixels twice): a phone photo stored sideways with "rotate 90" in its EXIF
-  is returned upright, as every image viewer and browser shows it. The SavedModel's serving
-  signature follows the same rule in its graph (salgan_tf/export/image_header.py);
-  tests/test_faults_exif.py checks both against Pillow on a corpus of hostile headers.
+- EXIF orientation: one rule, Pillow's `ImageOps.exif_transpose` (Pillow reads the EXIF here,
+  without decoding the pixels twice), except where Pillow versions differ (repeated Orientation
+  entries): there the project's own rule in salgan_tf/data/exif.py. A phone photo stored sideways
+  with "rotate 90" in its EXIF is returned upright, as every image viewer and browser shows it.
+  The SavedModel's serving signature follows the same rule in its graph
+  (salgan_tf/export/image_header.py); tests/test_faults_exif.py checks both on a corpus of
+  hostile headers.
 Maps may be 8-bit (L), 16-bit (I;16/I), float (F) or RGB (converted to L); they are returned as
 float64 in [0, 1] relative to their full scale (not re-normalised).
 """
@@ -31,6 +33,8 @@ import zlib
 
 import numpy as np
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
+
+from salgan_tf.data import exif
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # File name extensions of the images that predict, the dataset readers and TFLite calibration
@@ -52,7 +56,7 @@ SERVING_FORMATS = ("JPEG", "PNG")
 # The first bytes of each (the SavedModel's graph sniffs the format with them too).
 FORMAT_MAGIC = {"JPEG": b"\xff\xd8\xff", "PNG": b"\x89PNG\r\n\x1a\n"}
 
-_EXIF_ORIENTATION = 0x0112
+_EXIF_ORIENTATION = exif.ORIENTATION_TAG
 _TRANSPOSED_ORIENTATIONS = frozenset(range(2, 9))  # the keys of exif_transpose's table
 # What Pillow's readers raise on bad bytes (Image.open itself turns some into OSError).
 _PILLOW_READ_ERRORS = (OSError, SyntaxError, ValueError, TypeError, IndexError, struct.error)
@@ -128,21 +132,31 @@ def _header_error(kind, data):
 
 
 def _orientation(image, data):
-    """The EXIF orientation 2-8 that `PIL.ImageOps.exif_transpose` applies to an opened image,
-    else 1 (also where Pillow raises on corrupt EXIF); the pixels are not decoded.
+    """The EXIF orientation 2-8 that `PIL.ImageOps.exif_transpose` applies to an opened image
+    under the project's rule for repeated Orientation entries (salgan_tf/data/exif.py), else 1
+    (also where Pillow raises on corrupt EXIF); the pixels are not decoded.
 
     exif_transpose loads the image before `getexif()`; for a PNG that reads the chunks after the
     image data too, which `_png_info_after_image` does here without decoding it.
     """
+    info = image.info
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Pillow warns about corrupt EXIF and reads what it can
         try:
             if image.format == "PNG" and image.tile:
-                image.info = _png_info_after_image(image, data)
-                exif = Image.Image.getexif(image)  # the base method: PNG's own one decodes
+                info = _png_info_after_image(image, data)
+            block = info.get("exif")
+            if block is None and "Raw profile type exif" in info:  # ImageMagick's PNG text
+                block = bytes.fromhex("".join(info["Raw profile type exif"].split("\n")[3:]))
+            if block is None and image.format == "TIFF":  # its own IFD: Pillow's reading
+                orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
             else:
-                exif = image.getexif()
-            orientation = exif.get(_EXIF_ORIENTATION, 1)
+                parsed = Image.Exif()
+                if block is not None:
+                    parsed.load(exif.first_orientation_only(block))
+                orientation = parsed.get(_EXIF_ORIENTATION)
+                if orientation is None:
+                    orientation = exif.xmp_orientation(info) or 1
         except (*_PILLOW_READ_ERRORS, KeyError, zlib.error):
             return 1
     # exif_transpose looks the value up in a dict keyed 2-8: 6.0 and the rational 6/1 match.

@@ -1,8 +1,10 @@
 """Encoded JPEG/PNG bytes in the serving graph: format, header size, EXIF orientation, checks.
 
 One EXIF rule on every path: the orientation is the one `PIL.ImageOps.exif_transpose` applies
-(the installed Pillow), which `salgan_tf.data.images` asks Pillow for on the host. This module
-reads the same bytes with TF ops, for TF Serving, following Pillow's parsers step by step:
+(Pillow at the pinned version), which `salgan_tf.data.images` asks Pillow for on the host, except
+for repeated Orientation entries, where Pillow versions differ and the project's rule
+(salgan_tf/data/exif.py) holds on both. This module reads the same bytes with TF ops, for TF
+Serving, following Pillow's parsers step by step:
 - JPEG (JpegImagePlugin): markers are read up to the scan (SOS), not just the first few; junk
   before a 0xFF, 0xFF fill bytes and "FF 00" are skipped; every APP1 "Exif\\0\\0" segment is
   appended to the first (Pillow concatenates them); the last APP1 XMP packet is kept. A header
@@ -16,8 +18,8 @@ reads the same bytes with TF ops, for TF Serving, following Pillow's parsers ste
   ImageMagick's "Raw profile type exif" text.
 - TIFF (Image.Exif, TiffImagePlugin.ImageFileDirectory_v2): leading "Exif\\0\\0" prefixes are
   stripped; IFD0's entries are read until one does not fit (the ones before it count); an entry
-  of an unknown type or an empty value is skipped; a later duplicate tag replaces an earlier one;
-  the Orientation value is the tag's FIRST value, whatever its numeric type (SHORT, LONG,
+  of an unknown type or an empty value is skipped; the first Orientation entry with a value
+  wins, later ones are ignored (salgan_tf/data/exif.py); the Orientation value is the tag's FIRST value, whatever its numeric type (SHORT, LONG,
   rationals and floats equal to 1-8 all count; BYTE, ASCII and UNDEFINED never do).
 - With no Orientation tag in the EXIF (or no EXIF), the XMP `tiff:Orientation` digit is used.
 Where Pillow raises on the EXIF (a bad TIFF header), the image is used as stored (orientation 1).
@@ -26,6 +28,7 @@ Every read is bounds-safe; short or truncated bytes fail a check naming the item
 """
 import tensorflow as tf
 
+from salgan_tf.data import exif as exif_rule
 from salgan_tf.data.images import FORMAT_MAGIC
 
 JPEG_MAGIC, PNG_MAGIC = FORMAT_MAGIC["JPEG"], FORMAT_MAGIC["PNG"]
@@ -44,17 +47,8 @@ MAX_HEADER_STEPS = 1024
 _SEGMENT_MARKERS = [*range(0xC0, 0xC8), *range(0xC9, 0xD0), *range(0xDA, 0xF0), 0xFE]
 _BARE_MARKERS = [0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)]
 _SOS, _APP1 = 0xDA, 0xE1
-_EXIF_PREFIX = b"Exif\x00\x00"
 _XMP_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
 _PNG_XMP_KEY = b"XML:com.adobe.xmp\x00"  # a PNG text chunk's keyword for the XMP packet
-_XMP_ORIENTATION = r'tiff:Orientation(?:="|>)([0-9])'  # Image.getexif's XMP pattern
-# TIFF field types Pillow loads, and their unit size in bytes (others are skipped).
-_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
-               13: 4, 16: 8}
-# TIFF headers Pillow reads as classic TIFF. It takes "MM\0+" (big-endian BigTIFF) for classic
-# too (it looks for 43 at byte 2), and raises on "II+\0".
-_TIFF_PREFIXES = (b"MM\x00*", b"II*\x00", b"MM*\x00", b"II\x00*", b"MM\x00+")
-_ORIENTATION_TAG = 0x0112
 
 
 def check(condition, template, *values):
@@ -161,7 +155,7 @@ def _jpeg_walk(data, values):
         length = tf.maximum(_uint(values, position, 2) - 2, 0)
         ok = start + length <= size
         is_app1 = tf.equal(marker, _APP1) & ok
-        new_exif = is_app1 & _equal(values, start, _EXIF_PREFIX)
+        new_exif = is_app1 & _equal(values, start, exif_rule.EXIF_PREFIX)
         exif = tf.where(new_exif, tf.strings.join([
             exif, _slice(data, tf.where(tf.strings.length(exif) > 0, start + 6, start),
                          tf.where(tf.strings.length(exif) > 0, length - 6, length))]), exif)
@@ -308,7 +302,7 @@ def _png_walk(data, values):
         crc_ok = ~checks_crc | tf.equal(_crc32(values, name, tf.where(checks_crc, end, name)),
                                         _uint(values, end, 4))
         exif = tf.where(whole & _equal(values, name, b"eXIf"), tf.strings.join(
-            [_EXIF_PREFIX, _slice(data, name + 4, length)]), exif)
+            [exif_rule.EXIF_PREFIX, _slice(data, name + 4, length)]), exif)
         exif, xmp = _png_text(data, values, name, length, whole, exif, xmp)
         frames, framed, next_frame = _png_animation(values, name, length, whole & ~after_image,
                                                     after_image, frames, framed)
@@ -365,16 +359,18 @@ def _png_text(data, values, name, length, whole, exif, xmp):
 
 def _tiff_start(values):
     """Offset after the leading "Exif\\0\\0" prefixes (Image.Exif.load strips them all)."""
-    return tf.while_loop(lambda start: _equal(values, start, _EXIF_PREFIX),
-                         lambda start: start + len(_EXIF_PREFIX), (tf.constant(0, tf.int64),))[0]
+    prefix = exif_rule.EXIF_PREFIX
+    return tf.while_loop(lambda start: _equal(values, start, prefix),
+                         lambda start: start + len(prefix), (tf.constant(0, tf.int64),))[0]
 
 
 def _orientation_field(values, start, little):
-    """IFD0's last loaded Orientation entry -> (found, field type, offset of its value)."""
+    """IFD0's first Orientation entry with a value -> (found, field type, offset of it)."""
     size = _size(values)
     ifd = start + _uint(values, start + 4, 4, little)
     entries = tf.where(ifd + 2 <= size, _uint(values, ifd, 2, little), 0)
-    type_sizes = tf.constant([_TYPE_SIZES.get(kind, 0) for kind in range(17)], tf.int64)
+    type_sizes = tf.constant([exif_rule.TYPE_SIZES.get(kind, 0) for kind in range(17)],
+                             tf.int64)
 
     def step(index, more, found, kind, offset):
         entry = ifd + 2 + 12 * index
@@ -386,7 +382,7 @@ def _orientation_field(values, start, little):
         # A value over 4 bytes lies at an offset; one that does not fit ends the IFD (OSError).
         value_at = tf.where(length > 4, start + _uint(values, entry + 8, 4, little), entry + 8)
         fits = fits & ((length <= 4) | (value_at + length <= size))
-        loaded = fits & (length > 0) & tf.equal(tag, _ORIENTATION_TAG)
+        loaded = fits & (length > 0) & tf.equal(tag, exif_rule.ORIENTATION_TAG) & ~found
         return (index + 1, fits, found | loaded, tf.where(loaded, field_type, kind),
                 tf.where(loaded, value_at, offset))
 
@@ -431,7 +427,7 @@ def _first_value(values, kind, offset, little):
 
 def _xmp_orientation(xmp):
     """The first XMP `tiff:Orientation` digit (float64), or -1 (Image.getexif's XMP rule)."""
-    pattern = r"(?s).*?" + _XMP_ORIENTATION + r".*"
+    pattern = r"(?s).*?" + exif_rule.XMP_ORIENTATION + r".*"
     found = tf.strings.regex_full_match(xmp, pattern)
     digit = tf.strings.regex_replace(xmp, "^" + pattern + "$", r"\1", replace_global=False)
     return tf.where(found, tf.strings.to_number(tf.where(found, digit, "0"), tf.float64),
@@ -445,7 +441,8 @@ def _exif_orientation(exif, xmp):
     size = _size(values)
     little = _equal(values, start, b"II")
     header_ok = start + 8 <= size
-    header_ok &= tf.reduce_any([_equal(values, start, prefix) for prefix in _TIFF_PREFIXES])
+    header_ok &= tf.reduce_any([_equal(values, start, prefix)
+                                for prefix in exif_rule.TIFF_PREFIXES])
     # Pillow raises on a bad header (no XMP then); it reads no tags from empty EXIF.
     raised = (start < size) & ~header_ok
     found, kind, offset = _orientation_field(values, start, little)
