@@ -7,7 +7,9 @@
   box = model.crop("photo.jpg", "16:9")         # salgan_tf.crop.Box keeping the most saliency
 
 Images are a path (read by `salgan_tf.data.images.decode_image`, as predict reads files: EXIF
-orientation applied), a PIL image, or an array `[H, W, 3]` RGB / `[H, W]` gray with values 0-255.
+orientation applied), a PIL image (the same EXIF and 16-bit rules as a file), or an array / tensor
+`[H, W, 3]` RGB / `[H, W]` gray / `[H, W, 4]` RGBA with finite values 0-255; NaN, values outside
+0-255 and floats all in [0, 1] are refused (one check for every kind: `salgan_tf.image_input`).
 `predict` also takes a list and returns a list. Maps come back at each image's original size.
 """
 from __future__ import annotations
@@ -19,23 +21,30 @@ import numpy as np
 
 from salgan_tf import crop as crop_lib
 from salgan_tf import heatmap
+from salgan_tf import image_input
+from salgan_tf.data.images import DEFAULT_MAX_PIXELS
 
 Image = Union[str, os.PathLike, np.ndarray, "PIL.Image.Image"]  # noqa: F821
 
 
-def read_image(image: Image, *, max_pixels: int | None = None) -> np.ndarray:
-    """A path, PIL image or array -> uint8-range `[H, W, 3]` RGB (paths: the project's decoder)."""
-    from salgan_tf.data import images
+def read_image(image: Image, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A path, PIL image, array or tensor -> `[H, W, 3]` RGB with values 0-255, as every model
+    call checks it (`salgan_tf.image_input.to_rgb`: paths and PIL images uint8, arrays their
+    dtype); ValueError naming the image and the problem."""
+    return image_input.to_rgb(image, max_pixels=max_pixels)
 
-    if isinstance(image, (str, os.PathLike)):
-        options = {} if max_pixels is None else {"max_pixels": max_pixels}
-        return images.decode_image(os.fspath(image), **options)
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, as it is shown
-        return np.asarray(image.convert("RGB"))
-    array = np.asarray(image)
-    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 1):
-        array = np.repeat(array.reshape(*array.shape[:2], 1), 3, axis=-1)
-    return array
+
+def _map_of(image_rgb, saliency):
+    """`saliency` as `[H, W]` when it is the map of `image_rgb` (`[H, W]` or `[H, W, 1]`), else
+    ValueError: a map of another size would give a box or overlay of another image."""
+    saliency = np.asarray(saliency)
+    if saliency.ndim == 3 and saliency.shape[-1] == 1:
+        saliency = saliency[..., 0]
+    if saliency.shape != image_rgb.shape[:2]:
+        raise ValueError(f"saliency: a map of shape {saliency.shape} for an image of "
+                         f"{image_rgb.shape[0]}x{image_rgb.shape[1]} (HxW); give the image's own "
+                         "map, as `predict` returns it")
+    return saliency
 
 
 class Model:
@@ -57,17 +66,16 @@ class Model:
 
     def predict(self, image: Image | Sequence[Image]) -> np.ndarray | list[np.ndarray]:
         """Saliency map(s): one image -> float32 `[H, W]` in [0, 1]; a list -> a list of maps."""
-        if isinstance(image, (list, tuple)):
-            return self.predictor.predict_batch([self._rgb(item) for item in image])
-        return self.predictor.predict(self._rgb(image))
+        if isinstance(image, (list, tuple)):  # the predictor checks each (`image_input.to_rgb`)
+            return self.predictor.predict_batch(list(image))
+        return self.predictor.predict(image)
 
     def overlay(self, image: Image, saliency: np.ndarray | None = None, *,
                 alpha: float = heatmap.OVERLAY_ALPHA) -> np.ndarray:
         """uint8 `[H, W, 3]`: the image blended with a jet heat map of its saliency (predicted
         unless `saliency` is given), as `salgan-predict --overlay` writes it."""
         rgb = self._rgb(image)
-        if saliency is None:
-            saliency = self.predictor.predict(rgb)
+        saliency = self.predictor.predict(rgb) if saliency is None else _map_of(rgb, saliency)
         return heatmap.overlay(np.asarray(rgb, np.uint8), saliency, alpha=alpha)
 
     def crop(self, image: Image, aspect: str | float = "16:9", *, scale: float = 1.0,
@@ -76,10 +84,11 @@ class Model:
         `salgan-predict --crop` cuts it (`salgan_tf.crop.best_box`: size and tie rules there).
 
         `scale` < 1 shrinks the box from the largest that fits; `box.cut(image)` gives the
-        pixels of an array (`salgan_tf.read_image(path)` reads a file as the model does).
+        pixels of an array (`salgan_tf.read_image(path)` reads a file as the model does). A given
+        `saliency` must be the image's size (ValueError otherwise).
         """
-        if saliency is None:
-            saliency = self.predictor.predict(self._rgb(image))
+        rgb = self._rgb(image)
+        saliency = self.predictor.predict(rgb) if saliency is None else _map_of(rgb, saliency)
         return crop_lib.best_box(saliency, aspect, scale=scale)
 
 

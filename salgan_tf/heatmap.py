@@ -17,7 +17,14 @@ def jet_colormap(values):
 
 
 def overlay(rgb, saliency, *, alpha=OVERLAY_ALPHA):
-    """Heat-map overlay: the image blended with jet(saliency), more heat where saliency is high."""
+    """Heat-map overlay: the image blended with jet(saliency), more heat where saliency is high.
+
+    ValueError unless `rgb` is `[H, W, 3]` and `saliency` `[H, W]` of the same H and W.
+    """
+    rgb, saliency = np.asarray(rgb), np.asarray(saliency)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3 or saliency.shape != rgb.shape[:2]:
+        raise ValueError(f"overlay: expected an [H, W, 3] RGB image and its [H, W] map, got "
+                         f"shapes {rgb.shape} and {saliency.shape}")
     weight = (alpha * np.clip(saliency, 0.0, 1.0))[..., None]
     blended = (1.0 - weight) * rgb.astype(np.float32) + weight * jet_colormap(saliency)
     return np.round(blended).astype(np.uint8)

@@ -22,48 +22,31 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from salgan_tf import image_input
 from salgan_tf import postprocess as postprocess_lib
 from salgan_tf import preprocessing
 from salgan_tf import shipped
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS  # the limit of every model kind
 from salgan_tf.export import model_settings
+from salgan_tf.image_input import InputError  # noqa: F401 (raised by `as_rgb`, public here too)
 
 DEFAULT_BATCH_SIZE = 8
 KINDS = ("checkpoint", "saved_model", "tflite", "onnx")
 
 
-class InputError(ValueError):
-    """An input image that cannot be predicted (wrong shape, too large); the message says why."""
-
-
 def as_rgb(image, *, max_pixels=DEFAULT_MAX_PIXELS, name="image"):
-    """Checks one image and returns it as uint8-range float32 `[H, W, 3]` RGB.
+    """Checks one image and returns it as float32 `[H, W, 3]` RGB with values 0-255.
 
-    Accepts `[H, W]` / `[H, W, 1]` grayscale (replicated to 3 channels), `[H, W, 3]` RGB and
-    `[H, W, 4]` RGBA (alpha dropped), any numeric dtype with values in 0-255.
+    Takes what `salgan_tf.image_input.to_rgb` takes, by its rules (the one input check): a path,
+    a PIL image, or an array / tensor `[H, W]` / `[H, W, 1]` gray, `[H, W, 3]` RGB or
+    `[H, W, 4]` RGBA of an integer or float dtype with finite values in 0-255 (floats all in
+    [0, 1] are refused as scaled to [0, 1]).
 
     Raises:
-      InputError: naming `name` and the problem (rank, channels, empty, too many pixels).
+      InputError: naming `name` and the problem (rank, channels, empty, too many pixels, values).
     """
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[..., None]
-    if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise InputError(f"{name}: expected an [H, W, 3] RGB image (or [H, W] / [H, W, 1] gray, "
-                         f"[H, W, 4] RGBA), got shape {array.shape}")
-    height, width = array.shape[:2]
-    if height == 0 or width == 0:
-        raise InputError(f"{name}: image is empty ({height}x{width})")
-    if height * width > max_pixels:
-        raise InputError(f"{name}: image of {height}x{width} (HxW) = {height * width} pixels is "
-                         f"larger than the limit of {max_pixels} pixels")
-    if not np.issubdtype(array.dtype, np.number):
-        raise InputError(f"{name}: image dtype {array.dtype} is not numeric")
-    if array.shape[-1] == 1:
-        array = np.repeat(array, 3, axis=-1)
-    elif array.shape[-1] == 4:
-        array = array[..., :3]
-    return array.astype(np.float32, copy=False)
+    return image_input.to_rgb(image, max_pixels=max_pixels, name=name).astype(np.float32,
+                                                                              copy=False)
 
 
 class Predictor:
@@ -137,7 +120,7 @@ class Predictor:
                                                                   np.float32)
 
     def predict(self, image):
-        """One RGB image `[H, W, 3]` (0-255) -> float32 `[H, W]` saliency map in [0, 1]."""
+        """One image (`as_rgb`: RGB `[H, W, 3]` 0-255, ...) -> float32 `[H, W]` map in [0, 1]."""
         return self.predict_batch([image])[0]
 
     def predict_batch(self, images):

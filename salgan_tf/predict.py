@@ -13,7 +13,8 @@ salgan_tf.tools.import_salgan), a SavedModel (salgan_tf.export.saved_model), a .
 `<output>/crops/boxes.json`).
 Images that cannot be read are listed at the end and the exit status is 1; the others are written.
 Refused up front with a one-line error (exit 1, nothing written): an --output that is a file or
-cannot be created, and inputs that would write the same map (x.jpg and x.png in one folder).
+cannot be created, inputs that would write the same map (x.jpg and x.png in one folder), and any
+map, overlay, crop or boxes.json that would be an input image or another output's file.
 The library is salgan_tf/predict_lib.py.
 """
 import sys
@@ -77,7 +78,8 @@ def main(argv):
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:
-        predict_lib.check_no_clashes(paths, root, FLAGS.output)
+        predict_lib.plan_outputs(paths, root, FLAGS.output, with_overlay=FLAGS.overlay,
+                                 with_crop=FLAGS.crop is not None)
         predict_lib.check_output_dir(FLAGS.output)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,11 +11,13 @@ For each input image `<root>/<sub>/<name>.<ext>` it writes
                                           file (relative to `crops/`) to its box in the image
 The maps folder is what `python -m salgan_tf.evaluate --maps=` reads (`<stem>.png`).
 
-Before anything is predicted, the run is refused (ValueError, one line) when `output` is a file
-or cannot be created, when two inputs would write the same map (`x.jpg` and `x.png` in one
-folder both map to `x.png`; the message lists the clashes), when a map would overwrite an
-input image, or (`find_images` with the output folder) when the output folder is inside the input
-folder. Long path lists in these errors are cut ("and N more"). A bad file (undecodable, empty, too
+Every output path (maps, overlays, crops, boxes.json: `plan_outputs`, the one check) is computed
+before anything is predicted, and the run is refused (ValueError, one line) when one file would be
+written twice (`x.jpg` and `x.png` in one folder both map to `x.png`; the crop of `x.png` is the map
+of `crops/x.png`; the message lists the clashes), when any output would overwrite an input image
+(by its path, a symlink or a hard link), when `output` is a file or cannot be created, or
+(`find_images` with the output folder) when the output folder is inside the input folder. Long
+path lists in these errors are cut ("and N more"). A bad file (undecodable, empty, too
 large) is reported and skipped; the rest are still written.
 
 Images are read by `salgan_tf.data.images.decode_image`, the decoder the converter and the demo
@@ -97,18 +99,108 @@ def _listed(items, shown=3):
     return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
 
 
-def output_paths(image_path, root, output_dir):
-    """`(map png, overlay jpg)` paths for `image_path`, mirroring its place under `root`."""
-    relative = os.path.splitext(os.path.relpath(image_path, root))[0]
-    return (os.path.join(output_dir, relative + ".png"),
-            os.path.join(output_dir, OVERLAY_SUBDIR, relative + ".jpg"))
+@dataclasses.dataclass(frozen=True)
+class OutputPlan:
+    """Every file a run writes, known before anything is written (`plan_outputs`).
+
+    Attributes:
+      per_image: `{input path: {kind: output path}}`, the kinds of `image_outputs`.
+      per_run: `{kind: output path}` of the files written once per run (`run_outputs`).
+    """
+
+    per_image: dict
+    per_run: dict
+
+    def files(self):
+        """`(output path, kind, input path or None)` of every file the run writes."""
+        for source, outputs in self.per_image.items():
+            yield from ((path, kind, source) for kind, path in outputs.items())
+        yield from ((path, kind, None) for kind, path in self.per_run.items())
 
 
-def crop_path(image_path, root, output_dir):
-    """`<output>/crops/<sub>/<name>.png` for a PNG input, `.jpg` for any other."""
+def image_outputs(image_path, root, output_dir, *, with_overlay=False, with_crop=False):
+    """`{kind: path}` of the files written for `image_path`, mirroring its place under `root`.
+
+    "map" always (`<output>/<sub>/<name>.png`), "overlay" (`overlays/<sub>/<name>.jpg`) and "crop"
+    (`crops/<sub>/<name>.png` for a PNG input, `.jpg` for any other) when asked. A new kind of
+    output (a log-density `.npy`, a float map) is one more entry here: `plan_outputs` then checks
+    it against the inputs and every other output.
+    """
     relative, extension = os.path.splitext(os.path.relpath(image_path, root))
-    return os.path.join(output_dir, CROP_SUBDIR,
-                        relative + (".png" if extension.lower() == ".png" else ".jpg"))
+    outputs = {"map": os.path.join(output_dir, relative + ".png")}
+    if with_overlay:
+        outputs["overlay"] = os.path.join(output_dir, OVERLAY_SUBDIR, relative + ".jpg")
+    if with_crop:
+        outputs["crop"] = os.path.join(output_dir, CROP_SUBDIR, relative + (
+            ".png" if extension.lower() == ".png" else ".jpg"))
+    return outputs
+
+
+def run_outputs(output_dir, *, with_crop=False):
+    """`{kind: path}` of the files written once per run: "boxes" (`crops/boxes.json`) with crops."""
+    return {"boxes": os.path.join(output_dir, CROP_SUBDIR, CROP_BOXES_FILE)} if with_crop else {}
+
+
+def plan_outputs(image_paths, root, output_dir, *, with_overlay=False, with_crop=False):
+    """Every output path of a run, checked before anything is written: `OutputPlan`.
+
+    Raises:
+      ValueError (one line, long lists cut "and N more"): when one file would be written twice
+        (two inputs with one stem, `x.jpg` and `x.png`, give one map `x.png`; the crop of `x.png`
+        is `crops/x.png`, the map of `crops/x.png`), listing the clashes; or when an output would
+        overwrite an input image (the same path, through a symlink, or a hard link to it: a
+        `--crop` run with `--output` the parent of a `crops/` input folder).
+    """
+    plan = OutputPlan(
+        per_image={path: image_outputs(path, root, output_dir, with_overlay=with_overlay,
+                                       with_crop=with_crop) for path in image_paths},
+        per_run=run_outputs(output_dir, with_crop=with_crop))
+    _check_no_clashes(plan)
+    _check_no_input_overwritten(plan, image_paths)
+    return plan
+
+
+def _check_no_clashes(plan):
+    """ValueError listing every file that two outputs of the plan would be (symlinks resolved)."""
+    writers = collections.defaultdict(list)
+    for path, kind, source in plan.files():
+        writers[os.path.normcase(os.path.realpath(path))].append((path, kind, source))
+    clashes = sorted((entries for entries in writers.values() if len(entries) > 1),
+                     key=lambda entries: entries[0][0])
+    if not clashes:
+        return
+    only_maps = all(kind == "map" for entries in clashes for _, kind, _ in entries)
+    listed = _listed(f"{entries[0][0]} <- " + ", ".join(
+        source if only_maps else f"{source or 'the run'} ({kind})" for _, kind, source in entries)
+        for entries in clashes)
+    raise ValueError(f"{len(clashes)} {'map' if only_maps else 'output'} path(s) would be written "
+                     f"by more than one input{'' if only_maps else ' or output'} ({listed}); "
+                     "rename the inputs or predict them into separate output folders")
+
+
+def _check_no_input_overwritten(plan, image_paths):
+    """ValueError listing every output that is an input image: the same real path, or an existing
+    file that is the input by another name (a hard link)."""
+    inputs = {os.path.normcase(os.path.realpath(path)) for path in image_paths}
+    input_files = set()
+    for path in image_paths:
+        try:
+            status = os.stat(path)
+        except OSError:  # a missing input is reported when it is read
+            continue
+        input_files.add((status.st_dev, status.st_ino))
+    overwritten = []
+    for path, _, _ in plan.files():
+        if os.path.normcase(os.path.realpath(path)) in inputs:
+            overwritten.append(path)
+        elif os.path.isfile(path):
+            status = os.stat(path)
+            if (status.st_dev, status.st_ino) in input_files:
+                overwritten.append(path)
+    if overwritten:
+        raise ValueError(f"the outputs would overwrite {len(overwritten)} input image(s) "
+                         f"({_listed(sorted(overwritten))}); choose an --output folder apart "
+                         "from the inputs")
 
 
 def _write_crop(path, rgb, saliency, aspect, report):
@@ -118,12 +210,13 @@ def _write_crop(path, rgb, saliency, aspect, report):
     report.crop_boxes[path] = box
 
 
-def _write_crop_boxes(output_dir, report):
-    crops_dir = os.path.join(output_dir, CROP_SUBDIR)
+def _write_crop_boxes(path, report):
+    """`boxes.json` at `path`: each crop file, relative to its folder, -> its box."""
+    crops_dir = os.path.dirname(path)
     os.makedirs(crops_dir, exist_ok=True)
-    boxes = {os.path.relpath(path, crops_dir).replace(os.sep, "/"): box.to_dict()
-             for path, box in sorted(report.crop_boxes.items())}
-    with atomic.open_replaced(os.path.join(crops_dir, CROP_BOXES_FILE)) as handle:
+    boxes = {os.path.relpath(crop_file, crops_dir).replace(os.sep, "/"): box.to_dict()
+             for crop_file, box in sorted(report.crop_boxes.items())}
+    with atomic.open_replaced(path) as handle:
         json.dump(boxes, handle, indent=1)
 
 
@@ -140,30 +233,6 @@ def check_output_dir(output_dir):
                          f"({error.strerror})") from error
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise ValueError(f"{output_dir}: the output folder is not writable")
-
-
-def check_no_clashes(image_paths, root, output_dir):
-    """ValueError listing every map path two or more inputs would write (e.g. `x.jpg` and `x.png`
-    in one folder both give `x.png`: nothing would tell which map is which), and every map or
-    overlay path that is an input image (`--output` = the input folder would overwrite `x.png`)."""
-    sources = collections.defaultdict(list)
-    for path in image_paths:
-        sources[output_paths(path, root, output_dir)[0]].append(path)
-    clashes = {target: paths for target, paths in sources.items() if len(paths) > 1}
-    if clashes:
-        listed = _listed((f"{target} <- {', '.join(paths)}"
-                          for target, paths in sorted(clashes.items())))
-        raise ValueError(f"{len(clashes)} map path(s) would be written by more than one input "
-                         f"({listed}); rename the inputs or predict them into separate output "
-                         "folders")
-    inputs = {os.path.realpath(path) for path in image_paths}
-    overwritten = sorted(target for path in image_paths
-                         for target in output_paths(path, root, output_dir)
-                         if os.path.realpath(target) in inputs)
-    if overwritten:
-        raise ValueError(f"the maps would overwrite {len(overwritten)} input image(s) "
-                         f"({_listed(overwritten)}); choose an --output folder apart from the "
-                         "inputs")
 
 
 def _write_map(path, saliency):
@@ -196,8 +265,8 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
       `PredictReport`.
 
     Raises:
-      ValueError: before anything is read, when `output_dir` is unusable or two inputs would
-        write one map path (`check_output_dir`, `check_no_clashes`).
+      ValueError: before anything is read or written, when two outputs would be one file or an
+        output an input image (`plan_outputs`), or `output_dir` is unusable (`check_output_dir`).
       OSError: when writing a map fails (disk full, ...); the maps written so far stay.
     """
     image_paths = list(image_paths)
@@ -206,7 +275,8 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
             if image_paths else "."
     if crop_aspect is not None:
         crop.parse_aspect(crop_aspect)  # a bad aspect fails before anything is written
-    check_no_clashes(image_paths, root, output_dir)
+    plan = plan_outputs(image_paths, root, output_dir, with_overlay=with_overlay,
+                        with_crop=crop_aspect is not None)
     check_output_dir(output_dir)
     report = PredictReport()
     done = 0
@@ -221,18 +291,17 @@ def predict_files(predictor, image_paths: Sequence[str], output_dir, *, root=Non
         for (path, rgb), saliency in zip(batch, _predict_each(predictor, batch, report)):
             done += 1
             if saliency is not None:
-                map_path, overlay_path = output_paths(path, root, output_dir)
-                _write_map(map_path, saliency)
+                outputs = plan.per_image[path]
+                _write_map(outputs["map"], saliency)
                 if with_overlay:
-                    _write(overlay_path, overlay(rgb, saliency))
+                    _write(outputs["overlay"], overlay(rgb, saliency))
                 if crop_aspect is not None:
-                    _write_crop(crop_path(path, root, output_dir), rgb, saliency, crop_aspect,
-                                report)
-                report.written.append(map_path)
+                    _write_crop(outputs["crop"], rgb, saliency, crop_aspect, report)
+                report.written.append(outputs["map"])
             if progress is not None:
                 progress(done, len(image_paths))
     if crop_aspect is not None:
-        _write_crop_boxes(output_dir, report)
+        _write_crop_boxes(plan.per_run["boxes"], report)
     return report
 
 

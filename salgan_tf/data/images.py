@@ -218,6 +218,12 @@ def _pixels(image, data, name):
         except tf.errors.InvalidArgumentError as error:
             raise BadInputError(f"{name}: cannot decode image: {image.format} data is truncated "
                                 f"or corrupt ({error.message.splitlines()[0]})") from error
+    return _pillow_pixels(image, name)
+
+
+def _pillow_pixels(image, name):
+    """uint8 `[H, W, 3]` as stored of a PIL image, decoded by Pillow: 16-bit keeps the high
+    byte, float ("F") is taken as [0, 1], every other mode is converted to RGB."""
     try:
         image.load()
         if image.mode in _SIXTEEN_BIT_MODES:
@@ -230,6 +236,16 @@ def _pixels(image, data, name):
     except (OSError, SyntaxError, ValueError) as error:
         raise BadInputError(f"{name}: cannot decode image: {image.format} data is truncated, "
                             f"corrupt or of an unsupported mode {image.mode} ({error})") from error
+
+
+def pil_to_rgb(image, *, name="image"):
+    """A PIL image (opened from a file or made in memory) -> uint8 `[H, W, 3]` RGB, upright, by
+    the rules `decode_image` applies to a file: the mode rules of `_pillow_pixels` and the EXIF
+    orientation (read from the loaded image as Pillow holds it). Its pixels are Pillow's: a JPEG
+    opened by Pillow may differ by a few levels from its path, which TensorFlow decodes. Check its
+    `size` against the pixel limit before calling: this loads the pixels."""
+    rgb = _pillow_pixels(image, name)  # loads it: a PNG's chunks after the image data are read
+    return np.ascontiguousarray(_upright(rgb, _orientation(image, None)))
 
 
 def image_size(source, *, name=None, max_pixels=DEFAULT_MAX_PIXELS, formats=None):

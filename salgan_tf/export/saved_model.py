@@ -16,6 +16,9 @@ send raw images (see export/README.md for the TF Serving guide):
                                        default) before resizing back
   predict_tensor    images: float32 [N, H, W, 3], RGB 0-255, one size per batch
                     -> saliency: float32 [N, H, W, 1]; saliency_small: float32 [N, h, w, 1]
+                    Each image's values must be finite, in 0-255 and not all in (0, 1] (the
+                    rules of salgan_tf.image_input, checked in the graph): InvalidArgument
+                    naming the first bad image otherwise.
 
 Bad input fails the request with InvalidArgument (never crashes the server), its message naming
 the item or the limit: an empty batch; empty or undecodable bytes; formats other than JPEG/PNG
@@ -63,6 +66,7 @@ from salgan_tf.config import RESIZE_MODES
 from salgan_tf.data.images import DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS
 from salgan_tf.export import image_header
 from salgan_tf.export.image_header import check as _check
+from salgan_tf.image_input import MAX_VALUE
 
 SERVING_SIGNATURE = "serving_default"
 # Images per generator call in both signatures: a request's peak memory is that of one chunk
@@ -223,6 +227,8 @@ class SalganServingModule(tf.Module):
             sizes = tf.tile(tf.cast(shape[None, 1:3], tf.int64), [shape[0], 1])
             checks.append(self._check_request(sizes))
         with tf.control_dependencies(checks):
+            checks += _check_values(images)
+        with tf.control_dependencies(checks):
             saliency, small = _in_chunks(
                 self._predict_tensor_chunk, (tf.identity(images),),
                 (tf.TensorSpec([None, None, None, 1], tf.float32),
@@ -236,6 +242,30 @@ class SalganServingModule(tf.Module):
 
 
 _EMPTY_BATCH = "empty batch: `images` holds no image; send at least one"
+
+
+def _check_values(images):
+    """Asserts for `predict_tensor`'s pixel values, the rules of `salgan_tf.image_input` (the
+    host's one input check): each image's values finite and in 0-255, and not all in (0, 1] (an
+    image scaled to [0, 1] would get the map of a black image). A min and a max per image (NaN
+    propagates through both), no temporary of the batch's size; the message names the first bad
+    image."""
+    low = tf.reduce_min(images, axis=[1, 2, 3])
+    high = tf.reduce_max(images, axis=[1, 2, 3])
+    valid = (tf.math.is_finite(low) & tf.math.is_finite(high) & (low >= 0.0)
+             & (high <= MAX_VALUE))
+    first = tf.argmin(tf.cast(valid, tf.int32))
+    scaled = (high > 0.0) & (high <= 1.0)
+    first_scaled = tf.argmax(tf.cast(scaled, tf.int32))
+    low, high = (tf.strings.as_string(values, shortest=True) for values in (low, high))  # 1e+30
+    return [
+        _check(tf.reduce_all(valid),
+               "images[{}]: pixel values must be finite and in 0-" f"{MAX_VALUE} (RGB, as "
+               "8-bit images), got min {} and max {}", first, low[first], high[first]),
+        _check(tf.logical_not(tf.reduce_any(scaled)),
+               "images[{}]: float values all in [0, 1] (max {}) look like an image scaled to "
+               "[0, 1]; predict_tensor takes RGB 0-" f"{MAX_VALUE}: multiply by {MAX_VALUE}",
+               first_scaled, high[first_scaled])]
 
 
 def _in_chunks(predict_chunk, per_image, output_specs):
