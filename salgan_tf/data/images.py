@@ -32,6 +32,8 @@ import zlib
 import numpy as np
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
+from salgan_tf.data import decode_budget
+
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
 # File name extensions of the images that predict, the dataset readers and TFLite calibration
 # pick up from a folder (case-insensitive): what `decode_image` reads.
@@ -85,7 +87,11 @@ def _read_bytes(source, name):
 
 
 def _open_header(data, name, max_pixels, formats):
-    """The lazily opened PIL image (header only) after the format and pixel-count checks."""
+    """The lazily opened PIL image (header only) after the decode budget (a JPEG/PNG's
+    structure, `salgan_tf.data.decode_budget`), format and pixel-count checks."""
+    kind = next((kind for kind, magic in FORMAT_MAGIC.items() if data.startswith(magic)), None)
+    if (reason := decode_budget.refusal(data, kind)) is not None:
+        raise BadInputError(f"{name}: {reason}")
     try:
         with warnings.catch_warnings():
             # Pillow warns above ~89 MP and raises above ~179 MP; our own limit is checked below.
@@ -158,7 +164,8 @@ def _png_info_after_image(image, data):
     stream.im_info, stream.im_text = info, {}
     image_data = image.tile[0].offset  # the first IDAT's data, found by Image.open
     stream.fp.seek(image_data + struct.unpack(">I", data[image_data - 8:image_data - 4])[0])
-    while True:
+    # The SavedModel's walk reads the first MAX_HEADER_STEPS chunks (IHDR is chunk 0): so here.
+    for _ in range(decode_budget.png_counts(data)[0] + 1, decode_budget.MAX_HEADER_STEPS):
         stream.fp.read(4)  # the previous chunk's CRC
         try:
             name, position, length = stream.read()
@@ -172,6 +179,7 @@ def _png_info_after_image(image, data):
             return info
         except (EOFError, AttributeError):  # more image data, or a chunk Pillow does not read
             ImageFile._safe_read(stream.fp, length)
+    return info
 
 
 def _upright(array, orientation):
