@@ -6,6 +6,7 @@ For development and demos only; serve production traffic with TF Serving and the
   GET  /                                      the page (templates/serve.html + static/app.js,
                                               style.css: no CDN, works offline)
   GET  /v1/models/<name>[/versions/<v>]       TF Serving model status
+  GET  /v1/models/<name>[/versions/<v>]/metadata  TF Serving metadata (the signature)
   POST /v1/models/<name>[/versions/<v>]:predict
                                               TF Serving REST predict, as salgan_tf.export.saved_model's
                                               `serving_default`: {"instances": [{"b64": JPEG/PNG}]}
@@ -20,7 +21,10 @@ For development and demos only; serve production traffic with TF Serving and the
                                               float map), which the page draws
 
 Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
-and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
+and the server keeps serving): a Host that is not loopback (nor `allowed_hosts`), a foreign
+Origin or a POST body of another content type than its route's gets 400/403/415 before any route
+(`request_refusal`: another site's page cannot use the server); a predict body with more commas
+than its images could need is refused as it streams, before parsing (`read_body`); bodies over `max_request_bytes` get 413 before they are read in
 full; a request not received in full within `request_timeout` seconds gets 408 and is closed, and
 a malformed request line or header (e.g. `Content-Length: 12abc`) gets 400 (`server_config`);
 malformed JSON of any shape (also 100,000-deep nesting, non-ASCII base64) gets 400; empty bytes,

@@ -16,7 +16,7 @@ import tensorflow as tf
 from PIL import Image
 
 from salgan_tf import serve_app
-from salgan_tf.data import decode_budget, images
+from salgan_tf.data import images
 from salgan_tf.export import image_header
 
 PREDICT = "/v1/models/salgan:predict"
@@ -124,6 +124,8 @@ def test_files_within_the_decode_budget_decode_on_every_path(case):
 
 
 def test_the_limits_are_the_documented_ones():
+    from salgan_tf.data import decode_budget  # noqa: PLC0415 (a011dc3 had no such module)
+
     assert (decode_budget.MAX_JPEG_SCANS, decode_budget.MAX_PNG_COMPRESSED_CHUNKS,
             decode_budget.MAX_PNG_ANCILLARY_BYTES) == (32, 8, 1 << 20)
     assert image_header.MAX_HEADER_STEPS == decode_budget.MAX_HEADER_STEPS

@@ -8,8 +8,9 @@ whose message starts with the file or request item and says what is wrong (missi
 image, wrong format, too many pixels, truncated/corrupt, map/image size mismatch).
 
 Decoding (documented in docs/data.md and docs/serve.md):
-- The header is read first (Pillow, no pixels): format and size are checked before anything is
-  decoded, so a 100-megapixel PNG bomb costs no memory.
+- The decode budget first (`salgan_tf.data.decode_budget`: JPEG scans, PNG chunks and metadata
+  bytes, the SavedModel's limits too), then the header (Pillow, no pixels): format and size are
+  checked before anything is decoded, so a 100-megapixel PNG bomb costs no memory.
 - JPEG and PNG pixels are decoded by TensorFlow (`tf.io.decode_jpeg/png(channels=3)`), exactly as
   the training pipeline and the SavedModel's serving signature decode them (Pillow's JPEG decoder
   differs from TF's by up to ~17 levels on OSIE); other formats by Pillow.
