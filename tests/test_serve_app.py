@@ -299,7 +299,7 @@ def test_server_keeps_answering_while_a_prediction_runs(encode, fake_predictor, 
 
         def post():
             request = urllib.request.Request(f"{base}/api/saliency.png", method="POST",
-                                             data=encode(half_white(20, 30)))
+                                             data=encode(half_white(20, 30)), headers=RAW_BODY)
             with urllib.request.urlopen(request, timeout=60) as response:
                 results["status"] = response.status
 
