@@ -498,8 +498,6 @@ def checked_header(data, index, max_pixels):
             _hex_head(data)))
     with tf.control_dependencies(checks):
         values = _as_bytes(data)
-        checks.append(_budget_check(values, jpeg, item))
-    with tf.control_dependencies(checks):
         header_ok, exif, xmp = tf.cond(jpeg, lambda: _jpeg_walk(data, values),
                                        lambda: _png_walk(data, values))
         checks.append(check(jpeg | (_size(values) >= 24),
@@ -521,6 +519,8 @@ def checked_header(data, index, max_pixels):
             "(max_pixels)", item, size[0], size[1], max_pixels))
     with tf.control_dependencies(checks):
         checks.append(_check_header(header_ok, item, "PNG"))
+    with tf.control_dependencies(checks):  # last, so the header checks name their own faults
+        checks.append(_budget_check(values, jpeg, item))
     with tf.control_dependencies(checks):
         return tf.identity(size), tf.identity(orientation)
 
