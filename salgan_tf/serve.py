@@ -28,6 +28,9 @@ flags.DEFINE_string("model", shipped.DEFAULT_MODEL, "SavedModel dir (base or ver
 flags.DEFINE_integer("port", 8501, "TCP port (8501 is TF Serving's REST port)")
 flags.DEFINE_string("host", "127.0.0.1", "loopback address to listen on (127.0.0.1, ::1 or "
                     "localhost); this demo server never listens on other interfaces")
+flags.DEFINE_list("allowed_hosts", [], "Host header names served besides localhost, "
+                  "127.0.0.1 and [::1] (e.g. a name that resolves to this loopback address); "
+                  "requests naming any other Host get 400 (DNS rebinding)")
 flags.DEFINE_string("model_name", "salgan", "model name in /v1/models/<name>:predict")
 flags.DEFINE_integer("model_version", None, "version reported by /v1/models/<name> (default: "
                      "the SavedModel's version directory, else 1)")
@@ -68,6 +71,7 @@ def main(argv):
             model_name=FLAGS.model_name,
             model_version=FLAGS.model_version or serve_app.version_of(predictor.path),
             max_pixels=FLAGS.max_pixels, max_request_pixels=FLAGS.max_request_pixels,
+            allowed_hosts=tuple(FLAGS.allowed_hosts),
             **{name: value for name, value in optional.items() if value is not None}).validate()
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")

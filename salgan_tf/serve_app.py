@@ -6,6 +6,7 @@ For development and demos only; serve production traffic with TF Serving and the
   GET  /                                      the page (templates/serve.html + static/app.js,
                                               style.css: no CDN, works offline)
   GET  /v1/models/<name>[/versions/<v>]       TF Serving model status
+  GET  /v1/models/<name>[/versions/<v>]/metadata  TF Serving metadata (the signature)
   POST /v1/models/<name>[/versions/<v>]:predict
                                               TF Serving REST predict, as salgan_tf.export.saved_model's
                                               `serving_default`: {"instances": [{"b64": JPEG/PNG}]}
@@ -20,7 +21,10 @@ For development and demos only; serve production traffic with TF Serving and the
                                               float map), which the page draws
 
 Validation (every failure is a 4xx JSON `{"error": "..."}` naming the file, request item or limit,
-and the server keeps serving): bodies over `max_request_bytes` get 413 before they are read in
+and the server keeps serving): a Host that is not loopback (nor `allowed_hosts`), a foreign
+Origin or a POST body of another content type than its route's gets 400/403/415 before any route
+(`request_refusal`: another site's page cannot use the server); a predict body with more commas
+than its images could need is refused as it streams, before parsing (`read_body`); bodies over `max_request_bytes` get 413 before they are read in
 full; a request not received in full within `request_timeout` seconds gets 408 and is closed, and
 a malformed request line or header (e.g. `Content-Length: 12abc`) gets 400 (`server_config`);
 malformed JSON of any shape (also 100,000-deep nesting, non-ASCII base64) gets 400; empty bytes,
@@ -86,6 +90,17 @@ SIGNATURE_NAME = saved_model_lib.SERVING_SIGNATURE
 INPUT_NAME = "images"
 # The crop aspects (W:H) the page offers; their boxes come with every map.
 CROP_ASPECTS = ("1:1", "4:3", "3:4", "16:9", "9:16")
+# `Host` names always served (with any port); others only when in `ServeConfig.allowed_hosts`.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+# POST bodies by route: the predict routes take JSON, the page route the raw image. Both are
+# content types a browser sends cross-site only after a CORS preflight, which this server never
+# grants (text/plain, form and multipart bodies, or none, are refused).
+JSON_CONTENT_TYPES = ("application/json",)
+PAGE_CONTENT_TYPES = ("application/octet-stream", "image/jpeg", "image/png")
+PAGE_ROUTE = "/api/saliency.png"
+# JSON commas a predict body may hold beyond two per admitted image (`max_instances`): the
+# request object's own keys.
+EXTRA_JSON_COMMAS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +117,8 @@ class ServeConfig:
       request_timeout: seconds a request may take to arrive in full (`server_config`).
       max_concurrent_requests: predict and page requests in flight (body, decoding, prediction,
         reply); one more gets 503 with Retry-After instead of waiting in an unbounded queue.
+      allowed_hosts: `Host` names served besides `LOOPBACK_HOSTS` (e.g. a name that resolves
+        to 127.0.0.1 here); any other Host gets 400, so a DNS-rebound page cannot use the server.
     """
 
     model_name: str = "salgan"
@@ -111,12 +128,18 @@ class ServeConfig:
     max_request_pixels: int = images.DEFAULT_MAX_REQUEST_PIXELS
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    allowed_hosts: tuple = ()
 
     def validate(self):
         """Raises ValueError naming the first bad field."""
         if not self.model_name or "/" in self.model_name or ":" in self.model_name:
             raise ValueError(f"model_name must be a non-empty name without '/' or ':', got "
                              f"{self.model_name!r}")
+        for host in self.allowed_hosts:
+            if not host or any(c.isspace() or c in "/[]@" for c in host) or (
+                    ":" in host and not _is_ip(host)):
+                raise ValueError(f"allowed_hosts: {host!r} is not a host name (give names "
+                                 "without a port or scheme, e.g. myhost.local)")
         for name in ("model_version", "max_request_bytes", "max_pixels", "max_request_pixels",
                      "request_timeout", "max_concurrent_requests"):
             if getattr(self, name) <= 0:
@@ -135,6 +158,63 @@ def check_loopback(host):
         pass
     raise ValueError(f"--host={host}: this demo server only listens on loopback addresses "
                      "(127.0.0.1, ::1, localhost); use TF Serving to serve other machines")
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def host_name(host_header):
+    """The lower-case name of a `Host` header value, without its port and IPv6 brackets."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def request_refusal(method, path, headers, allowed_hosts):
+    """`(status, message)` for a request a web page other than this server's own could have
+    sent, else None: a `Host` that is neither loopback nor allowed (DNS rebinding), an `Origin`
+    other than the server's own, a POST body that is not of its route's content type."""
+    host = headers.get("host", "")
+    name = host_name(host)
+    if not (name in LOOPBACK_HOSTS or name in allowed_hosts
+            or (_is_ip(name) and ipaddress.ip_address(name).is_loopback)):
+        return 400, (f"Host header {host!r} is not a loopback name ({', '.join(LOOPBACK_HOSTS)}) "
+                     "nor one of --allowed_hosts; this local server refuses it (DNS rebinding)")
+    origin = headers.get("origin")
+    if origin is not None and origin.lower() != f"http://{host.strip().lower()}":
+        return 403, (f"Origin {origin!r} is not this server's own (http://{host}); requests "
+                     "from other sites are refused")
+    if method == "POST":
+        kinds = PAGE_CONTENT_TYPES if path == PAGE_ROUTE else JSON_CONTENT_TYPES
+        kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind not in kinds:
+            return 415, (f"POST {path}: Content-Type {kind or '(none)'!r} is not accepted; send "
+                         f"{' or '.join(kinds)}")
+    return None
+
+
+def same_origin_only(app, allowed_hosts):
+    """ASGI middleware: `request_refusal`'s requests get their 4xx JSON answer, unread."""
+    from starlette.datastructures import Headers  # noqa: PLC0415 (with the app only)
+
+    allowed = tuple(host.lower() for host in allowed_hosts)
+
+    async def guarded(scope, receive, send):
+        if scope["type"] == "http":
+            refused = request_refusal(scope["method"], scope["path"], Headers(scope=scope),
+                                      allowed)
+            if refused is not None:
+                await _error(*refused)(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 def version_of(model_path):
@@ -233,8 +313,13 @@ class SaliencyService:
 # --------------------------------------------------------------------------- requests
 
 
-async def read_body(request, max_bytes):
-    """The request body, or ClientError(413) as soon as it is known to exceed `max_bytes`."""
+async def read_body(request, max_bytes, max_commas=None, too_many=""):
+    """The request body, or ClientError(413) as soon as it is known to exceed `max_bytes`.
+
+    With `max_commas`, a body holding more "," bytes (JSON items) gets ClientError(400,
+    `too_many`) once it has arrived, without keeping it: a JSON body of N values needs N - 1
+    commas, so its parsed size is bounded before it is parsed.
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -242,17 +327,40 @@ async def read_body(request, max_bytes):
         if int(declared) > max_bytes:
             raise ClientError(413, f"request body of {int(declared)} bytes is larger than the "
                                    f"limit of {max_bytes} bytes (--max_request_mb)")
-    chunks, size = [], 0
+    chunks, size, commas = [], 0, 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > max_bytes:
                 raise ClientError(413, f"request body is larger than the limit of {max_bytes} "
                                        "bytes (--max_request_mb)")
-            chunks.append(chunk)
+            if max_commas is not None and chunks is not None:
+                commas += chunk.count(b",")
+                if commas > max_commas:
+                    chunks = None  # refused: the rest is read and dropped
+            if chunks is not None:
+                chunks.append(chunk)
     except ClientDisconnect as error:  # e.g. closed by the request timeout: nobody to answer
         raise ClientError(400, "the client disconnected before sending the whole body") from error
+    if chunks is None:
+        raise ClientError(400, too_many)
     return b"".join(chunks)
+
+
+def max_instances(config, network_size):
+    """Most images a predict request can hold within `config.max_request_pixels`, each counting
+    at least the network input (`salgan_tf.request_budget`)."""
+    return max(1, config.max_request_pixels // (network_size[0] * network_size[1]))
+
+
+def _too_many_items(config, network_size):
+    """`(max_commas, refusal)` of a predict body (`read_body`)."""
+    count = max_instances(config, network_size)
+    return 2 * count + EXTRA_JSON_COMMAS, (
+        f"request body holds more than {2 * count + EXTRA_JSON_COMMAS} JSON items (commas): "
+        f"more than the {count} images the request budget admits (each counts at least the "
+        f"network input of {network_size[0]} x {network_size[1]} pixels; max_request_pixels); "
+        "refused before parsing")
 
 
 def parse_json(body):
@@ -272,6 +380,28 @@ def _model_status(config):
     return {"model_version_status": [{
         "version": str(config.model_version), "state": "AVAILABLE",
         "status": {"error_code": "OK", "error_message": ""}}]}
+
+
+def _tensor_info(dtype, shape):
+    """TF Serving's JSON of a TensorInfo (dtype, shape; -1 for a dimension of any size)."""
+    return {"dtype": dtype, "tensor_shape": {
+        "dim": [{"size": str(size), "name": ""} for size in shape], "unknown_rank": False}}
+
+
+def model_metadata(config, network_size):
+    """TF Serving's `GET /v1/models/<name>/metadata` answer: the `serving_default` signature
+    (salgan_tf.export.saved_model's), the one this server answers."""
+    height, width = network_size
+    signature = {
+        "inputs": {INPUT_NAME: _tensor_info("DT_STRING", [-1])},
+        "outputs": {"saliency": _tensor_info("DT_FLOAT", [-1, -1, -1, 1]),
+                    "height": _tensor_info("DT_INT32", [-1]),
+                    "width": _tensor_info("DT_INT32", [-1]),
+                    "saliency_small": _tensor_info("DT_FLOAT", [-1, height, width, 1])},
+        "method_name": "tensorflow/serving/predict"}
+    return {"model_spec": {"name": config.model_name, "signature_name": "",
+                           "version": str(config.model_version)},
+            "metadata": {"signature_def": {"signature_def": {SIGNATURE_NAME: signature}}}}
 
 
 def _json_kind(value):
@@ -500,7 +630,8 @@ def create_app(predictor, config=ServeConfig()):
         if (refused := wrong_version(request) or await slots.refusal(request)) is not None:
             return refused
         try:
-            body = await read_body(request, config.max_request_bytes)
+            body = await read_body(request, config.max_request_bytes,
+                                   *_too_many_items(config, predictor.image_size))
             layout, outputs = await run_in_threadpool(_predict_outputs, service, config, body)
         except BaseException as error:  # also a cancelled request: its slot is free again
             slots.release()
@@ -532,6 +663,11 @@ def create_app(predictor, config=ServeConfig()):
             return refused
         return JSONResponse(_model_status(config))
 
+    async def metadata(request):
+        if (refused := wrong_version(request)) is not None:
+            return refused
+        return JSONResponse(model_metadata(config, predictor.image_size))
+
     async def page(request):
         return HTMLResponse(page_html)
 
@@ -550,13 +686,16 @@ def create_app(predictor, config=ServeConfig()):
         Route("/", page, methods=["GET"]),
         Route(f"/v1/models/{name}", status, methods=["GET"]),
         Route(f"/v1/models/{name}/versions/{{version:int}}", status, methods=["GET"]),
+        Route(f"/v1/models/{name}/metadata", metadata, methods=["GET"]),
+        Route(f"/v1/models/{name}/versions/{{version:int}}/metadata", metadata, methods=["GET"]),
         Route(f"/v1/models/{name}:predict", predict, methods=["POST"]),
         Route(f"/v1/models/{name}/versions/{{version:int}}:predict", predict, methods=["POST"]),
         Route("/api/saliency.png", saliency_png, methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error,
-                                                        Exception: server_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error,
+                                                       Exception: server_error})
+    return same_origin_only(app, config.allowed_hosts)
 
 
 # --------------------------------------------------------------------------- server

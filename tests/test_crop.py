@@ -4,6 +4,9 @@ import pytest
 
 from salgan_tf import crop
 
+LOCAL = "http://127.0.0.1:8501"  # the demo server answers loopback Host names only
+RAW_BODY = {"Content-Type": "application/octet-stream"}  # the page route's body
+
 
 def _blob(size, centre, sigma=2.0):
     rows, cols = np.mgrid[:size[0], :size[1]]
@@ -213,8 +216,9 @@ def test_serve_page_route_returns_the_boxes_of_every_aspect(fake_predictor, util
     predictor = fake_predictor()
     image = _bright_corner_image(50, 90, slice(30, 48), slice(2, 20))  # bright at bottom left
     data = util.encode(image)
-    with TestClient(serve_app.create_app(predictor)) as client:
-        response = client.post("/api/saliency.png?filename=corner.png", content=data)
+    with TestClient(serve_app.create_app(predictor), base_url=LOCAL) as client:
+        response = client.post("/api/saliency.png?filename=corner.png", content=data,
+                               headers=RAW_BODY)
         page = client.get("/").text
     assert response.status_code == 200, response.text
     boxes = json.loads(response.headers["x-crop-boxes"])

@@ -17,6 +17,8 @@ from starlette.testclient import TestClient
 
 from salgan_tf import inference, serve_app
 
+LOCAL = "http://127.0.0.1:8501"  # the demo server answers loopback Host names only
+
 PREDICT = "/v1/models/salgan:predict"
 
 
@@ -31,7 +33,8 @@ def version_dir(util):
 
 @pytest.fixture(scope="module")
 def client(version_dir):
-    with TestClient(serve_app.create_app(inference.load_predictor(version_dir))) as test_client:
+    with TestClient(serve_app.create_app(inference.load_predictor(version_dir)),
+                    base_url=LOCAL) as test_client:
         yield test_client
 
 

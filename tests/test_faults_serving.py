@@ -27,6 +27,10 @@ from salgan_tf.export import saved_model as saved_model_lib
 from salgan_tf import serve_app
 from salgan_tf.data import images
 
+LOCAL = "http://127.0.0.1:8501"  # the demo server answers loopback Host names only
+RAW_BODY = {"Content-Type": "application/octet-stream"}  # the page route's body
+JSON_BODY = {"Content-Type": "application/json"}  # the predict routes' body
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREDICT = "/v1/models/salgan:predict"
 
@@ -194,7 +198,8 @@ def server_client(fake_predictor):
     from starlette.testclient import TestClient
 
     app = serve_app.create_app(fake_predictor())
-    with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is a status, too
+    # raise_server_exceptions=False: a 500 is a status, too
+    with TestClient(app, raise_server_exceptions=False, base_url=LOCAL) as client:
         yield client
 
 
@@ -221,7 +226,7 @@ def test_demo_server_request_budget_counts_decoded_pixels_too(fake_predictor, ut
     # Each 20x30 image counts as the fake network's 32x48 input (1536 pixels), as in the graph.
     config = serve_app.ServeConfig(max_request_pixels=3500)
     small = _b64(util.encode(np.zeros((20, 30, 3), np.uint8)))
-    with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
+    with TestClient(serve_app.create_app(fake_predictor(), config), base_url=LOCAL) as client:
         assert client.post(PREDICT, json={"instances": [small, small]}).status_code == 200
         response = client.post(PREDICT, json={"instances": [small, small, small]})
     assert response.status_code == 400
@@ -234,7 +239,7 @@ def test_demo_server_answers_malformed_images_with_json_400(server_client, kind,
     data, _ = malformed[kind]
     response = server_client.post(PREDICT, json={"instances": [_b64(data)]})
     assert response.status_code == 400 and response.json()["error"].startswith("instances[0]: ")
-    page = server_client.post("/api/saliency.png?filename=x.bin", content=data)
+    page = server_client.post("/api/saliency.png?filename=x.bin", content=data, headers=RAW_BODY)
     assert page.status_code == 400 and page.json()["error"].startswith("x.bin: ")
 
 
@@ -267,7 +272,7 @@ MALFORMED_JSON = {
 
 @pytest.mark.parametrize("kind", sorted(MALFORMED_JSON))
 def test_malformed_json_of_any_shape_gets_json_400(server_client, kind):
-    response = server_client.post(PREDICT, content=MALFORMED_JSON[kind])
+    response = server_client.post(PREDICT, content=MALFORMED_JSON[kind], headers=JSON_BODY)
     assert response.status_code == 400, (response.status_code, response.text[:300])
     assert response.json()["error"]
 
@@ -430,7 +435,8 @@ def test_demo_server_answers_like_the_saved_model_for_a_sideways_photo(util):
 
     version_dir = util.exported_model()[2]
     data = _with_orientation(util, "JPEG", 6, 30, 44)
-    with TestClient(serve_app.create_app(inference.load_predictor(version_dir))) as client:
+    with TestClient(serve_app.create_app(inference.load_predictor(version_dir)),
+                    base_url=LOCAL) as client:
         ours = client.post(PREDICT, json={"instances": [_b64(data)]}).json()["predictions"][0]
     expected = _serving_default(util)(images=tf.constant([data]))["saliency"].numpy()[0]
     assert (ours["height"], ours["width"]) == (44, 30)
@@ -449,8 +455,8 @@ def test_predict_and_the_demo_page_write_the_same_png_for_a_sideways_photo(tmp_p
     report = predict_lib.predict_files(predictor, [str(tmp_path / "in" / "phone.jpg")],
                                        str(tmp_path / "out"), root=str(tmp_path / "in"))
     assert report.written == [str(tmp_path / "out" / "phone.png")]
-    with TestClient(serve_app.create_app(predictor)) as client:
-        page = client.post("/api/saliency.png?filename=phone.jpg", content=data)
+    with TestClient(serve_app.create_app(predictor), base_url=LOCAL) as client:
+        page = client.post("/api/saliency.png?filename=phone.jpg", content=data, headers=RAW_BODY)
     written = np.asarray(Image.open(tmp_path / "out" / "phone.png"))
     assert written.shape == (44, 30)  # upright, as the photo is shown
     np.testing.assert_array_equal(written, np.asarray(Image.open(io.BytesIO(page.content))))
@@ -547,7 +553,7 @@ def test_demo_server_counts_each_tiny_image_as_a_network_input(fake_predictor, m
 
     monkeypatch.setattr(tf.io, "decode_png", _no_decoding)
     config = serve_app.ServeConfig(max_request_pixels=100_000)
-    with TestClient(serve_app.create_app(fake_predictor(), config)) as client:
+    with TestClient(serve_app.create_app(fake_predictor(), config), base_url=LOCAL) as client:
         response = client.post(PREDICT, json={"instances": [_b64(util.blank_png(1, 1))] * 100})
     assert response.status_code == 400, response.text[:300]
     assert response.json()["error"] == (
@@ -562,7 +568,8 @@ _BIG_REPLY_PROBE = _peak_growth_probe("""
     side = int(sys.argv[1])
     jpeg = conftest.encode(np.full((side, side, 3), 128, np.uint8), "JPEG")
     body = {"instances": [{"b64": __import__("base64").b64encode(jpeg).decode()}]}
-    with TestClient(serve_app.create_app(conftest.fake_predictor())) as client:
+    with TestClient(serve_app.create_app(conftest.fake_predictor()),
+                    base_url="http://127.0.0.1:8501") as client:
         small = conftest.encode(np.full((side // 4, side // 4, 3), 128, np.uint8), "JPEG")
         client.post("/v1/models/salgan:predict",
                     json={"instances": [{"b64": __import__("base64").b64encode(small).decode()}]})
@@ -610,7 +617,7 @@ def test_demo_server_answers_503_when_its_requests_in_flight_are_taken(fake_pred
             assert started.wait(30), "the first prediction never started"
             status, headers, answer = _post_json(port, body, 10)
             page = urllib.request.Request(f"http://127.0.0.1:{port}/api/saliency.png",
-                                          method="POST", data=b"x" * 1000)
+                                          method="POST", data=b"x" * 1000, headers=RAW_BODY)
             with pytest.raises(urllib.error.HTTPError) as page_refused:
                 urllib.request.urlopen(page, timeout=10)
         finally:
@@ -639,3 +646,85 @@ def test_malformed_content_length_gets_json_400(header, fake_predictor):
     assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
     assert b"content-type: application/json" in head.lower()
     assert json.loads(body)["error"].startswith("invalid HTTP request (")
+
+
+# --------------------------------------------------------------------------- issue 29: the server
+
+def _predict_body():
+    return {"instances": [_b64(images.encode_rgb(np.zeros((20, 30, 3), np.uint8), "png"))]}
+
+
+@pytest.mark.parametrize("headers,status,words", [
+    ({"Host": "attacker.example"}, 400, "Host header 'attacker.example' is not a loopback name"),
+    ({"Host": "attacker.example:8501"}, 400, "is not a loopback name"),
+    ({"Origin": "http://attacker.example"}, 403, "Origin 'http://attacker.example' is not this"),
+    ({"Origin": "null"}, 403, "Origin 'null' is not this server's own"),
+    ({"Content-Type": "text/plain"}, 415, "Content-Type 'text/plain' is not accepted"),
+    ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "is not accepted"),
+    ({"Content-Type": ""}, 415, "Content-Type '(none)' is not accepted"),
+])
+def test_demo_server_refuses_what_another_site_could_send(headers, status, words, server_client):
+    """DNS rebinding (a foreign Host) and cross-site requests (a foreign Origin, or a body type
+    a page may send without a CORS preflight) get a 4xx JSON answer, never a map."""
+    body = json.dumps(_predict_body()).encode()
+    sent = {"Content-Type": "application/json", **headers}
+    response = server_client.post(PREDICT, content=body, headers=sent)
+    assert response.status_code == status and words in response.json()["error"], response.text
+    if "Content-Type" not in headers:  # the page route and GETs are guarded alike
+        page = server_client.post("/api/saliency.png", content=b"x", headers={
+            "Content-Type": "application/octet-stream", **headers})
+        assert page.status_code == status, page.text
+        assert server_client.get("/v1/models/salgan", headers=headers).status_code == status
+
+
+def test_demo_server_serves_its_own_page_and_configured_hosts(fake_predictor):
+    from starlette.testclient import TestClient
+
+    body = json.dumps(_predict_body()).encode()
+    own = {"Content-Type": "application/json; charset=utf-8", "Origin": LOCAL}
+    config = serve_app.ServeConfig(allowed_hosts=("salgan.local",))
+    with TestClient(serve_app.create_app(fake_predictor(), config), base_url=LOCAL) as client:
+        assert client.post(PREDICT, content=body, headers=own).status_code == 200
+        for host in ("localhost:8501", "[::1]:8501", "127.0.0.1", "salgan.local:8080"):
+            assert client.get("/v1/models/salgan", headers={"Host": host}).status_code == 200
+        page = client.post("/api/saliency.png", content=base64.b64decode(
+            _predict_body()["instances"][0]["b64"]), headers={"Content-Type": "image/png"})
+        assert page.status_code == 200
+    with pytest.raises(ValueError, match="allowed_hosts: 'x:80' is not a host name"):
+        serve_app.ServeConfig(allowed_hosts=("x:80",)).validate()
+
+
+def test_demo_server_counts_json_items_before_parsing(server_client, monkeypatch):
+    """40,000 empty instances (480 kB): refused as the body streams, never parsed or decoded
+    (the whole body was parsed and every item decoded first; 32 MB of them doubled the peak)."""
+    def no_parsing(body):
+        raise AssertionError("the body was parsed")
+
+    monkeypatch.setattr(serve_app, "parse_json", no_parsing)
+    body = b'{"instances": [' + b",".join([b'{"b64": ""}'] * 40_000) + b"]}"
+    response = server_client.post(PREDICT, content=body, headers=JSON_BODY)
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"] == (
+        "request body holds more than 32616 JSON items (commas): more than the 16276 images the "
+        "request budget admits (each counts at least the network input of 32 x 48 pixels; "
+        "max_request_pixels); refused before parsing")
+
+
+def test_demo_server_answers_tf_serving_metadata(server_client, util):
+    """GET /v1/models/<name>/metadata answers with TF Serving's shape for the one signature."""
+    response = server_client.get("/v1/models/salgan/metadata")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model_spec"] == {"name": "salgan", "signature_name": "", "version": "1"}
+    signature = answer["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert signature["method_name"] == "tensorflow/serving/predict"
+    assert signature["inputs"]["images"]["dtype"] == "DT_STRING"
+    served = _serving_default(util).structured_outputs  # the exported signature's outputs
+    assert set(signature["outputs"]) == set(served)
+    for name, spec in served.items():
+        assert signature["outputs"][name]["dtype"] == "DT_" + spec.dtype.name.upper().replace(
+            "FLOAT32", "FLOAT")
+    small = signature["outputs"]["saliency_small"]["tensor_shape"]["dim"]
+    assert [int(dim["size"]) for dim in small] == [-1, 32, 48, 1]
+    assert server_client.get("/v1/models/salgan/versions/1/metadata").status_code == 200
+    assert server_client.get("/v1/models/salgan/versions/2/metadata").status_code == 404

@@ -20,6 +20,10 @@ from starlette.testclient import TestClient
 from salgan_tf import serve_app
 from salgan_tf.data import images
 
+LOCAL = "http://127.0.0.1:8501"  # the demo server answers loopback Host names only
+RAW_BODY = {"Content-Type": "application/octet-stream"}  # the page route's body
+JSON_BODY = {"Content-Type": "application/json"}  # the predict routes' body
+
 PREDICT = "/v1/models/salgan:predict"
 
 
@@ -46,7 +50,7 @@ def encode(util):
 
 @pytest.fixture
 def client(fake_predictor):
-    with TestClient(serve_app.create_app(fake_predictor())) as test_client:
+    with TestClient(serve_app.create_app(fake_predictor()), base_url=LOCAL) as test_client:
         yield test_client
 
 
@@ -112,7 +116,7 @@ def test_named_instances_and_versions(client, encode):
     (b'{"instances": [{"b64": "not base64!"}]}', 400, "invalid base64"),
 ])
 def test_bad_request_bodies_get_400_json(client, body, status, message):
-    response = client.post(PREDICT, content=body)
+    response = client.post(PREDICT, content=body, headers=JSON_BODY)
     assert response.status_code == status
     assert message in response.json()["error"]
 
@@ -144,7 +148,8 @@ def test_bad_images_get_400_naming_the_item_and_serving_continues(client, bad_im
 
 def test_page_route_returns_the_map_as_png(client, encode, fake_predictor):
     image = half_white(40, 60)
-    response = client.post("/api/saliency.png?filename=cat.jpg", content=encode(image, "JPEG"))
+    response = client.post("/api/saliency.png?filename=cat.jpg", content=encode(image, "JPEG"),
+                           headers=RAW_BODY)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     assert (response.headers["x-saliency-height"], response.headers["x-saliency-width"]) == (
@@ -158,11 +163,13 @@ def test_page_route_returns_the_map_as_png(client, encode, fake_predictor):
 @pytest.mark.parametrize("kind", ["text", "empty", "gif", "huge"])
 def test_page_route_names_the_file_in_errors(client, bad_images, kind, encode):
     data, message = bad_images[kind]
-    response = client.post("/api/saliency.png?filename=bad%20upload.png", content=data)
+    response = client.post("/api/saliency.png?filename=bad%20upload.png", content=data,
+                           headers=RAW_BODY)
     assert response.status_code == 400
     error = response.json()["error"]
     assert error.startswith("bad upload.png: ") and message in error
-    good = client.post("/api/saliency.png?filename=ok.png", content=encode(half_white(20, 30)))
+    good = client.post("/api/saliency.png?filename=ok.png", content=encode(half_white(20, 30)),
+                       headers=RAW_BODY)
     assert good.status_code == 200
 
 
@@ -170,7 +177,7 @@ def test_both_routes_follow_exif_orientation_as_predict_does(client, encode):
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
     jpeg = encode(half_white(40, 60), "JPEG", exif=exif.tobytes())
-    page = client.post("/api/saliency.png?filename=phone.jpg", content=jpeg)
+    page = client.post("/api/saliency.png?filename=phone.jpg", content=jpeg, headers=RAW_BODY)
     shown = np.asarray(Image.open(io.BytesIO(page.content))) / 255.0
     assert shown.shape == (60, 40)
     assert shown[:25].min() > 0.85 and shown[35:].max() < 0.15  # white half now on top
@@ -181,8 +188,8 @@ def test_both_routes_follow_exif_orientation_as_predict_does(client, encode):
 
 def test_request_size_limit_gives_413_before_reading_everything(encode, fake_predictor):
     config = serve_app.ServeConfig(max_request_bytes=1000)
-    with TestClient(serve_app.create_app(fake_predictor(), config)) as small_client:
-        declared = small_client.post("/api/saliency.png", content=b"x" * 2000)
+    with TestClient(serve_app.create_app(fake_predictor(), config), base_url=LOCAL) as small_client:
+        declared = small_client.post("/api/saliency.png", content=b"x" * 2000, headers=RAW_BODY)
         assert declared.status_code == 413
         assert "larger than the limit of 1000 bytes" in declared.json()["error"]
 
@@ -190,9 +197,10 @@ def test_request_size_limit_gives_413_before_reading_everything(encode, fake_pre
             for _ in range(20):
                 yield b"x" * 100
 
-        streamed = small_client.post(PREDICT, content=chunks())
+        streamed = small_client.post(PREDICT, content=chunks(), headers=JSON_BODY)
         assert streamed.status_code == 413
-        small = small_client.post("/api/saliency.png", content=encode(half_white(8, 8)))
+        small = small_client.post("/api/saliency.png", content=encode(half_white(8, 8)),
+                                  headers=RAW_BODY)
         assert small.status_code == 200
 
 
@@ -291,7 +299,7 @@ def test_server_keeps_answering_while_a_prediction_runs(encode, fake_predictor, 
 
         def post():
             request = urllib.request.Request(f"{base}/api/saliency.png", method="POST",
-                                             data=encode(half_white(20, 30)))
+                                             data=encode(half_white(20, 30)), headers=RAW_BODY)
             with urllib.request.urlopen(request, timeout=60) as response:
                 results["status"] = response.status
 
@@ -314,7 +322,7 @@ def test_server_keeps_answering_while_a_prediction_runs(encode, fake_predictor, 
 def test_page_shows_a_hostile_model_path_as_text(fake_predictor):
     predictor = fake_predictor()
     predictor.path = "/models/x</script><script>alert(1)</script>"
-    with TestClient(serve_app.create_app(predictor)) as hostile_client:
+    with TestClient(serve_app.create_app(predictor), base_url=LOCAL) as hostile_client:
         page = hostile_client.get("/").text
     # Only app.js's tag and the JSON block end a script: the path cannot close the block.
     assert page.count("</script>") == 2

@@ -14,6 +14,8 @@ from starlette.testclient import TestClient
 
 from salgan_tf import inference, serve_app
 
+LOCAL = "http://127.0.0.1:8501"  # the demo server answers loopback Host names only
+
 
 @pytest.fixture(scope="module")
 def saved_model_dir(util):
@@ -32,7 +34,8 @@ def test_training_run_serves_the_same_maps_as_its_saved_model(saved_model_dir, u
     body = {"instances": [_smooth_png(util, 45, 70, seed=1)[1]]}
     answers = []
     for path in (run_dir, saved_model_dir):
-        with TestClient(serve_app.create_app(inference.load_predictor(path))) as client:
+        with TestClient(serve_app.create_app(inference.load_predictor(path)),
+                        base_url=LOCAL) as client:
             response = client.post("/v1/models/salgan:predict", json=body)
         assert response.status_code == 200, response.text
         answers.append(np.array(response.json()["predictions"][0]["saliency"]))
@@ -60,7 +63,7 @@ def test_tflite_model_is_served(tmp_path, util):
     predictor = inference.load_predictor(tflite_path)
     image, item = _smooth_png(util, 45, 70, seed=1)
     body = {"instances": [item]}
-    with TestClient(serve_app.create_app(predictor)) as client:
+    with TestClient(serve_app.create_app(predictor), base_url=LOCAL) as client:
         assert '"kind": "tflite"' in client.get("/").text
         response = client.post("/v1/models/salgan:predict", json=body)
     assert response.status_code == 200, response.text

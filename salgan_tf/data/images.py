@@ -8,8 +8,9 @@ whose message starts with the file or request item and says what is wrong (missi
 image, wrong format, too many pixels, truncated/corrupt, map/image size mismatch).
 
 Decoding (documented in docs/data.md and docs/serve.md):
-- The header is read first (Pillow, no pixels): format and size are checked before anything is
-  decoded, so a 100-megapixel PNG bomb costs no memory.
+- The decode budget first (`salgan_tf.data.decode_budget`: JPEG scans, PNG chunks and metadata
+  bytes, the SavedModel's limits too), then the header (Pillow, no pixels): format and size are
+  checked before anything is decoded, so a 100-megapixel PNG bomb costs no memory.
 - JPEG and PNG pixels are decoded by TensorFlow (`tf.io.decode_jpeg/png(channels=3)`), exactly as
   the training pipeline and the SavedModel's serving signature decode them (Pillow's JPEG decoder
   differs from TF's by up to ~17 levels on OSIE); other formats by Pillow.
@@ -34,6 +35,7 @@ import zlib
 import numpy as np
 from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin
 
+from salgan_tf.data import decode_budget
 from salgan_tf.data import exif
 
 PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG"}
@@ -89,7 +91,11 @@ def _read_bytes(source, name):
 
 
 def _open_header(data, name, max_pixels, formats):
-    """The lazily opened PIL image (header only) after the format and pixel-count checks."""
+    """The lazily opened PIL image (header only) after the decode budget (a JPEG/PNG's
+    structure, `salgan_tf.data.decode_budget`), format and pixel-count checks."""
+    kind = next((kind for kind, magic in FORMAT_MAGIC.items() if data.startswith(magic)), None)
+    if (reason := decode_budget.refusal(data, kind)) is not None:
+        raise BadInputError(f"{name}: {reason}")
     try:
         with warnings.catch_warnings():
             # Pillow warns above ~89 MP and raises above ~179 MP; our own limit is checked below.
@@ -172,7 +178,8 @@ def _png_info_after_image(image, data):
     stream.im_info, stream.im_text = info, {}
     image_data = image.tile[0].offset  # the first IDAT's data, found by Image.open
     stream.fp.seek(image_data + struct.unpack(">I", data[image_data - 8:image_data - 4])[0])
-    while True:
+    # The SavedModel's walk reads the first MAX_HEADER_STEPS chunks (IHDR is chunk 0): so here.
+    for _ in range(decode_budget.png_counts(data)[0] + 1, decode_budget.MAX_HEADER_STEPS):
         stream.fp.read(4)  # the previous chunk's CRC
         try:
             name, position, length = stream.read()
@@ -186,6 +193,7 @@ def _png_info_after_image(image, data):
             return info
         except (EOFError, AttributeError):  # more image data, or a chunk Pillow does not read
             ImageFile._safe_read(stream.fp, length)
+    return info
 
 
 def _upright(array, orientation):

@@ -28,6 +28,7 @@ Every read is bounds-safe; short or truncated bytes fail a check naming the item
 """
 import tensorflow as tf
 
+from salgan_tf.data import decode_budget
 from salgan_tf.data import exif as exif_rule
 from salgan_tf.data.images import FORMAT_MAGIC
 
@@ -39,8 +40,8 @@ _HEAD_BYTES = 16  # the sniffing reads this many bytes, zero padded
 # Steps of a header walk (a JPEG segment, fill or junk byte; a PNG chunk): a header that needs
 # more before the image data is refused, so hostile headers cost at most ~0.5 s (tiny PNG
 # chunks, each CRC-checked) and ~0.07 s (JPEG) per image on 2 CPU cores; real photos need < 100.
-# After a PNG's image data the walk just ends there.
-MAX_HEADER_STEPS = 1024
+# After a PNG's image data the walk just ends there (the host reads no chunk past it either).
+MAX_HEADER_STEPS = decode_budget.MAX_HEADER_STEPS
 
 # JPEG markers Pillow reads a length-prefixed segment for (JpegImagePlugin.MARKER with a
 # handler), and those it passes over (no handler); any other byte after 0xFF stops the walk.
@@ -515,6 +516,8 @@ def checked_header(data, index, max_pixels):
             "(max_pixels)", item, size[0], size[1], max_pixels))
     with tf.control_dependencies(checks):
         checks.append(_check_header(header_ok, item, "PNG"))
+    with tf.control_dependencies(checks):  # last, so the header checks name their own faults
+        checks.append(_budget_check(values, jpeg, item))
     with tf.control_dependencies(checks):
         return tf.identity(size), tf.identity(orientation)
 
@@ -533,3 +536,105 @@ def decode_upright(data, orientation):
     image = tf.cond(is_jpeg(data), lambda: tf.io.decode_jpeg(data, channels=3),
                     lambda: tf.io.decode_png(data, channels=3))
     return upright(tf.ensure_shape(image, [None, None, 3]), orientation)
+
+
+# ---------------------------------------------------------------- decode budget
+
+def _jpeg_budget(values):
+    """`salgan_tf.data.decode_budget.jpeg_counts` in TF ops -> (scans, walk complete)."""
+    size = _size(values)
+    first, after = values[:-1], values[1:]
+    is_marker = (tf.equal(first, 0xFF) & ~tf.equal(after, 0x00) & ~tf.equal(after, 0xFF)
+                 & ((after < 0xD0) | (after > 0xD7)))
+    # Sorted marker offsets, then `size` as an end sentinel.
+    candidates = tf.concat([tf.where(is_marker)[:, 0], [size]], 0)
+    bare = tf.constant(decode_budget.BARE_JPEG_MARKERS, tf.int64)
+
+    def step(position, scans, markers, done):
+        at = tf.gather(candidates, tf.searchsorted(candidates, position[None])[0])
+        found = at < size
+        marker = _uint(values, at + 1, 1)
+        is_end = ~found | tf.equal(marker, decode_budget.EOI)
+        counted = found & ~is_end
+        scans += tf.cast(counted & tf.equal(marker, decode_budget.SOS), tf.int64)
+        length = tf.where(tf.reduce_any(tf.equal(marker, bare)), tf.constant(0, tf.int64),
+                          _uint(values, at + 2, 2))
+        return at + 2 + length, scans, markers + tf.cast(found, tf.int64), is_end
+
+    zero = tf.constant(0, tf.int64)
+    _, scans, _, done = tf.while_loop(
+        lambda position, scans, markers, done: ~done & (markers < decode_budget.MAX_JPEG_MARKERS),
+        step, (tf.constant(2, tf.int64), zero, zero, tf.constant(False)))
+    return scans, done
+
+
+def _png_budget(values):
+    """`salgan_tf.data.decode_budget.png_counts` in TF ops -> (chunks before the first IDAT,
+    chunks, ancillary data bytes, compressed chunks)."""
+    size = _size(values)
+    window = decode_budget.ITXT_KEYWORD_WINDOW
+
+    def step(position, before, chunks, ancillary, compressed, seen_image, done):
+        length = _uint(values, position, 4)
+        name = position + 4
+        seen_image |= _equal(values, name, b"IDAT")
+        is_ancillary = tf.bitwise.bitwise_and(_uint(values, name, 1), 0x20) > 0
+        # iTXt: the first 0 within the keyword window ends the keyword; then the flag byte.
+        start = name + 4
+        limit = tf.minimum(length, window)
+        zeros = tf.where(tf.equal(_at(values, start, window), 0)
+                         & (tf.range(window, dtype=tf.int64) < limit))[:, 0]
+        keyword_end = start + tf.reduce_min(tf.concat([zeros, [window]], 0))
+        itxt_compressed = ((keyword_end < start + limit) & (keyword_end + 1 < start + length)
+                           & (keyword_end + 1 < size)
+                           & tf.equal(_uint(values, keyword_end + 1, 1), 1))
+        is_compressed = (_equal(values, name, b"zTXt") | _equal(values, name, b"iCCP")
+                         | (_equal(values, name, b"iTXt") & itxt_compressed))
+        return (position + 12 + length, before + tf.cast(~seen_image, tf.int64), chunks + 1,
+                ancillary + tf.where(is_ancillary, length, 0),
+                compressed + tf.cast(is_ancillary & is_compressed, tf.int64), seen_image,
+                _equal(values, name, b"IEND"))
+
+    zero = tf.constant(0, tf.int64)
+    _, before, chunks, ancillary, compressed, _, _ = tf.while_loop(
+        lambda position, before, chunks, ancillary, compressed, seen_image, done:
+            ~done & (position + 8 <= size) & (chunks <= decode_budget.MAX_PNG_CHUNKS),
+        step, (tf.constant(len(PNG_MAGIC), tf.int64), zero, zero, zero, zero,
+               tf.constant(False), tf.constant(False)))
+    return before, chunks, ancillary, compressed
+
+
+def _budget_check(values, jpeg, item):
+    """The Assert of the decode budget (`salgan_tf.data.decode_budget`, the host's limits and
+    words) for a JPEG or PNG's bytes."""
+    budget = decode_budget
+    scans, complete = tf.cond(jpeg, lambda: _jpeg_budget(values),
+                              lambda: (tf.constant(0, tf.int64), tf.constant(True)))
+    before, chunks, ancillary, compressed = tf.cond(
+        jpeg, lambda: tuple(tf.constant(0, tf.int64) for _ in range(4)),
+        lambda: _png_budget(values))
+    reasons = [
+        (~complete, f"JPEG has more than {budget.MAX_JPEG_MARKERS} markers (MAX_JPEG_MARKERS, "
+                    "the decode budget)"),
+        (scans > budget.MAX_JPEG_SCANS, ["JPEG has ", scans, f" scans, more than the limit of "
+                                         f"{budget.MAX_JPEG_SCANS} (MAX_JPEG_SCANS, the decode "
+                                         "budget)"]),
+        ((before >= budget.MAX_HEADER_STEPS) | (chunks > budget.MAX_PNG_CHUNKS),
+         f"PNG has {budget.MAX_HEADER_STEPS} or more chunks before its image data, or more than "
+         f"{budget.MAX_PNG_CHUNKS} in all (MAX_HEADER_STEPS, MAX_PNG_CHUNKS: the decode budget)"),
+        (ancillary > budget.MAX_PNG_ANCILLARY_BYTES,
+         ["PNG metadata chunks hold ", ancillary, " bytes, more than the limit of "
+          f"{budget.MAX_PNG_ANCILLARY_BYTES} (MAX_PNG_ANCILLARY_BYTES, the decode budget)"]),
+        (compressed > budget.MAX_PNG_COMPRESSED_CHUNKS,
+         ["PNG has ", compressed, " compressed metadata chunks (zTXt, iCCP, iTXt), more than the "
+          f"limit of {budget.MAX_PNG_COMPRESSED_CHUNKS} (MAX_PNG_COMPRESSED_CHUNKS, the decode "
+          "budget)"]),
+    ]
+    message, refused = tf.constant(""), tf.constant(False)
+    for condition, words in reversed(reasons):  # the first reason that holds is named
+        words = words if isinstance(words, list) else [words]
+        text = tf.strings.join([word if isinstance(word, str) else tf.strings.as_string(word)
+                                for word in words])
+        message = tf.where(condition, text, message)
+        refused |= condition
+    return check(~refused, "{} {}", item, message)

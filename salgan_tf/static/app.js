@@ -105,7 +105,9 @@ async function predict(file) {
   try {
     response = await fetch(`/api/saliency.png?filename=${encodeURIComponent(file.name)}`, {
       method: "POST", body: file,
-      headers: {"Content-Type": file.type || "application/octet-stream"},
+      // The server takes raw bytes as application/octet-stream (a text file's own type,
+      // text/plain, is one other sites could send; the server refuses it).
+      headers: {"Content-Type": "application/octet-stream"},
     });
   } catch (error) {
     showError(`${file.name}: the server did not answer (${error.message}).`);

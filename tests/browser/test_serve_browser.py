@@ -163,7 +163,7 @@ def test_too_large_upload_is_refused(page, server, tmp_path):
     status = page.evaluate("""async () => {
         const body = new Uint8Array(5 * 1024 * 1024);
         const response = await fetch('/api/saliency.png?filename=big.png',
-                                     {method: 'POST', body: body});
+            {method: 'POST', body: body, headers: {'Content-Type': 'application/octet-stream'}});
         return [response.status, (await response.json()).error];
     }""")
     assert status[0] == 413 and "larger than the limit of 4194304 bytes" in status[1]
@@ -196,7 +196,8 @@ def test_crop_box_is_drawn_for_the_chosen_aspect(page, shared_data):
     data = base64.b64encode(image_path.read_bytes()).decode("ascii")
     boxes = page.evaluate("""async (data) => {
         const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
-        const response = await fetch('/api/saliency.png?filename=x.jpg', {method: 'POST', body: bytes});
+        const response = await fetch('/api/saliency.png?filename=x.jpg', {method: 'POST', body: bytes,
+            headers: {'Content-Type': 'application/octet-stream'}});
         return JSON.parse(response.headers.get('X-Crop-Boxes'));
     }""", data)
     for aspect in ("16:9", "9:16", "1:1"):
