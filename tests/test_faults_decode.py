@@ -7,6 +7,7 @@ chunks); the cost they stand for is measured in docs/serve.md ("Decode budget").
 """
 import base64
 import io
+import re
 import struct
 import zlib
 
@@ -66,8 +67,9 @@ HOSTILE = {
         "PNG has 9 compressed metadata chunks"),
     "png: 2 MB text chunk": (_png(after_image=_chunk(b"tEXt", b"k\0" + bytes(2 << 20))),
                              "PNG metadata chunks hold 2097154 bytes, more than the limit"),
+    # The graph's header walk stops at the same 1024 before the budget check runs: its words.
     "png: 1100 chunks before IDAT": (_png(before_image=_chunk(b"teXt", b"") * 1100),
-                                     "PNG has 1024 or more chunks before its image data"),
+                                     r"1024 .*chunks.* before (its|the) image data"),
 }
 WITHIN = {
     "jpeg: standard progressive (10 scans)": _progressive_jpeg(0),
@@ -110,10 +112,10 @@ def test_files_over_the_decode_budget_are_refused_on_every_path(case, server_cli
     with pytest.raises(images.BadInputError, match=words):
         images.decode_image(data, name="upload")
     message = _graph_refusal(data)
-    assert message is not None and words in message, message
+    assert message is not None and re.search(words, message), message
     reply = server_client.post(PREDICT, json={"instances": [
         {"b64": base64.b64encode(data).decode()}]})
-    assert reply.status_code == 400 and words in reply.json()["error"], reply.text
+    assert reply.status_code == 400 and re.search(words, reply.json()["error"]), reply.text
 
 
 @pytest.mark.parametrize("case", sorted(WITHIN))

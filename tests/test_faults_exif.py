@@ -378,16 +378,19 @@ def test_exported_saved_model_gives_the_host_shapes_on_the_corpus(util):
 def test_graph_header_walk_is_bounded_and_refuses_past_its_cap():
     # Each walk step is a TF loop iteration: without a cap, a 1.5 MB PNG of 100k tiny chunks cost
     # minutes of CPU. Up to the cap, far more items than a real file holds, the rule is Pillow's;
-    # past it the graph refuses the file by name (the host, a Python loop, still reads it).
+    # past it the graph refuses the file by name, and so does the host's decode budget
+    # (salgan_tf/data/decode_budget.py) for segments and chunks; junk bytes between markers are
+    # the one kind the host (Pillow) still reads past the cap.
     from salgan_tf.export.image_header import MAX_HEADER_STEPS
 
     six = tiff([short(6)])
     inside = png([chunk(b"tEXt", b"k\x00v")] * (MAX_HEADER_STEPS - 10) + [chunk(b"eXIf", six)])
     assert graph_orientation(inside) == host_orientation(inside) == 6
-    for beyond in [png([chunk(b"tEXt", b"k\x00v")] * MAX_HEADER_STEPS + [chunk(b"eXIf", six)]),
-                   jpeg(*[segment(0xFE, b"c")] * MAX_HEADER_STEPS, app1_exif(six)),
-                   jpeg(segment(0xFE, b"c") + b"\x12" * MAX_HEADER_STEPS + app1_exif(six))]:
+    for beyond, host in [
+            (png([chunk(b"tEXt", b"k\x00v")] * MAX_HEADER_STEPS + [chunk(b"eXIf", six)]), REFUSED),
+            (jpeg(*[segment(0xFE, b"c")] * MAX_HEADER_STEPS, app1_exif(six)), REFUSED),
+            (jpeg(segment(0xFE, b"c") + b"\x12" * MAX_HEADER_STEPS + app1_exif(six)), 6)]:
         with pytest.raises(tf.errors.InvalidArgumentError,
                            match=r"images\[3\]: (PNG|JPEG) header .* more than 1024 segments"):
             _graph_decode(tf.constant(beyond))
-        assert host_orientation(beyond) == 6
+        assert host_orientation(beyond) == host
