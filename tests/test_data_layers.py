@@ -14,7 +14,7 @@ import salgan_tf
 PACKAGE = pathlib.Path(salgan_tf.__file__).parent
 # Layer-neutral modules the data layer may use besides its own; they too are checked.
 # (config: the settings dataclass and its choice lists; it imports no TensorFlow.)
-SHARED = ("salgan_tf.atomic", "salgan_tf.config", "salgan_tf.preprocessing")
+SHARED = ("salgan_tf.atomic", "salgan_tf.cli", "salgan_tf.config", "salgan_tf.preprocessing")
 
 
 def _module_name(path):

@@ -97,8 +97,7 @@ def _graph_refusal(data):
 
 
 @pytest.fixture(scope="module")
-def server_client():
-    from conftest import fake_predictor  # noqa: PLC0415 (the suite's helper)
+def server_client(fake_predictor):
     from starlette.testclient import TestClient  # noqa: PLC0415
 
     with TestClient(serve_app.create_app(fake_predictor()),

@@ -13,6 +13,7 @@ import tensorflow as tf
 from starlette.testclient import TestClient
 
 from salgan_tf import inference, serve_app
+from salgan_tf.export import tflite
 
 LOCAL = "http://127.0.0.1:8501"  # the demo server answers loopback Host names only
 
@@ -54,7 +55,9 @@ def _tiny_tflite(path):
     hidden = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs / 255.0)
     outputs = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(hidden)
     converter = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inputs, outputs))
-    path.write_bytes(converter.convert())
+    # The settings every .tflite carries (salgan_tf.export.model_settings), as the export writes.
+    data, _ = tflite.with_settings(converter.convert(), (32, 32), "stretch", "none")
+    path.write_bytes(data)
     return str(path)
 
 
