@@ -9,6 +9,7 @@ check the conversion, not saliency quality. Each variant is converted once per m
 """
 import json
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -98,6 +99,25 @@ def operators(tflite_bytes):
         name = _OPERATOR_NAMES[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
         found.append((name, _TENSOR_TYPES[subgraph.Tensors(op.Outputs(0)).Type()]))
     return found
+
+
+@pytest.mark.slow
+def test_float_and_int8_files_carry_their_settings_and_predict_without_the_sidecar(
+        converted, saved_model, float_maps, osie_examples, tmp_path):
+    from salgan_tf.export import model_settings
+
+    reference = inference.load_predictor(saved_model)
+    image = osie_examples[CALIBRATION_IMAGES][0]
+    for quantize in ("none", "int8"):
+        recorded, _ = model_settings.read_tflite(converted[quantize])
+        with open(converted[quantize] + ".json", "rb") as sidecar:
+            assert json.load(sidecar) == recorded  # the sidecar is a copy of the settings inside
+        alone = shutil.copy(converted[quantize], tmp_path / f"{quantize}.tflite")  # no sidecar
+        predictor = inference.load_predictor(str(alone))
+        assert (predictor.image_size, predictor.resize_mode) == (reference.image_size,
+                                                                 reference.resize_mode)
+        correlation = np.corrcoef(predictor.predict(image).ravel(), float_maps[0].ravel())[0, 1]
+        assert correlation > (0.999 if quantize == "none" else 0.95), (quantize, correlation)
 
 
 @pytest.mark.slow

@@ -3,12 +3,12 @@ at load with one line naming the file and the field, for LiteRT, ONNX and SavedM
 
 The LiteRT and ONNX models here are tiny stand-ins with the SalGAN interface (`[1 or N, 32, 32,
 3]` float32 in, `[., 32, 32, 1]` out; a channel mean and a sigmoid), so each damaged copy costs
-milliseconds; the real SalGAN export is converted once (`slow`) to show that the embedded settings
-leave float32 and int8 models loading and predicting as before. Damaged ONNX and sidecar settings
-are written as plain JSON / metadata_props, as a user or another tool would.
+milliseconds; tests/test_export_tflite.py shows, on its one conversion of every variant, that
+the embedded settings leave float32 and int8 models loading and predicting as before. Damaged
+ONNX and sidecar settings are written as plain JSON / metadata_props, as a user or another tool
+would.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -269,44 +269,3 @@ def test_a_saved_model_whose_size_disagrees_with_its_network_is_refused(tmp_path
     tf.saved_model.save(_TinySavedModel(64), damaged)
     assert inference.load_predictor(good).image_size == (SIZE, SIZE)
     _refused(damaged, damaged, "field `image_height`", "64x32", "[None, 32, 32, 3]")
-
-
-# --------------------------------------------------------------------------- the real export
-
-
-@pytest.fixture(scope="module")
-def real_exports(util, tmp_path_factory):
-    """`{quantize: .tflite path}` of the tiny SalGAN, float32 and int8, converted once."""
-    from salgan_tf.export import tflite as tflite_lib
-
-    _, _, version_dir = util.exported_model()
-    folder = tmp_path_factory.mktemp("real_tflite")
-    paths = {}
-    for quantize in ("none", "int8"):
-        calibration = ([util.random_rgb(40, 56, seed) for seed in range(3)]
-                       if quantize == "int8" else None)
-        flatbuffer, settings = tflite_lib.convert(version_dir, quantize,
-                                                  representative_images=calibration)
-        paths[quantize] = tflite_lib.write(flatbuffer, settings, str(folder / f"{quantize}.tflite"))
-    return version_dir, paths
-
-
-@pytest.mark.slow
-def test_float_and_int8_exports_carry_their_settings_and_still_predict(util, real_exports):
-    from salgan_tf.export import model_settings
-
-    version_dir, paths = real_exports
-    reference = inference.load_predictor(version_dir)
-    image = util.random_rgb(48, 40, seed=5)
-    want = reference.predict(image)
-    for quantize, path in paths.items():
-        recorded, source = model_settings.read_tflite(path)
-        assert source == path and recorded["quantize"] == quantize
-        with open(path + ".json", "rb") as sidecar:
-            assert json.load(sidecar) == recorded  # the copy is the same settings
-        os.remove(path + ".json")  # the file alone is enough
-        predictor = inference.load_predictor(path)
-        assert (predictor.image_size, predictor.resize_mode) == ((SIZE, SIZE), "stretch")
-        got = predictor.predict(image)
-        correlation = np.corrcoef(got.ravel(), want.ravel())[0, 1]
-        assert correlation > (0.999 if quantize == "none" else 0.95), (quantize, correlation)
